@@ -1,0 +1,284 @@
+"""Image sets: ImageFolder trees, flat folders, CIFAR-10 python/binary archives, .npy/.npz arrays.
+
+Every source is opened read-only: nothing under a data path is ever written, moved or cached beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .images import DEFAULT_MAX_PIXELS, decode_image
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+_SPLITS = ("train", "test")
+
+
+class ImageSet:
+    """Indexable images with optional integer labels and class names."""
+
+    def __init__(self, name: str, labels: np.ndarray | None, classes: tuple[str, ...] | None) -> None:
+        self.name = name
+        self.labels = labels
+        self.classes = classes
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def read(self, index: int) -> np.ndarray:
+        """HxWx3 uint8 RGB of item `index`; raises BadImageError when it cannot be decoded."""
+        raise NotImplementedError
+
+    def describe(self, index: int) -> str:
+        """Where item `index` comes from, for messages."""
+        return f"{self.name}[{index}]"
+
+
+class FileImageSet(ImageSet):
+    """Images stored one per file (ImageFolder tree or flat folder)."""
+
+    def __init__(self, name: str, files: list[Path], labels: np.ndarray | None, classes: tuple[str, ...] | None,
+                 max_pixels: int) -> None:  # fmt: skip
+        super().__init__(name, labels, classes)
+        self.files = files
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, index: int) -> np.ndarray:
+        return decode_image(self.files[index], str(self.files[index]), self.max_pixels)
+
+    def describe(self, index: int) -> str:
+        return str(self.files[index])
+
+
+class ArrayImageSet(ImageSet):
+    """Images held in one NxHxWx3 uint8 array (CIFAR archives, .npy/.npz)."""
+
+    def __init__(self, name: str, images: np.ndarray, labels: np.ndarray | None,
+                 classes: tuple[str, ...] | None) -> None:  # fmt: skip
+        super().__init__(name, labels, classes)
+        self.images = images
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def read(self, index: int) -> np.ndarray:
+        return np.asarray(self.images[index])
+
+
+def open_images(
+    path: str | os.PathLike[str], *, split: str = "test", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ImageSet:
+    """Open any supported image set. `split` picks train/test inside CIFAR archives.
+
+    Raises DataError when the path is missing, empty, or of no known layout.
+    """
+    root = Path(path)
+    if split not in _SPLITS:
+        raise DataError(f"--split must be one of {_SPLITS}, got {split!r}")
+    if not root.exists():
+        raise DataError(f"{root}: no such file or folder; pass an image folder, CIFAR archive or .npy/.npz")
+    if root.is_file():
+        return _open_file(root, split)
+    cifar = _cifar_dir(root)
+    if cifar is not None:
+        return _read_cifar(cifar[0], cifar[1], split, _dir_reader(cifar[0]))
+    return _open_folder(root, max_pixels)
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def _open_folder(root: Path, max_pixels: int) -> ImageSet:
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    if subdirs:
+        classes = tuple(p.name for p in subdirs)
+        files: list[Path] = []
+        labels: list[int] = []
+        for label, subdir in enumerate(subdirs):
+            found = _files_under(subdir)
+            files += found
+            labels += [label] * len(found)
+        if not files:
+            raise DataError(f"{root}: class folders {list(classes)[:5]} hold no files; add images to them")
+        return FileImageSet(str(root), files, np.asarray(labels, np.int64), classes, max_pixels)
+    files = sorted(p for p in root.iterdir() if p.is_file() and _visible(p))
+    if not files:
+        raise DataError(f"{root}: folder is empty; put images in it (flat) or in one sub-folder per class")
+    return FileImageSet(str(root), files, None, None, max_pixels)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    return found
+
+
+def _open_file(path: Path, split: str) -> ImageSet:
+    name = path.name.lower()
+    if name.endswith((".npy", ".npz")):
+        return _open_array_file(path)
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        return _open_cifar_tar(path, split)
+    raise DataError(f"{path}: not a data set; pass a folder of images, a CIFAR-10 archive, or .npy/.npz")
+
+
+def _open_array_file(path: Path) -> ImageSet:
+    try:
+        loaded: Any = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable numpy file without pickles ({exc})") from None
+    labels = classes = None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = set(loaded.files)
+            image_key = next((k for k in ("images", "x", "X", "data", "x_test", "x_train") if k in keys), None)
+            if image_key is None:
+                raise DataError(f"{path}: no image array; name it 'images' or 'x' (found {sorted(keys)})")
+            images = loaded[image_key]
+            label_key = next((k for k in ("labels", "y", "targets", "y_test", "y_train") if k in keys), None)
+            labels = loaded[label_key].reshape(-1).astype(np.int64) if label_key else None
+            class_key = next((k for k in ("classes", "label_names") if k in keys), None)
+            classes = tuple(str(c) for c in loaded[class_key]) if class_key else None
+    else:
+        images = loaded
+    return ArrayImageSet(str(path), _as_nhwc_uint8(images, path), _check_labels(labels, len(images), path), classes)
+
+
+def _as_nhwc_uint8(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.ndim == 3:
+        images = np.repeat(images[..., None], 3, axis=3)
+    if images.ndim != 4 or 3 not in (images.shape[1], images.shape[3]):
+        raise DataError(f"{path}: images must be NxHxWx3, Nx3xHxW or NxHxW, got shape {images.shape}")
+    if images.shape[3] != 3:
+        images = images.transpose(0, 2, 3, 1)
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.floating) or images.min() < 0 or images.max() > 1:
+            raise DataError(f"{path}: images must be uint8 0-255 or float 0-1, got {images.dtype}")
+        images = np.round(images * 255).astype(np.uint8)
+    if images.shape[0] == 0:
+        raise DataError(f"{path}: holds no images")
+    return np.ascontiguousarray(images)
+
+
+def _check_labels(labels: np.ndarray | None, count: int, path: Path) -> np.ndarray | None:
+    if labels is not None and labels.shape[0] != count:
+        raise DataError(f"{path}: {labels.shape[0]} labels for {count} images; they must match one to one")
+    return labels
+
+
+# --- CIFAR-10 archives -------------------------------------------------------------------------------------
+
+Reader = Callable[[str], bytes | None]
+
+
+def _cifar_dir(root: Path) -> tuple[Path, str] | None:
+    for folder in (root, root / "cifar-10-batches-py", root / "cifar-10-batches-bin"):
+        if (folder / "test_batch").is_file() or (folder / "data_batch_1").is_file():
+            return folder, "py"
+        if (folder / "test_batch.bin").is_file() or (folder / "data_batch_1.bin").is_file():
+            return folder, "bin"
+    return None
+
+
+def _dir_reader(folder: Path) -> Reader:
+    def read(name: str) -> bytes | None:
+        file = folder / name
+        return file.read_bytes() if file.is_file() else None
+
+    return read
+
+
+def _open_cifar_tar(path: Path, split: str) -> ImageSet:
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
+            kind = "bin" if any(n.endswith(".bin") for n in members) else "py"
+
+            def read(name: str) -> bytes | None:
+                member = members.get(name)
+                handle = archive.extractfile(member) if member is not None else None
+                return handle.read() if handle is not None else None
+
+            return _read_cifar(path, kind, split, read)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: corrupt or truncated archive ({exc}); re-download it") from None
+
+
+def _read_cifar(origin: Path, kind: str, split: str, read: Reader) -> ImageSet:
+    suffix = ".bin" if kind == "bin" else ""
+    names = [f"data_batch_{i}{suffix}" for i in range(1, 6)] if split == "train" else [f"test_batch{suffix}"]
+    parts = [(name, read(name)) for name in names]
+    missing = [name for name, blob in parts if blob is None]
+    if missing:
+        raise DataError(f"{origin}: CIFAR-10 {split} split incomplete, missing {missing}")
+    decode = _decode_cifar_bin if kind == "bin" else _decode_cifar_py
+    batches = [decode(blob, f"{origin}:{name}") for name, blob in parts if blob is not None]
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    return ArrayImageSet(f"{origin}:{split}", images, labels, _cifar_classes(kind, read))
+
+
+def _cifar_classes(kind: str, read: Reader) -> tuple[str, ...]:
+    if kind == "bin":
+        text = read("batches.meta.txt")
+        names = tuple(t for t in (text or b"").decode().split() if t)
+    else:
+        meta = read("batches.meta")
+        names = tuple(n.decode() for n in _safe_unpickle(meta, "batches.meta")[b"label_names"]) if meta else ()
+    return names if len(names) == 10 else CIFAR10_CLASSES
+
+
+def _decode_cifar_bin(blob: bytes, origin: str) -> tuple[np.ndarray, np.ndarray]:
+    if len(blob) % 3073:
+        raise DataError(f"{origin}: size {len(blob)} is not a whole number of 3073-byte CIFAR records")
+    records = np.frombuffer(blob, np.uint8).reshape(-1, 3073)
+    return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), records[:, 0].astype(np.int64)
+
+
+def _decode_cifar_py(blob: bytes, origin: str) -> tuple[np.ndarray, np.ndarray]:
+    batch = _safe_unpickle(blob, origin)
+    try:
+        data = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.asarray(batch[b"labels"], np.int64)
+    except (KeyError, ValueError) as exc:
+        raise DataError(f"{origin}: not a CIFAR-10 batch ({exc})") from None
+    return data.copy(), labels
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """CIFAR's python batches are pickles; allow only what rebuilds numpy arrays."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,  # type: ignore[attr-defined]
+        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,  # type: ignore[attr-defined]
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed") from None
+
+
+def _safe_unpickle(blob: bytes, origin: str) -> Any:
+    import io
+
+    try:
+        return _NumpyOnlyUnpickler(io.BytesIO(blob), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise DataError(f"{origin}: not a CIFAR-10 python batch ({exc})") from None

@@ -1,0 +1,100 @@
+"""Top-1/top-5 accuracy of any Predictor on a labeled ImageSet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .card import ModelCard
+from .data import ImageSet, SkipLog, iter_batches, stratified_subset
+from .errors import DataError
+from .predict import Predictor
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class EvalResult:
+    """Accuracy of one model on one data set; `n` counts the images actually scored."""
+
+    model: str
+    data: str
+    n: int
+    top1: float
+    top5: float
+    topk: int
+    skipped: int
+    skipped_example: str
+    label_mapping: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def class_mapping(card: ModelCard, images: ImageSet) -> tuple[np.ndarray, str]:
+    """Map data label index -> model output index: by class name when the card names classes, else by position.
+
+    Raises DataError when the data is unlabeled or its classes cannot match the model's.
+    """
+    if images.labels is None or images.classes is None:
+        raise DataError(f"{images.name}: has no labels; evaluation needs one sub-folder per class (ImageFolder)")
+    data_classes = images.classes
+    if card.labels is not None and set(data_classes) <= set(card.labels):
+        index = {name: i for i, name in enumerate(card.labels)}
+        return np.asarray([index[c] for c in data_classes], np.int64), "by-name"
+    if len(data_classes) == card.num_classes:
+        return np.arange(card.num_classes, dtype=np.int64), "by-position"
+    raise DataError(
+        f"{images.name}: {len(data_classes)} classes ({', '.join(data_classes[:4])}, ...) but the model has "
+        f"{card.num_classes} outputs; name the class folders as the model's labels, or pass --labels"
+    )
+
+
+def evaluate(
+    predictor: Predictor,
+    images: ImageSet,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    batch_size: int = 128,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+    model_name: str = "",
+) -> EvalResult:
+    """Score `predictor` on `images` (a stratified `limit`-subset when given). Raises DataError on mismatch."""
+    card = predictor.card
+    mapping, how = class_mapping(card, images)
+    indices = stratified_subset(images.labels, len(images), limit, seed)
+    k = min(5, card.num_classes)
+    hits1 = hits5 = scored = 0
+    skipped = SkipLog()
+    start = time.perf_counter()
+    for batch in iter_batches(images, card, indices, batch_size=batch_size, strict=strict, skipped=skipped):
+        logits = predictor.predict(batch.x)
+        if logits.ndim != 2 or logits.shape[1] != card.num_classes:
+            raise DataError(f"model returned shape {logits.shape}, expected (N, {card.num_classes})")
+        assert batch.y is not None  # labeled set, checked by class_mapping
+        target = mapping[batch.y]
+        topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+        hits1 += int((topk[:, 0] == target).sum())
+        hits5 += int((topk == target[:, None]).any(axis=1).sum())
+        scored += len(target)
+        if progress is not None:
+            progress(scored + skipped.count, len(indices))
+    return EvalResult(
+        model=model_name or card.source or card.arch,
+        data=images.name,
+        n=scored,
+        top1=hits1 / scored,
+        top5=hits5 / scored,
+        topk=k,
+        skipped=skipped.count,
+        skipped_example=skipped.examples[0] if skipped.examples else "",
+        label_mapping=how,
+        seconds=time.perf_counter() - start,
+    )

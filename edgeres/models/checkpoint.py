@@ -1,0 +1,242 @@
+"""Read a checkpoint file of any common layout into a flat float32 state_dict plus metadata hints.
+
+Safety: nothing is unpickled beyond tensors, containers, argparse.Namespace and numpy scalars unless the
+caller passes trust=True; TorchScript archives (which carry code) need trust too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, UnsafeCheckpointError
+
+EDGERES_FORMAT = "edgeres.model"
+# Keys that commonly wrap the weights, in the order they are preferred (EMA copies need --key).
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module")
+# Containers of training arguments that may say how inputs were preprocessed.
+HINT_CONTAINERS = ("args", "hyper_parameters", "hparams", "config", "cfg", "meta", "card")
+HINT_KEYS: dict[str, tuple[str, ...]] = {
+    "mean": ("mean", "norm_mean", "pixel_mean", "normalize_mean", "image_mean"),
+    "std": ("std", "norm_std", "pixel_std", "normalize_std", "image_std"),
+    "input_size": ("input_size", "img_size", "image_size", "val_crop_size", "crop_size"),
+    "resize": ("val_resize_size", "resize_size"),
+    "labels": ("labels", "classes", "class_names", "categories"),
+    "interpolation": ("interpolation",),
+}
+# Harmless globals found in real checkpoints (training args, numpy metrics).
+_SAFE_EXTRA_GLOBALS: list[Any] = [argparse.Namespace, np.dtype, np._core.multiarray.scalar] + [
+    getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith("DType")
+]
+
+
+@dataclass
+class RawCheckpoint:
+    """Weights (float32, prefixes stripped) and whatever the file says about them."""
+
+    state_dict: dict[str, torch.Tensor]
+    hints: dict[str, Any] = field(default_factory=dict)
+    saved_spec: dict[str, Any] | None = None
+    saved_card: dict[str, Any] | None = None
+    kind: str = "pickle"
+
+
+def read_checkpoint(path: Path, *, trust: bool = False, key: str | None = None) -> RawCheckpoint:
+    """Read `path` (torch.save, Lightning, safetensors, TorchScript, edgeres) into a RawCheckpoint.
+
+    Raises CheckpointError for unreadable files and UnsafeCheckpointError when code would run.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    head = path.open("rb").read(16)
+    if not head:
+        raise CheckpointError(f"{path}: file is empty; re-save or re-download the checkpoint")
+    if _looks_like_safetensors(head):
+        return _read_safetensors(path, key)
+    if head.startswith(b"PK") and _is_torchscript(path):
+        obj: Any = _load_torchscript(path, trust)
+        kind = "torchscript"
+    else:
+        obj = _torch_load(path, trust)
+        kind = "lightning" if isinstance(obj, dict) and "pytorch-lightning_version" in obj else "pickle"
+    weights = _find_weights(obj, key, path)
+    return RawCheckpoint(_select_prefix(weights, key, path), _collect_hints(obj), kind=kind)
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    return len(head) > 9 and int.from_bytes(head[:8], "little") < 100_000_000 and head[8:9] == b"{"
+
+
+def _read_safetensors(path: Path, key: str | None) -> RawCheckpoint:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:  # type: ignore[no-untyped-call]
+            meta = fh.metadata() or {}
+            weights = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
+    raw = RawCheckpoint(_select_prefix(weights, key, path), kind="safetensors")
+    if meta.get("format") == EDGERES_FORMAT:
+        try:
+            raw.saved_spec = json.loads(meta["spec"])
+            raw.saved_card = json.loads(meta["card"])
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: edgeres metadata is damaged ({exc}); re-save the model") from None
+        raw.kind = "edgeres"
+    return raw
+
+
+def _is_torchscript(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False  # torch.load will report the damage with more context
+    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
+
+
+def _load_torchscript(path: Path, trust: bool) -> nn.Module:
+    if not trust:
+        raise UnsafeCheckpointError(
+            f"{path}: is a TorchScript archive, which carries code that runs when loaded; "
+            "pass --trust only if you trust its source (or re-save its state_dict)"
+        )
+    try:
+        return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call,no-any-return]
+    except Exception as exc:  # TorchScript raises bare RuntimeErrors for every kind of damage
+        raise CheckpointError(f"{path}: cannot load TorchScript archive ({exc})") from None
+
+
+def _torch_load(path: Path, trust: bool) -> Any:
+    if trust:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # an untrusted-format file may fail in any way while unpickling
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    try:
+        with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = _unsafe_globals(path, str(exc))
+        if unsafe:
+            raise UnsafeCheckpointError(
+                f"{path}: loading needs globals that safe loading refuses ({', '.join(unsafe)}), so it could "
+                "run code; pass --trust only if you trust its source"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint, truncated or not a PyTorch/safetensors file "
+            f"({_first_line(exc)}); re-save or re-download it"
+        ) from None
+
+
+def _unsafe_globals(path: Path, message: str) -> list[str]:
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # legacy (non-zip) files: fall back to the name in torch's message
+        found = []
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in _SAFE_EXTRA_GLOBALS}
+    names = [g for g in found if g not in allowed]
+    names += re.findall(r"Unsupported global: GLOBAL ([\w.]+)", message)
+    return sorted(set(names))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+
+
+def _is_weights(obj: Any) -> bool:
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
+
+
+def _find_weights(obj: Any, key: str | None, path: Path, depth: int = 0) -> dict[str, torch.Tensor]:
+    """Descend through wrapper dicts (or a trusted nn.Module) to the tensor mapping."""
+    if isinstance(obj, nn.Module):
+        return dict(obj.state_dict())
+    if _is_weights(obj):
+        return dict(obj)
+    if isinstance(obj, Mapping) and depth < 3:
+        if key is not None and key in obj:
+            return _find_weights(obj[key], None, path, depth + 1)
+        for wrapper in WRAPPER_KEYS:
+            if wrapper in obj and (isinstance(obj[wrapper], (Mapping, nn.Module))):
+                return _find_weights(obj[wrapper], key, path, depth + 1)
+    shown = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, Mapping) else type(obj).__name__
+    raise CheckpointError(f"{path}: no model weights found (top level: {shown}); pass --key NAME to pick them")
+
+
+def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: Path) -> dict[str, torch.Tensor]:
+    """Strip the wrapper prefix (module., model., _orig_mod., ...) that leads to the ResNet's keys."""
+    if key is not None and not key.endswith("."):
+        key += "."
+    roots = sorted(
+        {k[: -len("layer1.0.conv1.weight")] for k in weights if k.endswith("layer1.0.conv1.weight")}
+        & {k[: -len("conv1.weight")] for k in weights if k.endswith("conv1.weight")}
+    )
+    if key is not None and key in roots:
+        roots = [key]
+    if len(roots) > 1:
+        shown = ", ".join(r.rstrip(".") or "(top level)" for r in roots)
+        raise CheckpointError(f"{path}: holds several models under prefixes {shown}; pass --key PREFIX to pick one")
+    prefix = roots[0] if roots else ""
+    selected = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+    return {k: _as_float32(k, v, path) for k, v in selected.items()}
+
+
+def _as_float32(name: str, tensor: torch.Tensor, path: Path) -> torch.Tensor:
+    if not tensor.is_floating_point():
+        return tensor
+    tensor = tensor.detach().to(torch.float32)
+    if not torch.isfinite(tensor).all():
+        raise CheckpointError(
+            f"{path}: tensor {name} holds NaN or infinite values; the checkpoint is damaged "
+            "(diverged training or a bad conversion): use an earlier checkpoint"
+        )
+    return tensor
+
+
+def _collect_hints(obj: Any) -> dict[str, Any]:
+    """Preprocessing and labels named in training args or hyper-parameters, when they parse."""
+    hints: dict[str, Any] = {}
+    if not isinstance(obj, Mapping):
+        return hints
+    for container in HINT_CONTAINERS:
+        found = obj.get(container)
+        if isinstance(found, argparse.Namespace):
+            found = vars(found)
+        if not isinstance(found, Mapping):
+            continue
+        for field_name, aliases in HINT_KEYS.items():
+            for alias in aliases:
+                value = found.get(alias)
+                if value is not None and field_name not in hints and _plausible(field_name, value):
+                    hints[field_name] = value
+    return hints
+
+
+def _plausible(field_name: str, value: Any) -> bool:
+    if field_name in ("mean", "std"):
+        return isinstance(value, (list, tuple)) and len(value) == 3
+    if field_name == "labels":
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    if field_name in ("input_size", "resize"):
+        return isinstance(value, (int, list, tuple)) and not isinstance(value, bool)
+    return isinstance(value, str)

@@ -1,0 +1,136 @@
+"""Checkpoint file -> (nn.Module in eval mode, ModelCard, ArchSpec); and saving our own model files."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._io import atomic_output, sha256_file
+from ..card import ModelCard, read_card_file, resolve_card, sidecar_for
+from ..errors import ArchitectureError
+from .checkpoint import EDGERES_FORMAT, RawCheckpoint, read_checkpoint
+from .infer import infer_spec, rename_cifar_layout
+from .registry import build_model, spec_from_name
+from .spec import ArchSpec
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run model with its card and spec."""
+
+    model: nn.Module
+    card: ModelCard
+    spec: ArchSpec
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    trust: bool = False,
+    key: str | None = None,
+    card_file: str | os.PathLike[str] | None = None,
+    card_overrides: Mapping[str, Any] | None = None,
+) -> LoadedModel:
+    """Load any supported checkpoint strictly (every key used, every shape matching).
+
+    Raises CheckpointError, UnsafeCheckpointError, ArchitectureError or CardError with a one-line fix.
+    """
+    file = Path(path)
+    raw = read_checkpoint(file, trust=trust, key=key)
+    raw.state_dict = rename_cifar_layout(raw.state_dict)
+    spec = _choose_spec(raw, arch, num_classes, str(file))
+    model = build_model(spec)
+    _load_strict(model, raw.state_dict, spec, str(file))
+    model.eval()
+    card = _resolve(raw, spec, file, card_file, card_overrides or {})
+    return LoadedModel(model, card, spec)
+
+
+def _choose_spec(raw: RawCheckpoint, arch: str | None, num_classes: int | None, origin: str) -> ArchSpec:
+    if raw.saved_spec is not None and arch is None:
+        spec = ArchSpec.from_dict(raw.saved_spec, origin)
+    elif arch is not None:
+        spec = spec_from_name(arch, _classifier_rows(raw.state_dict) or num_classes or 1000)
+    else:
+        spec = infer_spec(raw.state_dict, origin)
+    if num_classes is not None and num_classes != spec.num_classes:
+        raise ArchitectureError(
+            f"{origin}: the checkpoint's classifier has {spec.num_classes} outputs but --num-classes is "
+            f"{num_classes}; drop the flag or use a checkpoint trained for {num_classes} classes"
+        )
+    return spec
+
+
+def _classifier_rows(sd: Mapping[str, torch.Tensor]) -> int | None:
+    for name in ("fc.weight", "linear.weight"):
+        if name in sd and sd[name].ndim == 2:
+            return int(sd[name].shape[0])
+    return None
+
+
+def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], spec: ArchSpec, origin: str) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in sd and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in expected]
+    mismatched = [
+        f"{k} {tuple(sd[k].shape)}!={tuple(v.shape)}" for k, v in expected.items() if k in sd and sd[k].shape != v.shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = [
+            f"{label} {len(items)} ({', '.join(items[:4])}{', ...' if len(items) > 4 else ''})"
+            for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", mismatched))
+            if items
+        ]
+        raise ArchitectureError(
+            f"{origin}: weights do not fit {spec.name}: {'; '.join(parts)}; "
+            "check --arch / --num-classes, or drop --arch to infer it"
+        )
+    full = {k: sd.get(k, v) for k, v in expected.items()}  # old checkpoints lack num_batches_tracked
+    model.load_state_dict(full, strict=True)
+
+
+def _resolve(
+    raw: RawCheckpoint,
+    spec: ArchSpec,
+    file: Path,
+    card_file: str | os.PathLike[str] | None,
+    overrides: Mapping[str, Any],
+) -> ModelCard:
+    hints = dict(raw.hints)
+    if raw.saved_card is not None:
+        saved = ModelCard.from_dict(raw.saved_card, f"{file} (embedded card)")
+        hints = {k: getattr(saved, k) for k in ("input_size", "resize", "mean", "std", "labels", "interpolation")}
+    merged = dict(read_card_file(Path(card_file))) if card_file is not None else {}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return resolve_card(
+        arch=spec.name,
+        family=spec.family,
+        num_classes=spec.num_classes,
+        checkpoint_hints=hints,
+        sidecar=sidecar_for(file),
+        overrides=merged,
+        source=file.name,
+        source_sha256=sha256_file(file),
+    )
+
+
+def save_model(
+    model: nn.Module, spec: ArchSpec, card: ModelCard, path: str | os.PathLike[str], *, force: bool = False
+) -> Path:
+    """Write weights, spec and card as one safetensors file that `load_model` reads back safely."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"format": EDGERES_FORMAT, "spec": json.dumps(spec.to_dict()), "card": card.to_json()}
+    with atomic_output(path, force=force) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)

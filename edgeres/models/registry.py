@@ -1,0 +1,93 @@
+"""Architecture names <-> specs, and building an nn.Module from a spec."""
+
+from __future__ import annotations
+
+import re
+
+from torch import nn
+
+from ..errors import ArchitectureError
+from .spec import ArchSpec
+
+# name -> (block, layers, groups, width_per_group), as torchvision defines them.
+TORCHVISION_ARCHS: dict[str, tuple[str, tuple[int, ...], int, int]] = {
+    "resnet18": ("basic", (2, 2, 2, 2), 1, 64),
+    "resnet34": ("basic", (3, 4, 6, 3), 1, 64),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), 1, 64),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), 1, 64),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), 1, 64),
+    "wide_resnet50_2": ("bottleneck", (3, 4, 6, 3), 1, 128),
+    "wide_resnet101_2": ("bottleneck", (3, 4, 23, 3), 1, 128),
+    "resnext50_32x4d": ("bottleneck", (3, 4, 6, 3), 32, 4),
+    "resnext101_32x8d": ("bottleneck", (3, 4, 23, 3), 32, 8),
+    "resnext101_64x4d": ("bottleneck", (3, 4, 23, 3), 64, 4),
+}
+CIFAR_WIDTHS = (16, 32, 64)
+CIFAR_STEM_SUFFIX = "_cifarstem"
+_CIFAR_NAME = re.compile(r"^(?:cifar_)?resnet(\d+)(_b)?$")
+
+
+def canonical_name(spec: ArchSpec) -> str:
+    """Return the registry name of a spec, or a `*_custom` name for non-standard shapes."""
+    if spec.family == "cifar":
+        n = spec.layers[0]
+        if len(set(spec.layers)) == 1 and spec.widths == CIFAR_WIDTHS and len(spec.layers) == 3:
+            return f"cifar_resnet{6 * n + 2}" + ("" if spec.shortcut == "A" else "_b")
+        return "cifar_resnet_custom"
+    key = (spec.block, spec.layers, spec.groups, spec.width_per_group)
+    for name, config in TORCHVISION_ARCHS.items():
+        if config == key:
+            return name + (CIFAR_STEM_SUFFIX if spec.stem == "cifar" else "")
+    return "resnet_custom"
+
+
+def known_names() -> list[str]:
+    """Names accepted by --arch (CIFAR depths are any 6n+2)."""
+    cifar = [f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110)]
+    return list(TORCHVISION_ARCHS) + cifar + [c + "_b" for c in cifar]
+
+
+def spec_from_name(name: str, num_classes: int) -> ArchSpec:
+    """Spec for an --arch name. Raises ArchitectureError listing known names when unknown."""
+    key = name.strip().lower()
+    stem = "imagenet"
+    if key.endswith(CIFAR_STEM_SUFFIX):
+        key, stem = key[: -len(CIFAR_STEM_SUFFIX)], "cifar"
+    if key in TORCHVISION_ARCHS and not name.lower().startswith("cifar_"):
+        block, layers, groups, wpg = TORCHVISION_ARCHS[key]
+        return ArchSpec("torchvision", block, layers, num_classes, (), "B", groups, wpg, stem)
+    match = _CIFAR_NAME.match(key)
+    if match and stem == "imagenet":
+        depth = int(match.group(1))
+        if depth >= 8 and (depth - 2) % 6 == 0:
+            n = (depth - 2) // 6
+            shortcut = "B" if match.group(2) else "A"
+            return ArchSpec("cifar", "basic", (n, n, n), num_classes, CIFAR_WIDTHS, shortcut)
+    raise ArchitectureError(
+        f"unknown architecture {name!r}; known: {', '.join(known_names())} "
+        "(CIFAR depths: any 6n+2; add _b for 1x1 projection shortcuts, _cifarstem for a 3x3 stem)"
+    )
+
+
+def build_model(spec: ArchSpec) -> nn.Module:
+    """Instantiate an untrained model for `spec`."""
+    if spec.family == "cifar":
+        from .cifar_resnet import CifarResNet
+
+        return CifarResNet(spec)
+    from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+    block = BasicBlock if spec.block == "basic" else Bottleneck
+    if spec.block == "basic" and (spec.groups != 1 or spec.width_per_group != 64):
+        raise ArchitectureError("torchvision basic blocks support only groups=1 and width_per_group=64")
+    model = ResNet(
+        block,
+        list(spec.layers),
+        num_classes=spec.num_classes,
+        groups=spec.groups,
+        width_per_group=spec.width_per_group,
+    )
+    if spec.stem == "cifar":
+        model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    return model

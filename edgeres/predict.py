@@ -1,0 +1,69 @@
+"""One way to run any model file on preprocessed batches: checkpoints now, exported files by registration.
+
+An exported-format module registers an opener for its suffixes; `open_predictor` then serves it without
+any other module changing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .card import ModelCard
+
+
+class Predictor(Protocol):
+    """Runs a model: N x 3 x H x W float32 (preprocessed per `card`) -> N x num_classes logits."""
+
+    card: ModelCard
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[..., Predictor]
+_OPENERS: dict[str, Opener] = {}
+
+
+def register_opener(suffixes: tuple[str, ...], opener: Opener) -> None:
+    """Serve files ending in `suffixes` (e.g. ".onnx") with `opener(path, **options)`."""
+    for suffix in suffixes:
+        _OPENERS[suffix.lower()] = opener
+
+
+class TorchPredictor:
+    """A PyTorch module on CPU (or another torch device) behind the Predictor protocol."""
+
+    def __init__(self, model: Any, card: ModelCard, device: str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.card = card
+        self.device = device
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(batch).to(self.device))
+        return out.float().cpu().numpy()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.model = None
+
+
+def open_predictor(path: str | os.PathLike[str], **options: Any) -> Predictor:
+    """Open a model file with the opener registered for its suffix, else as a PyTorch checkpoint.
+
+    `options` are the loader's (arch, trust, card overrides, ...). Raises the loader's EdgeresErrors.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in _OPENERS:
+        return _OPENERS[suffix](path, **options)
+    from .models import load_model
+
+    loaded = load_model(path, **options)
+    return TorchPredictor(loaded.model, loaded.card)
