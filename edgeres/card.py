@@ -220,9 +220,9 @@ def resolve_card(
     if unknown:
         raise CardError(f"unknown card overrides {unknown}; allowed: {list(OVERRIDABLE)}")
     fields.update(_coerce({k: v for k, v in overrides.items() if v is not None}, "flags"))
-    if "input_size" in overrides and overrides["input_size"] is not None and "resize" not in overrides:
-        if fields.get("resize") is not None and fields["resize"] < min(fields["input_size"]):
-            fields["resize"] = None
+    new_size = overrides.get("input_size") is not None and overrides.get("resize") is None
+    if new_size and fields.get("resize") is not None and fields["resize"] < min(fields["input_size"]):
+        fields["resize"] = None  # a smaller --input-size alone drops a family resize that no longer fits
     return ModelCard(
         arch=arch,
         num_classes=num_classes,

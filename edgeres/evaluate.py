@@ -37,12 +37,14 @@ class EvalResult:
 
 
 def class_mapping(card: ModelCard, images: ImageSet) -> tuple[np.ndarray, str]:
-    """Map data label index -> model output index: by class name when the card names classes, else by position.
+    """Map data label -> model output: by class name when the card names classes, else by position.
 
     Raises DataError when the data is unlabeled or its classes cannot match the model's.
     """
     if images.labels is None or images.classes is None:
-        raise DataError(f"{images.name}: has no labels; evaluation needs one sub-folder per class (ImageFolder)")
+        raise DataError(
+            f"{images.name}: has no labels; evaluation needs one sub-folder per class (ImageFolder)"
+        )
     data_classes = images.classes
     if card.labels is not None and set(data_classes) <= set(card.labels):
         index = {name: i for i, name in enumerate(card.labels)}
@@ -66,7 +68,7 @@ def evaluate(
     progress: ProgressFn | None = None,
     model_name: str = "",
 ) -> EvalResult:
-    """Score `predictor` on `images` (a stratified `limit`-subset when given). Raises DataError on mismatch."""
+    """Score `predictor` on `images` (a stratified `limit` subset when given). Raises DataError."""
     card = predictor.card
     mapping, how = class_mapping(card, images)
     indices = stratified_subset(images.labels, len(images), limit, seed)

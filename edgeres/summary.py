@@ -55,7 +55,8 @@ def summarize(model: nn.Module, card: ModelCard) -> ModelSummary:
         for child in children
     ]
     counter = FlopCounterMode(display=False)
-    x = torch.zeros(1, 3, *card.input_size)
+    device = next(model.parameters()).device  # "meta" counts MACs of huge models without memory
+    x = torch.zeros(1, 3, *card.input_size, device=device)
     try:
         with torch.inference_mode(), counter:
             model(x)

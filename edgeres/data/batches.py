@@ -49,7 +49,7 @@ def iter_batches(
     skipped: SkipLog | None = None,
     workers: int = 4,
 ) -> Iterator[Batch]:
-    """Yield preprocessed batches in index order. Raises BadImageError under `strict`, DataError if all fail."""
+    """Yield preprocessed batches in order. Raises BadImageError under `strict`; DataError if all fail."""
     log = skipped if skipped is not None else SkipLog()
     order = np.asarray(indices, np.int64)
     yielded = 0

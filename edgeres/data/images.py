@@ -26,21 +26,23 @@ def decode_image(source: Path | bytes, name: str, max_pixels: int = DEFAULT_MAX_
                 width, height = img.size
                 if width * height > max_pixels:
                     raise BadImageError(
-                        f"{name}: declares {width}x{height} pixels, over the limit of {max_pixels} "
-                        "(a decompression bomb?); raise --max-pixels if the image is genuine"
+                        f"{name}: refused as a possible decompression bomb ({width}x{height} pixels, limit "
+                        f"{max_pixels}); raise --max-pixels if it is genuine"
                     )
                 img.load()
                 return _to_rgb(ImageOps.exif_transpose(img))
     except BadImageError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImageError(
+            f"{name}: refused as a possible decompression bomb ({exc}); raise --max-pixels if it is genuine"
+        ) from None
     except (
         UnidentifiedImageError,
         OSError,
         ValueError,
         SyntaxError,
         EOFError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
     ) as exc:
         raise BadImageError(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
 

@@ -20,9 +20,9 @@ def preprocess(image: np.ndarray, card: ModelCard) -> np.ndarray:
     Matches torchvision's PIL path: Resize(shorter side) + CenterCrop, ToTensor, Normalize.
     """
     image = resize_and_crop(image, card)
-    x = image.astype(np.float32) / np.float32(255.0)
-    x = (x - np.asarray(card.mean, np.float32)) / np.asarray(card.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    scaled = image.astype(np.float32) / np.float32(255.0)
+    normalised = (scaled - np.asarray(card.mean, np.float32)) / np.asarray(card.std, np.float32)
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
 
 
 def resize_and_crop(image: np.ndarray, card: ModelCard) -> np.ndarray:
@@ -48,6 +48,6 @@ def _center_crop(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
         pad_h, pad_w = max(out_h - height, 0), max(out_w - width, 0)
         image = np.pad(image, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
         height, width = image.shape[:2]
-    top = int(round((height - out_h) / 2.0))
-    left = int(round((width - out_w) / 2.0))
+    top = round((height - out_h) / 2.0)
+    left = round((width - out_w) / 2.0)
     return image[top : top + out_h, left : left + out_w]

@@ -24,6 +24,8 @@ def stratified_subset(labels: np.ndarray | None, total: int, limit: int | None, 
     order = np.argsort(-(quota - take), kind="stable")
     take[order[: limit - int(take.sum())]] += 1
     chosen = [
-        rng.permutation(np.flatnonzero(labels == cls))[:n] for cls, n in zip(classes, take, strict=True) if n > 0
+        rng.permutation(np.flatnonzero(labels == cls))[:n]
+        for cls, n in zip(classes, take, strict=True)
+        if n > 0
     ]
     return np.sort(np.concatenate(chosen))

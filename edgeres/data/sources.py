@@ -5,12 +5,13 @@ Every source is opened read-only: nothing under a data path is ever written, mov
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,8 +45,14 @@ class ImageSet:
 class FileImageSet(ImageSet):
     """Images stored one per file (ImageFolder tree or flat folder)."""
 
-    def __init__(self, name: str, files: list[Path], labels: np.ndarray | None, classes: tuple[str, ...] | None,
-                 max_pixels: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        files: list[Path],
+        labels: np.ndarray | None,
+        classes: tuple[str, ...] | None,
+        max_pixels: int,
+    ) -> None:
         super().__init__(name, labels, classes)
         self.files = files
         self.max_pixels = max_pixels
@@ -63,8 +70,9 @@ class FileImageSet(ImageSet):
 class ArrayImageSet(ImageSet):
     """Images held in one NxHxWx3 uint8 array (CIFAR archives, .npy/.npz)."""
 
-    def __init__(self, name: str, images: np.ndarray, labels: np.ndarray | None,
-                 classes: tuple[str, ...] | None) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, images: np.ndarray, labels: np.ndarray | None, classes: tuple[str, ...] | None
+    ) -> None:
         super().__init__(name, labels, classes)
         self.images = images
 
@@ -144,7 +152,9 @@ def _open_array_file(path: Path) -> ImageSet:
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = set(loaded.files)
-            image_key = next((k for k in ("images", "x", "X", "data", "x_test", "x_train") if k in keys), None)
+            image_key = next(
+                (k for k in ("images", "x", "X", "data", "x_test", "x_train") if k in keys), None
+            )
             if image_key is None:
                 raise DataError(f"{path}: no image array; name it 'images' or 'x' (found {sorted(keys)})")
             images = loaded[image_key]
@@ -154,7 +164,9 @@ def _open_array_file(path: Path) -> ImageSet:
             classes = tuple(str(c) for c in loaded[class_key]) if class_key else None
     else:
         images = loaded
-    return ArrayImageSet(str(path), _as_nhwc_uint8(images, path), _check_labels(labels, len(images), path), classes)
+    return ArrayImageSet(
+        str(path), _as_nhwc_uint8(images, path), _check_labels(labels, len(images), path), classes
+    )
 
 
 def _as_nhwc_uint8(images: np.ndarray, path: Path) -> np.ndarray:
@@ -237,7 +249,9 @@ def _cifar_classes(kind: str, read: Reader) -> tuple[str, ...]:
         names = tuple(t for t in (text or b"").decode().split() if t)
     else:
         meta = read("batches.meta")
-        names = tuple(n.decode() for n in _safe_unpickle(meta, "batches.meta")[b"label_names"]) if meta else ()
+        names = (
+            tuple(n.decode() for n in _safe_unpickle(meta, "batches.meta")[b"label_names"]) if meta else ()
+        )
     return names if len(names) == 10 else CIFAR10_CLASSES
 
 
@@ -258,14 +272,18 @@ def _decode_cifar_py(blob: bytes, origin: str) -> tuple[np.ndarray, np.ndarray]:
     return data.copy(), labels
 
 
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's array-rebuilding function, wherever it lives
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """CIFAR's python batches are pickles; allow only what rebuilds numpy arrays."""
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,  # type: ignore[attr-defined]
-        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,  # type: ignore[attr-defined]
+    _ALLOWED: ClassVar[dict[tuple[str, str], Any]] = {
+        ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+        ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles store bytes; a pure function
     }
 
     def find_class(self, module: str, name: str) -> Any:

@@ -10,6 +10,7 @@ import argparse
 import json
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ HINT_KEYS: dict[str, tuple[str, ...]] = {
     "interpolation": ("interpolation",),
 }
 # Harmless globals found in real checkpoints (training args, numpy metrics).
-_SAFE_EXTRA_GLOBALS: list[Any] = [argparse.Namespace, np.dtype, np._core.multiarray.scalar] + [
+_SAFE_EXTRA_GLOBALS: list[Any] = [argparse.Namespace, np.dtype, np.float64(0).__reduce__()[0]] + [
     getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith("DType")
 ]
 
@@ -114,7 +115,9 @@ def _load_torchscript(path: Path, trust: bool) -> nn.Module:
             "pass --trust only if you trust its source (or re-save its state_dict)"
         )
     try:
-        return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call,no-any-return]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 deprecates TorchScript; files remain
+            return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call,no-any-return]
     except Exception as exc:  # TorchScript raises bare RuntimeErrors for every kind of damage
         raise CheckpointError(f"{path}: cannot load TorchScript archive ({exc})") from None
 
@@ -124,7 +127,9 @@ def _torch_load(path: Path, trust: bool) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # an untrusted-format file may fail in any way while unpickling
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(
+                f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+            ) from None
     try:
         with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -136,7 +141,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 "run code; pass --trust only if you trust its source"
             ) from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # arbitrary bytes make the unpickler raise anything (IndexError, KeyError...)
         raise CheckpointError(
             f"{path}: not a readable checkpoint, truncated or not a PyTorch/safetensors file "
             f"({_first_line(exc)}); re-save or re-download it"
@@ -180,10 +185,14 @@ def _find_weights(obj: Any, key: str | None, path: Path, depth: int = 0) -> dict
             if wrapper in obj and (isinstance(obj[wrapper], (Mapping, nn.Module))):
                 return _find_weights(obj[wrapper], key, path, depth + 1)
     shown = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, Mapping) else type(obj).__name__
-    raise CheckpointError(f"{path}: no model weights found (top level: {shown}); pass --key NAME to pick them")
+    raise CheckpointError(
+        f"{path}: no model weights found (top level: {shown}); pass --key NAME to pick them"
+    )
 
 
-def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: Path) -> dict[str, torch.Tensor]:
+def _select_prefix(
+    weights: Mapping[str, torch.Tensor], key: str | None, path: Path
+) -> dict[str, torch.Tensor]:
     """Strip the wrapper prefix (module., model., _orig_mod., ...) that leads to the ResNet's keys."""
     if key is not None and not key.endswith("."):
         key += "."
@@ -195,7 +204,9 @@ def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: P
         roots = [key]
     if len(roots) > 1:
         shown = ", ".join(r.rstrip(".") or "(top level)" for r in roots)
-        raise CheckpointError(f"{path}: holds several models under prefixes {shown}; pass --key PREFIX to pick one")
+        raise CheckpointError(
+            f"{path}: holds several models under prefixes {shown}; pass --key PREFIX to pick one"
+        )
     prefix = roots[0] if roots else ""
     selected = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     return {k: _as_float32(k, v, path) for k, v in selected.items()}

@@ -13,7 +13,7 @@ StateDict = Mapping[str, torch.Tensor]
 
 
 def _stage_blocks(sd: StateDict) -> list[int]:
-    layers = []
+    layers: list[int] = []
     while f"layer{len(layers) + 1}.0.conv1.weight" in sd:
         stage = len(layers) + 1
         count = 0

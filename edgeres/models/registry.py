@@ -80,7 +80,7 @@ def build_model(spec: ArchSpec) -> nn.Module:
     block = BasicBlock if spec.block == "basic" else Bottleneck
     if spec.block == "basic" and (spec.groups != 1 or spec.width_per_group != 64):
         raise ArchitectureError("torchvision basic blocks support only groups=1 and width_per_group=64")
-    model = ResNet(
+    model: nn.Module = ResNet(
         block,
         list(spec.layers),
         num_classes=spec.num_classes,

@@ -1,0 +1,183 @@
+"""The `edgeres` command: each subcommand parses flags, calls one library function, and prints.
+
+Library errors (EdgeresError) become one line on stderr and a non-zero exit here, and only here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import EdgeresError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeresError as exc:
+            if ctx.meta.get("edgeres.debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="edgeres")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Take trained ResNets to the edge: inspect, evaluate, and (soon) prune, quantize, export, bench."""
+    ctx.meta["edgeres.debug"] = debug
+
+
+def load_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Flags that say how to read a checkpoint and override its model card."""
+    options = [
+        click.option("--arch", help="Architecture name (default: inferred from the weights)."),
+        click.option(
+            "--num-classes", type=int, help="Expected class count; an error if the weights disagree."
+        ),
+        click.option(
+            "--trust", is_flag=True, help="Allow pickled modules / TorchScript: runs code from the file."
+        ),
+        click.option("--key", help="Dict key or parameter prefix of the weights inside the file."),
+        click.option(
+            "--card", "card_file", type=click.Path(dir_okay=False), help="TOML/JSON of card fields."
+        ),
+        click.option("--input-size", help="Model input size, e.g. 224 or 224x192."),
+        click.option("--resize", type=int, help="Resize the shorter side to this before the center crop."),
+        click.option("--mean", help="Normalisation mean, three comma-separated values."),
+        click.option("--std", help="Normalisation std, three comma-separated values."),
+        click.option("--labels", help="Class names: a file with one per line, or comma-separated."),
+        click.option("--interpolation", type=click.Choice(["bilinear", "bicubic", "nearest"])),
+    ]
+    for option in reversed(options):
+        func = option(func)
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        from .card import read_labels
+
+        overrides = {k: kwargs.pop(k) for k in ("input_size", "resize", "mean", "std", "interpolation")}
+        labels = kwargs.pop("labels")
+        overrides["labels"] = read_labels(labels) if labels else None
+        kwargs["load"] = {
+            "arch": kwargs.pop("arch"),
+            "num_classes": kwargs.pop("num_classes"),
+            "trust": kwargs.pop("trust"),
+            "key": kwargs.pop("key"),
+            "card_file": kwargs.pop("card_file"),
+            "card_overrides": overrides,
+        }
+        return func(**kwargs)
+
+    return wrapper
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@load_options
+def inspect(checkpoint: str, as_json: bool, load: dict[str, Any]) -> None:
+    """Show a checkpoint's model card, parameters, MACs and per-stage summary."""
+    from .inspection import inspect_checkpoint
+
+    report = inspect_checkpoint(checkpoint, **load)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    from .console import print_inspection
+
+    print_inspection(report)
+
+
+@cli.command(name="eval")
+@click.argument("model", type=click.Path())
+@click.option("--data", required=True, type=click.Path(), help="ImageFolder tree, CIFAR archive or .npz.")
+@click.option(
+    "--split", default="test", type=click.Choice(["train", "test"]), help="Split inside CIFAR archives."
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a class-stratified subset of N images.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the --limit subset.")
+@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
+@click.option("--strict", is_flag=True, help="Fail on the first unreadable image instead of skipping it.")
+@click.option("--max-pixels", default=None, type=click.IntRange(min=1), help="Refuse larger images (bombs).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (top1, top5, n, ...).")
+@load_options
+def eval_(
+    model: str,
+    data: str,
+    split: str,
+    limit: int | None,
+    seed: int,
+    batch_size: int,
+    strict: bool,
+    max_pixels: int | None,
+    as_json: bool,
+    load: dict[str, Any],
+) -> None:
+    """Top-1/top-5 accuracy of a checkpoint (or exported model) on labeled images."""
+    from .console import progress_bar
+    from .data import DEFAULT_MAX_PIXELS, open_images
+    from .evaluate import evaluate
+    from .predict import open_predictor
+
+    if max_pixels:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses bombs at open(); this process honours the flag
+    predictor = open_predictor(model, **load)
+    images = open_images(data, split=split, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    with progress_bar("evaluating", enabled=not as_json or sys.stderr.isatty()) as advance:
+        result = evaluate(
+            predictor,
+            images,
+            limit=limit,
+            seed=seed,
+            batch_size=batch_size,
+            strict=strict,
+            progress=advance,
+            model_name=model,
+        )
+    predictor.close()
+    if result.skipped:
+        click.echo(
+            f"warning: {result.skipped} unreadable image(s) skipped, e.g. {result.skipped_example}", err=True
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo(
+            f"{Path(model).name}: top-1 {result.top1:.4f}  top-{result.topk} {result.top5:.4f}  "
+            f"on {result.n} images of {data} ({result.seconds:.1f} s)"
+        )
+
+
+@cli.command()
+@click.option("--out", default="edgeres-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--train-seconds", default=60.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing demo output folder.")
+def demo(out: str, train_seconds: float, seed: int, force: bool) -> None:
+    """Run the whole toolkit on a generated data set and a freshly trained model (no downloads)."""
+    from .console import phase_progress, print_demo
+    from .demo import run_demo
+
+    with phase_progress() as advance:
+        result = run_demo(Path(out), train_seconds=train_seconds, seed=seed, force=force, progress=advance)
+    print_demo(result)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="edgeres")

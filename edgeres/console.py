@@ -1,0 +1,86 @@
+"""Terminal presentation (rich): tables and progress bars. Computes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from .demo import DemoResult
+    from .inspection import InspectReport
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def phase_progress(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """Yield `advance(phase, done, total)`; each phase gets its own bar on stderr."""
+    if not enabled:
+        yield lambda _phase, _done, _total: None
+        return
+    columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=False) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done, total=total)
+
+        yield advance
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """Yield `advance(done, total)` for one bar."""
+    with phase_progress(enabled) as advance:
+        yield lambda done, total: advance(description, done, total)
+
+
+def _fmt_count(value: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return str(value)
+
+
+def print_inspection(report: InspectReport) -> None:
+    card, summary = report.card, report.summary
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        "file", f"{report.path} ({report.file_bytes / 1e6:.1f} MB, sha256 {card.source_sha256[:12]})"
+    )
+    head.add_row(
+        "arch", f"{card.arch}  ({report.spec.family}, {report.spec.block} blocks {list(report.spec.layers)})"
+    )
+    head.add_row(
+        "classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}" if card.labels else "")
+    )
+    size = "x".join(map(str, card.input_size))
+    geometry = f"resize {card.resize} + center crop {size}" if card.resize else f"{size}, no resize"
+    head.add_row("input", f"{geometry}, {card.interpolation}")
+    head.add_row(
+        "mean / std", f"{tuple(round(v, 4) for v in card.mean)} / {tuple(round(v, 4) for v in card.std)}"
+    )
+    head.add_row("params", _fmt_count(summary.params))
+    head.add_row("MACs", f"{_fmt_count(summary.macs)} at {size}")
+    stdout.print(head)
+    table = Table(title="per stage")
+    for column in ("stage", "output", "params", "MACs"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage in summary.stages:
+        shape = "x".join(map(str, stage.output_shape[1:]))
+        table.add_row(stage.name, shape, _fmt_count(stage.params), _fmt_count(stage.macs))
+    stdout.print(table)
+
+
+def print_demo(result: DemoResult) -> None:
+    stdout.print(f"[bold]edgeres demo[/bold] wrote {result.out}")
+    for line in result.lines():
+        stdout.print(f"  {line}")

@@ -1,0 +1,60 @@
+"""A small time-bounded training loop for the demo: SGD, cosine schedule over wall time, random shifts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def train_for(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seconds: float,
+    seed: int,
+    progress: Callable[[int, int], None],
+    batch_size: int = 128,
+    peak_lr: float = 0.1,
+) -> tuple[int, int]:
+    """Train on preprocessed arrays until `seconds` pass; the LR anneals to zero at the deadline.
+
+    Returns (steps, images seen).
+    """
+    torch.manual_seed(seed)
+    data, labels = torch.from_numpy(x), torch.from_numpy(y)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=peak_lr, momentum=0.9, weight_decay=5e-4, nesterov=True
+    )
+    model.train()
+    start, steps, seen = time.perf_counter(), 0, 0
+    while (elapsed := time.perf_counter() - start) < seconds:
+        fraction = elapsed / seconds
+        warm = min(1.0, fraction / 0.05)
+        for group in optimizer.param_groups:
+            group["lr"] = peak_lr * warm * 0.5 * (1 + math.cos(math.pi * fraction))
+        idx = torch.randint(0, len(data), (batch_size,))
+        batch = _shift(data[idx])
+        loss = F.cross_entropy(model(batch), labels[idx], label_smoothing=0.05)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        steps, seen = steps + 1, seen + batch_size
+        progress(min(int(elapsed), int(seconds)), int(seconds))
+    progress(int(seconds), int(seconds))
+    model.eval()
+    return steps, seen
+
+
+def _shift(batch: torch.Tensor, pad: int = 3) -> torch.Tensor:
+    """Random translation by up to `pad` pixels (reflect-padded), the usual CIFAR augmentation."""
+    padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
+    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,)))
+    height, width = batch.shape[-2:]
+    return padded[..., dy : dy + height, dx : dx + width]

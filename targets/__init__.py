@@ -1,0 +1,1 @@
+"""Board profiles (TOML), installed as edgeres._shipped.targets; see README.md."""

@@ -1,0 +1,60 @@
+"""inspect and demo through the real CLI; the demo trains a real model on generated images."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgeres.demo import run_demo
+from edgeres.models import load_model
+
+from .conftest import CHECKPOINTS, ROOT, one_line_error, run_cli
+
+
+@pytest.mark.shared
+def test_inspect_json_reports_card_params_macs_and_stages():
+    result = run_cli("inspect", CHECKPOINTS / "resnet20-12fca82f.th", "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["card"]["arch"] == "cifar_resnet20" and report["card"]["num_classes"] == 10
+    assert report["params"] == 269_722 and report["macs"] == 40_551_040
+    assert [s["name"] for s in report["stages"]] == ["stem", "layer1", "layer2", "layer3", "head"]
+    assert report["stages"][3]["output_shape"] == [1, 64, 8, 8]
+
+
+@pytest.mark.shared
+def test_inspect_table_for_torchvision_checkpoint():
+    result = run_cli("inspect", CHECKPOINTS / "resnet18_cifar10.pth")
+    assert result.exit_code == 0
+    for text in ("resnet18", "airplane", "11.18 M", "37.02 M", "layer4"):
+        assert text in result.stdout
+
+
+def test_cli_py_launcher_and_debug_flag(tmp_path):
+    launcher = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--help"], capture_output=True, text=True
+    )
+    assert launcher.returncode == 0 and "inspect" in launcher.stdout and "demo" in launcher.stdout
+    debug = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "--debug", "inspect", str(tmp_path / "missing.pt")],
+        capture_output=True,
+        text=True,
+    )
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "CheckpointError" in debug.stderr
+
+
+def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
+    result = run_demo(tmp_path / "demo", train_seconds=12, per_class=(150, 40))
+    assert result.accuracy.n == 400
+    assert result.accuracy.top1 > 0.5  # ten classes: chance is 0.1
+    reloaded = load_model(result.model_path)
+    assert (
+        reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"
+    )
+    evaluated = run_cli("eval", result.model_path, "--data", tmp_path / "demo" / "data" / "test", "--json")
+    assert json.loads(evaluated.stdout)["top1"] == pytest.approx(result.accuracy.top1)
+    line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
+    assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
