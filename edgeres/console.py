@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,13 @@ if TYPE_CHECKING:
     from .demo import DemoResult
     from .inspection import InspectReport
 
-stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)
+
+
+def _stdout() -> Console:
+    # Piped output (files, CI logs, tests) gets a wide page instead of rich's 80-column default.
+    wide = None if sys.stdout.isatty() else 140
+    return Console(highlight=False, soft_wrap=True, width=wide)
 
 
 @contextlib.contextmanager
@@ -52,6 +58,7 @@ def _fmt_count(value: int) -> str:
 
 def print_inspection(report: InspectReport) -> None:
     card, summary = report.card, report.summary
+    stdout = _stdout()
     head = Table.grid(padding=(0, 2))
     head.add_row(
         "file", f"{report.path} ({report.file_bytes / 1e6:.1f} MB, sha256 {card.source_sha256[:12]})"
@@ -81,6 +88,7 @@ def print_inspection(report: InspectReport) -> None:
 
 
 def print_demo(result: DemoResult) -> None:
+    stdout = _stdout()
     stdout.print(f"[bold]edgeres demo[/bold] wrote {result.out}")
     for line in result.lines():
         stdout.print(f"  {line}")

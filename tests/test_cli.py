@@ -58,3 +58,14 @@ def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(result.accuracy.top1)
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
     assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
+
+
+def test_cli_help_and_data_layer_do_not_import_torch():
+    """`edgeres --help` starts fast, and card/data/evaluate stay usable on a board without torch."""
+    code = (
+        "import sys; from edgeres.cli import cli; import edgeres.data, edgeres.card, edgeres.evaluate; "
+        "from click.testing import CliRunner; assert CliRunner().invoke(cli, ['--help']).exit_code == 0; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

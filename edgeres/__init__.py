@@ -1,0 +1,88 @@
+"""edgeres: take trained ResNets to the edge.
+
+Public API: load a checkpoint with its model card, read image sets, evaluate any Predictor. Names are
+imported on first use, so `import edgeres` (and the torch-free parts: card, data, evaluate) never load
+torch; only what needs it (checkpoint loading, the PyTorch predictor) does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ArchitectureError,
+    BadImageError,
+    CardError,
+    CheckpointError,
+    DataError,
+    EdgeresError,
+    OutputExistsError,
+    UnsafeCheckpointError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ModelCard": ".card",
+    "ImageSet": ".data",
+    "open_images": ".data",
+    "EvalResult": ".evaluate",
+    "evaluate": ".evaluate",
+    "InspectReport": ".inspection",
+    "inspect_checkpoint": ".inspection",
+    "ArchSpec": ".models",
+    "LoadedModel": ".models",
+    "build_model": ".models",
+    "load_model": ".models",
+    "save_model": ".models",
+    "spec_from_name": ".models",
+    "Predictor": ".predict",
+    "TorchPredictor": ".predict",
+    "open_predictor": ".predict",
+    "register_opener": ".predict",
+}
+
+if TYPE_CHECKING:
+    from .card import ModelCard
+    from .data import ImageSet, open_images
+    from .evaluate import EvalResult, evaluate
+    from .inspection import InspectReport, inspect_checkpoint
+    from .models import ArchSpec, LoadedModel, build_model, load_model, save_model, spec_from_name
+    from .predict import Predictor, TorchPredictor, open_predictor, register_opener
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'edgeres' has no attribute {name!r}")
+
+
+__all__ = [
+    "ArchSpec",
+    "ArchitectureError",
+    "BadImageError",
+    "CardError",
+    "CheckpointError",
+    "DataError",
+    "EdgeresError",
+    "EvalResult",
+    "ImageSet",
+    "InspectReport",
+    "LoadedModel",
+    "ModelCard",
+    "OutputExistsError",
+    "Predictor",
+    "TorchPredictor",
+    "UnsafeCheckpointError",
+    "__version__",
+    "build_model",
+    "evaluate",
+    "inspect_checkpoint",
+    "load_model",
+    "open_images",
+    "open_predictor",
+    "register_opener",
+    "save_model",
+    "spec_from_name",
+]
