@@ -20,9 +20,7 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
     """
     target = Path(path)
     if target.exists() and not force:
-        raise OutputExistsError(
-            f"{target}: already exists; pass --force to overwrite it or choose another --out"
-        )
+        raise OutputExistsError(f"{target}: already exists; pass --force to overwrite it or choose another --out")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

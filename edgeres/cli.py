@@ -44,16 +44,10 @@ def load_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Flags that say how to read a checkpoint and override its model card."""
     options = [
         click.option("--arch", help="Architecture name (default: inferred from the weights)."),
-        click.option(
-            "--num-classes", type=int, help="Expected class count; an error if the weights disagree."
-        ),
-        click.option(
-            "--trust", is_flag=True, help="Allow pickled modules / TorchScript: runs code from the file."
-        ),
+        click.option("--num-classes", type=int, help="Expected class count; an error if the weights disagree."),
+        click.option("--trust", is_flag=True, help="Allow pickled modules / TorchScript: runs code from the file."),
         click.option("--key", help="Dict key or parameter prefix of the weights inside the file."),
-        click.option(
-            "--card", "card_file", type=click.Path(dir_okay=False), help="TOML/JSON of card fields."
-        ),
+        click.option("--card", "card_file", type=click.Path(dir_okay=False), help="TOML/JSON of card fields."),
         click.option("--input-size", help="Model input size, e.g. 224 or 224x192."),
         click.option("--resize", type=int, help="Resize the shorter side to this before the center crop."),
         click.option("--mean", help="Normalisation mean, three comma-separated values."),
@@ -104,9 +98,7 @@ def inspect(checkpoint: str, as_json: bool, load: dict[str, Any]) -> None:
 @cli.command(name="eval")
 @click.argument("model", type=click.Path())
 @click.option("--data", required=True, type=click.Path(), help="ImageFolder tree, CIFAR archive or .npz.")
-@click.option(
-    "--split", default="test", type=click.Choice(["train", "test"]), help="Split inside CIFAR archives."
-)
+@click.option("--split", default="test", type=click.Choice(["train", "test"]), help="Split inside CIFAR archives.")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a class-stratified subset of N images.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the --limit subset.")
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
@@ -151,15 +143,72 @@ def eval_(
         )
     predictor.close()
     if result.skipped:
-        click.echo(
-            f"warning: {result.skipped} unreadable image(s) skipped, e.g. {result.skipped_example}", err=True
-        )
+        click.echo(f"warning: {result.skipped} unreadable image(s) skipped, e.g. {result.skipped_example}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:
         click.echo(
             f"{Path(model).name}: top-1 {result.top1:.4f}  top-{result.topk} {result.top5:.4f}  "
             f"on {result.n} images of {data} ({result.seconds:.1f} s)"
+        )
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), help="Default: from the --out suffix.")
+@click.option("--fp16", is_flag=True, help="Float16 weights (TFLite) / float16 compute with float32 I/O (ONNX).")
+@click.option("--layout", type=click.Choice(["nchw", "nhwc"]), help="Input layout (default ONNX nchw, TFLite nhwc).")
+@click.option("--batch", help="Fixed batch size N, or 'dynamic' (default ONNX dynamic, TFLite 1).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--no-verify", is_flag=True, help="Skip running the file against PyTorch.")
+@click.option("--verify-data", type=click.Path(), help="Verify on these images (default: random inputs).")
+@click.option("--verify-limit", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the export report as JSON.")
+@load_options
+def export(
+    model: str,
+    out: str,
+    fmt: str | None,
+    fp16: bool,
+    layout: str | None,
+    batch: str | None,
+    force: bool,
+    no_verify: bool,
+    verify_data: str | None,
+    verify_limit: int,
+    as_json: bool,
+    load: dict[str, Any],
+) -> None:
+    """Export a checkpoint to ONNX or TFLite, card embedded, verified against PyTorch."""
+    from .export import ExportOptions, export_model
+
+    options = ExportOptions(fp16=fp16, layout=layout, batch=batch)
+    result = export_model(
+        model,
+        out,
+        fmt=fmt,
+        options=options,
+        verify_output=not no_verify,
+        verify_data=verify_data,
+        verify_limit=verify_limit,
+        force=force,
+        load_options=load,
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    io = result.io
+    click.echo(
+        f"wrote {result.path} ({result.file_bytes / 1e6:.2f} MB, {result.format} {io.precision}, {io.layout}, "
+        f"batch {io.batch or 'dynamic'}) in {result.seconds:.1f} s"
+    )
+    check = result.verification
+    if check is not None:
+        click.echo(
+            f"verified on {check.n} {'real images' if check.inputs != 'random' else 'random inputs'}: top-1 "
+            f"agreement {check.top1_agreement:.2%}, max |diff| {check.max_abs_diff:.2e} "
+            f"({check.relative_diff:.1e} of the logit range); report {result.report_path}"
         )
 
 

@@ -60,21 +60,13 @@ def print_inspection(report: InspectReport) -> None:
     card, summary = report.card, report.summary
     stdout = _stdout()
     head = Table.grid(padding=(0, 2))
-    head.add_row(
-        "file", f"{report.path} ({report.file_bytes / 1e6:.1f} MB, sha256 {card.source_sha256[:12]})"
-    )
-    head.add_row(
-        "arch", f"{card.arch}  ({report.spec.family}, {report.spec.block} blocks {list(report.spec.layers)})"
-    )
-    head.add_row(
-        "classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}" if card.labels else "")
-    )
+    head.add_row("file", f"{report.path} ({report.file_bytes / 1e6:.1f} MB, sha256 {card.source_sha256[:12]})")
+    head.add_row("arch", f"{card.arch}  ({report.spec.family}, {report.spec.block} blocks {list(report.spec.layers)})")
+    head.add_row("classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}" if card.labels else ""))
     size = "x".join(map(str, card.input_size))
     geometry = f"resize {card.resize} + center crop {size}" if card.resize else f"{size}, no resize"
     head.add_row("input", f"{geometry}, {card.interpolation}")
-    head.add_row(
-        "mean / std", f"{tuple(round(v, 4) for v in card.mean)} / {tuple(round(v, 4) for v in card.std)}"
-    )
+    head.add_row("mean / std", f"{tuple(round(v, 4) for v in card.mean)} / {tuple(round(v, 4) for v in card.std)}")
     head.add_row("params", _fmt_count(summary.params))
     head.add_row("MACs", f"{_fmt_count(summary.macs)} at {size}")
     stdout.print(head)

@@ -38,3 +38,15 @@ class BadImageError(DataError):
 
 class OutputExistsError(EdgeresError):
     """An output file already exists and overwriting was not asked for."""
+
+
+class ModelFileError(EdgeresError):
+    """An exported model file (.onnx, .tflite) is unreadable, unsafe, or lacks what edgeres needs."""
+
+
+class RuntimeMissingError(EdgeresError):
+    """A runtime package needed for a file format is not installed."""
+
+
+class ExportError(EdgeresError):
+    """Conversion to an export format failed, or the exported file does not compute what the model does."""

@@ -42,9 +42,7 @@ def class_mapping(card: ModelCard, images: ImageSet) -> tuple[np.ndarray, str]:
     Raises DataError when the data is unlabeled or its classes cannot match the model's.
     """
     if images.labels is None or images.classes is None:
-        raise DataError(
-            f"{images.name}: has no labels; evaluation needs one sub-folder per class (ImageFolder)"
-        )
+        raise DataError(f"{images.name}: has no labels; evaluation needs one sub-folder per class (ImageFolder)")
     data_classes = images.classes
     if card.labels is not None and set(data_classes) <= set(card.labels):
         index = {name: i for i, name in enumerate(card.labels)}

@@ -6,6 +6,7 @@ any other module changing.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -27,13 +28,25 @@ class Predictor(Protocol):
 
 
 Opener = Callable[..., Predictor]
-_OPENERS: dict[str, Opener] = {}
+# Suffix -> "module:callable", imported on first use so that no runtime loads until a file needs it.
+_OPENERS: dict[str, Opener | str] = {
+    ".onnx": "edgeres.runtimes.onnxruntime:OrtPredictor",
+    ".tflite": "edgeres.runtimes.litert:LiteRtPredictor",
+}
 
 
-def register_opener(suffixes: tuple[str, ...], opener: Opener) -> None:
-    """Serve files ending in `suffixes` (e.g. ".onnx") with `opener(path, **options)`."""
+def register_opener(suffixes: tuple[str, ...], opener: Opener | str) -> None:
+    """Serve files ending in `suffixes` with `opener(path, **options)` (or a "module:callable" path)."""
     for suffix in suffixes:
         _OPENERS[suffix.lower()] = opener
+
+
+def _resolve(opener: Opener | str) -> Opener:
+    if callable(opener):
+        return opener
+    module, _, name = opener.partition(":")
+    found: Opener = getattr(importlib.import_module(module), name)
+    return found
 
 
 class TorchPredictor:
@@ -62,7 +75,7 @@ def open_predictor(path: str | os.PathLike[str], **options: Any) -> Predictor:
     """
     suffix = Path(path).suffix.lower()
     if suffix in _OPENERS:
-        return _OPENERS[suffix](path, **options)
+        return _resolve(_OPENERS[suffix])(path, **options)
     from .models import load_model
 
     loaded = load_model(path, **options)

@@ -73,8 +73,7 @@ def test_pytorch_cifar_layout_maps_to_torchvision_with_3x3_stem(tmp_path):
     torch.manual_seed(0)
     model = build_model(spec_from_name("resnet18_cifarstem", NUM_CLASSES))
     renamed = {
-        k.replace(".downsample.", ".shortcut.").replace("fc.", "linear."): v
-        for k, v in model.state_dict().items()
+        k.replace(".downsample.", ".shortcut.").replace("fc.", "linear."): v for k, v in model.state_dict().items()
     }
     torch.save(renamed, tmp_path / "ckpt.pth")
     loaded = load_model(tmp_path / "ckpt.pth")

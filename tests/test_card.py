@@ -18,9 +18,7 @@ RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
 
 
 def test_card_round_trips_and_rejects_unknown_keys():
-    card = ModelCard(
-        "resnet18", 3, (224, 224), (0.1, 0.2, 0.3), (0.5, 0.5, 0.5), resize=256, labels=("a", "b", "c")
-    )
+    card = ModelCard("resnet18", 3, (224, 224), (0.1, 0.2, 0.3), (0.5, 0.5, 0.5), resize=256, labels=("a", "b", "c"))
     assert ModelCard.from_dict(json.loads(card.to_json())) == card
     with pytest.raises(CardError, match="unknown card keys"):
         ModelCard.from_dict({**card.to_dict(), "mena": [0, 0, 0]})
@@ -55,9 +53,7 @@ def test_sidecar_overrides_checkpoint_and_flags_override_sidecar(tmp_path):
     ckpt = tmp_path / "resnet20.th"
     shutil.copy(RESNET20, ckpt)
     assert load_model(ckpt).card.mean == IMAGENET_MEAN  # CIFAR family default
-    (tmp_path / "resnet20.th.card.toml").write_text(
-        'mean = [0.5, 0.5, 0.5]\nlabels = "a b c d e f g h i j"\n'
-    )
+    (tmp_path / "resnet20.th.card.toml").write_text('mean = [0.5, 0.5, 0.5]\nlabels = "a b c d e f g h i j"\n')
     with pytest.raises(CardError, match="labels"):
         load_model(ckpt)  # a string is not a list of labels: the sidecar is checked, not trusted
     (tmp_path / "resnet20.th.card.toml").write_text(

@@ -37,9 +37,7 @@ def _lightning(sd: dict[str, torch.Tensor], _m: torch.nn.Module, path: Path) -> 
             "state_dict": {"model." + k: v for k, v in sd.items()},
             "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 9}}}},
             "callbacks": {},
-            "optimizer_states": [
-                {"state": {}, "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]}
-            ],
+            "optimizer_states": [{"state": {}, "param_groups": [{"lr": 0.1, "momentum": 0.9, "params": [0, 1]}]}],
             "lr_schedulers": [],
             "hyper_parameters": {"lr": 0.1, "batch_size": 128},
         },

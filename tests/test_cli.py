@@ -34,9 +34,7 @@ def test_inspect_table_for_torchvision_checkpoint():
 
 
 def test_cli_py_launcher_and_debug_flag(tmp_path):
-    launcher = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "--help"], capture_output=True, text=True
-    )
+    launcher = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--help"], capture_output=True, text=True)
     assert launcher.returncode == 0 and "inspect" in launcher.stdout and "demo" in launcher.stdout
     debug = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "--debug", "inspect", str(tmp_path / "missing.pt")],
@@ -51,9 +49,7 @@ def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
     assert result.accuracy.n == 400
     assert result.accuracy.top1 > 0.5  # ten classes: chance is 0.1
     reloaded = load_model(result.model_path)
-    assert (
-        reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"
-    )
+    assert reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"
     evaluated = run_cli("eval", result.model_path, "--data", tmp_path / "demo" / "data" / "test", "--json")
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(result.accuracy.top1)
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))

@@ -23,9 +23,5 @@ def stratified_subset(labels: np.ndarray | None, total: int, limit: int | None, 
     # Largest remainders get the leftover slots; ties broken by class order for determinism.
     order = np.argsort(-(quota - take), kind="stable")
     take[order[: limit - int(take.sum())]] += 1
-    chosen = [
-        rng.permutation(np.flatnonzero(labels == cls))[:n]
-        for cls, n in zip(classes, take, strict=True)
-        if n > 0
-    ]
+    chosen = [rng.permutation(np.flatnonzero(labels == cls))[:n] for cls, n in zip(classes, take, strict=True) if n > 0]
     return np.sort(np.concatenate(chosen))

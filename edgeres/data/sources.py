@@ -83,9 +83,7 @@ class ArrayImageSet(ImageSet):
         return np.asarray(self.images[index])
 
 
-def open_images(
-    path: str | os.PathLike[str], *, split: str = "test", max_pixels: int = DEFAULT_MAX_PIXELS
-) -> ImageSet:
+def open_images(path: str | os.PathLike[str], *, split: str = "test", max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageSet:
     """Open any supported image set. `split` picks train/test inside CIFAR archives.
 
     Raises DataError when the path is missing, empty, or of no known layout.
@@ -152,9 +150,7 @@ def _open_array_file(path: Path) -> ImageSet:
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = set(loaded.files)
-            image_key = next(
-                (k for k in ("images", "x", "X", "data", "x_test", "x_train") if k in keys), None
-            )
+            image_key = next((k for k in ("images", "x", "X", "data", "x_test", "x_train") if k in keys), None)
             if image_key is None:
                 raise DataError(f"{path}: no image array; name it 'images' or 'x' (found {sorted(keys)})")
             images = loaded[image_key]
@@ -164,9 +160,7 @@ def _open_array_file(path: Path) -> ImageSet:
             classes = tuple(str(c) for c in loaded[class_key]) if class_key else None
     else:
         images = loaded
-    return ArrayImageSet(
-        str(path), _as_nhwc_uint8(images, path), _check_labels(labels, len(images), path), classes
-    )
+    return ArrayImageSet(str(path), _as_nhwc_uint8(images, path), _check_labels(labels, len(images), path), classes)
 
 
 def _as_nhwc_uint8(images: np.ndarray, path: Path) -> np.ndarray:
@@ -249,9 +243,7 @@ def _cifar_classes(kind: str, read: Reader) -> tuple[str, ...]:
         names = tuple(t for t in (text or b"").decode().split() if t)
     else:
         meta = read("batches.meta")
-        names = (
-            tuple(n.decode() for n in _safe_unpickle(meta, "batches.meta")[b"label_names"]) if meta else ()
-        )
+        names = tuple(n.decode() for n in _safe_unpickle(meta, "batches.meta")[b"label_names"]) if meta else ()
     return names if len(names) == 10 else CIFAR10_CLASSES
 
 

@@ -65,25 +65,17 @@ def run_demo(
     """Run every available stage on a generated data set. Raises OutputExistsError unless `force`."""
     if out.exists() and any(out.iterdir()):
         if not force:
-            raise OutputExistsError(
-                f"{out}: already exists; pass --force to replace it or choose another --out"
-            )
+            raise OutputExistsError(f"{out}: already exists; pass --force to replace it or choose another --out")
         shutil.rmtree(out)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    write_image_folder(
-        out / "data" / "train", per_class[0], seed, lambda d, t: progress("data (train)", d, t)
-    )
-    write_image_folder(
-        out / "data" / "test", per_class[1], seed + 1, lambda d, t: progress("data (test)", d, t)
-    )
+    write_image_folder(out / "data" / "train", per_class[0], seed, lambda d, t: progress("data (train)", d, t))
+    write_image_folder(out / "data" / "test", per_class[1], seed + 1, lambda d, t: progress("data (test)", d, t))
     timings["data"] = time.perf_counter() - start
 
     train_set = open_images(out / "data" / "train")
     labels = train_set.classes  # folder order (sorted), which is what the label indices refer to
-    card = ModelCard(
-        ARCH, len(CLASSES), (SIZE, SIZE), IMAGENET_MEAN, IMAGENET_STD, labels=labels, source="demo"
-    )
+    card = ModelCard(ARCH, len(CLASSES), (SIZE, SIZE), IMAGENET_MEAN, IMAGENET_STD, labels=labels, source="demo")
     batches = list(iter_batches(train_set, card, np.arange(len(train_set)), batch_size=512))
     x = np.concatenate([b.x for b in batches])
     y = np.concatenate([b.y for b in batches if b.y is not None])
@@ -99,10 +91,6 @@ def run_demo(
 
     model_path = save_model(model, spec, card, out / "model.safetensors")
     predictor = open_predictor(model_path)  # evaluate what was written, as a user would
-    accuracy = evaluate(
-        predictor, open_images(out / "data" / "test"), progress=lambda d, t: progress("eval", d, t)
-    )
+    accuracy = evaluate(predictor, open_images(out / "data" / "test"), progress=lambda d, t: progress("eval", d, t))
     summary = summarize(model, card)
-    return DemoResult(
-        out, model_path, len(x), accuracy.n, steps, seen, timings["train"], summary, accuracy, timings
-    )
+    return DemoResult(out, model_path, len(x), accuracy.n, steps, seen, timings["train"], summary, accuracy, timings)

@@ -29,9 +29,7 @@ def train_for(
     """
     torch.manual_seed(seed)
     data, labels = torch.from_numpy(x), torch.from_numpy(y)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=peak_lr, momentum=0.9, weight_decay=5e-4, nesterov=True
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=peak_lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
     model.train()
     start, steps, seen = time.perf_counter(), 0, 0
     while (elapsed := time.perf_counter() - start) < seconds:

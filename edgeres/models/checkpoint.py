@@ -127,9 +127,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # an untrusted-format file may fail in any way while unpickling
-            raise CheckpointError(
-                f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
-            ) from None
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     try:
         with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -185,14 +183,10 @@ def _find_weights(obj: Any, key: str | None, path: Path, depth: int = 0) -> dict
             if wrapper in obj and (isinstance(obj[wrapper], (Mapping, nn.Module))):
                 return _find_weights(obj[wrapper], key, path, depth + 1)
     shown = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, Mapping) else type(obj).__name__
-    raise CheckpointError(
-        f"{path}: no model weights found (top level: {shown}); pass --key NAME to pick them"
-    )
+    raise CheckpointError(f"{path}: no model weights found (top level: {shown}); pass --key NAME to pick them")
 
 
-def _select_prefix(
-    weights: Mapping[str, torch.Tensor], key: str | None, path: Path
-) -> dict[str, torch.Tensor]:
+def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: Path) -> dict[str, torch.Tensor]:
     """Strip the wrapper prefix (module., model., _orig_mod., ...) that leads to the ResNet's keys."""
     if key is not None and not key.endswith("."):
         key += "."
@@ -204,9 +198,7 @@ def _select_prefix(
         roots = [key]
     if len(roots) > 1:
         shown = ", ".join(r.rstrip(".") or "(top level)" for r in roots)
-        raise CheckpointError(
-            f"{path}: holds several models under prefixes {shown}; pass --key PREFIX to pick one"
-        )
+        raise CheckpointError(f"{path}: holds several models under prefixes {shown}; pass --key PREFIX to pick one")
     prefix = roots[0] if roots else ""
     selected = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     return {k: _as_float32(k, v, path) for k, v in selected.items()}

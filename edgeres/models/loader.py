@@ -82,9 +82,7 @@ def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor], spec: ArchSpec, 
     missing = [k for k in expected if k not in sd and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in expected]
     mismatched = [
-        f"{k} {tuple(sd[k].shape)}!={tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in sd and sd[k].shape != v.shape
+        f"{k} {tuple(sd[k].shape)}!={tuple(v.shape)}" for k, v in expected.items() if k in sd and sd[k].shape != v.shape
     ]
     if missing or unexpected or mismatched:
         parts = [
@@ -114,9 +112,7 @@ def _resolve(
     hints = dict(raw.hints)
     if raw.saved_card is not None:
         saved = ModelCard.from_dict(raw.saved_card, f"{file} (embedded card)")
-        hints = {
-            k: getattr(saved, k) for k in ("input_size", "resize", "mean", "std", "labels", "interpolation")
-        }
+        hints = {k: getattr(saved, k) for k in ("input_size", "resize", "mean", "std", "labels", "interpolation")}
     merged = dict(read_card_file(Path(card_file))) if card_file is not None else {}
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return resolve_card(

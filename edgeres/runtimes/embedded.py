@@ -1,0 +1,79 @@
+"""The metadata edgeres embeds in exported files: the model card and how the file's input is laid out.
+
+Shared by the exporters (writing) and the board-side runtimes (reading); imports no torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..card import ModelCard, _coerce
+from ..errors import CardError, ModelFileError
+
+CARD_KEY = "edgeres.card"
+IO_KEY = "edgeres.io"
+LABELS_KEY = "labels"
+
+
+@dataclass(frozen=True)
+class IoSpec:
+    """How an exported file expects its input: layout, fixed batch (None: dynamic), weight precision."""
+
+    format: str
+    layout: str = "nchw"
+    batch: int | None = None
+    precision: str = "float32"
+    input_name: str = "input"
+    output_name: str = "logits"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def metadata_entries(card: ModelCard, io: IoSpec) -> dict[str, str]:
+    """The key/value strings to embed (ONNX metadata_props, TFLite metadata table)."""
+    entries = {CARD_KEY: card.to_json(), IO_KEY: io.to_json()}
+    if card.labels is not None:
+        entries[LABELS_KEY] = json.dumps(list(card.labels))
+    return entries
+
+
+def card_from_entries(
+    entries: Mapping[str, str], path: Path, overrides: Mapping[str, Any] | None = None
+) -> tuple[ModelCard, IoSpec]:
+    """Read the card (embedded, else the `<file>.card.json` sidecar) and IoSpec; apply flag overrides.
+
+    Raises ModelFileError when neither holds a card.
+    """
+    text = entries.get(CARD_KEY)
+    sidecar = path.with_name(path.name + ".card.json")
+    if text is None and sidecar.is_file():
+        text = sidecar.read_text(encoding="utf-8")
+    if text is None:
+        raise ModelFileError(
+            f"{path}: carries no edgeres model card (not exported by edgeres?); put a card in {sidecar.name}"
+        )
+    try:
+        card = ModelCard.from_dict(json.loads(text), f"{path} (embedded card)")
+        io = IoSpec(**json.loads(entries[IO_KEY])) if IO_KEY in entries else IoSpec(format=path.suffix[1:])
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: embedded metadata is damaged ({exc}); re-export the model") from None
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if changes:
+        try:
+            card = card.replace(**_coerce(changes, "flags"))
+        except TypeError as exc:
+            raise CardError(f"flags: {exc}") from None
+    return card, io
+
+
+def reject_checkpoint_options(path: Path, options: Mapping[str, Any]) -> None:
+    """Loader flags that make no sense for an exported file are errors, not silently ignored."""
+    given = [k for k in ("arch", "trust", "key", "card_file") if options.get(k)]
+    if given:
+        flags = ", ".join("--" + k.replace("_file", "").replace("_", "-") for k in given)
+        raise ModelFileError(f"{path}: {flags} apply to checkpoints, not exported files; drop them")

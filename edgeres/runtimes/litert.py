@@ -1,0 +1,63 @@
+"""LiteRT (ai-edge-litert, XNNPACK) behind the Predictor protocol; no torch. tflite-runtime as fallback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFileError, RuntimeMissingError
+from .batching import run_in_chunks, to_layout
+from .embedded import card_from_entries, reject_checkpoint_options
+from .tflite_metadata import read_metadata
+
+
+def _interpreter_class() -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:  # tflite-runtime 2.14 cannot load models under numpy 2; kept only as a fallback
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise RuntimeMissingError("LiteRT is not installed: pip install ai-edge-litert") from None
+    return Interpreter
+
+
+class LiteRtPredictor:
+    """An exported .tflite file on the LiteRT interpreter with its default XNNPACK delegate."""
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None, **options: Any) -> None:
+        self.path = Path(path)
+        reject_checkpoint_options(self.path, options)
+        if not self.path.is_file():
+            raise ModelFileError(f"{self.path}: no such file")
+        blob = self._blob = self.path.read_bytes()  # the interpreter reads from this buffer; keep it alive
+        try:
+            entries = read_metadata(blob)
+            self.interpreter = _interpreter_class()(model_content=blob, num_threads=threads or os.cpu_count())
+            self.interpreter.allocate_tensors()
+        except RuntimeMissingError:
+            raise
+        except Exception as exc:  # flatbuffer and interpreter errors come as ValueError, IndexError, ...
+            raise ModelFileError(f"{self.path}: not a loadable TFLite model, truncated or corrupted ({exc})") from None
+        self.card, self.io = card_from_entries(entries, self.path, options.get("card_overrides"))
+        num_classes = options.get("num_classes")
+        if num_classes is not None and num_classes != self.card.num_classes:
+            raise ModelFileError(f"{self.path}: has {self.card.num_classes} classes, --num-classes says {num_classes}")
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.fixed_batch = int(self.input["shape"][0])
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self.output["index"]), dtype=np.float32)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        data = to_layout(batch.astype(np.float32, copy=False), self.io.layout)
+        return run_in_chunks(data, self.fixed_batch, self._run)
+
+    def close(self) -> None:
+        self.interpreter = None

@@ -1,0 +1,103 @@
+"""ONNX Runtime behind the Predictor protocol; no torch. Refuses unsafe external-data paths first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFileError, RuntimeMissingError
+from .batching import run_in_chunks, to_layout
+from .embedded import card_from_entries, reject_checkpoint_options
+
+
+def check_onnx_file(path: Path) -> None:
+    """Refuse a truncated/corrupt file, and external data that leaves the model's folder, before reading it.
+
+    Needs the `onnx` package; where it is absent (boards), onnxruntime's own path checks apply.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError, RuntimeError or worse on damaged files
+        raise ModelFileError(f"{path}: not a readable ONNX model, truncated or corrupted ({exc})") from None
+    base = path.resolve().parent
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+        target = base / location
+        escapes = os.path.isabs(location) or ".." in Path(location).parts
+        if escapes or _has_symlink(base, target) or not target.resolve().is_relative_to(base):
+            raise ModelFileError(
+                f"{path}: tensor {tensor.name} points at external data {location!r} outside the model's folder; "
+                "refused (re-export the model as one file)"
+            )
+
+
+def _tensors(graph: Any) -> list[Any]:
+    found = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                found.append(attr.t)
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                found += _tensors(sub)
+    return found
+
+
+def _has_symlink(base: Path, target: Path) -> bool:
+    current = target
+    while current != base and current != current.parent:
+        if current.is_symlink():
+            return True
+        current = current.parent
+    return False
+
+
+class OrtPredictor:
+    """An exported .onnx file on onnxruntime (CPU unless `providers` says otherwise)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None,
+                 providers: list[str] | None = None, **options: Any) -> None:  # fmt: skip
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeMissingError("onnxruntime is not installed: pip install onnxruntime") from None
+        self.path = Path(path)
+        reject_checkpoint_options(self.path, options)
+        if not self.path.is_file():
+            raise ModelFileError(f"{self.path}: no such file")
+        check_onnx_file(self.path)
+        settings = ort.SessionOptions()
+        if threads:
+            settings.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), settings, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise ModelFileError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
+        entries = self.session.get_modelmeta().custom_metadata_map
+        self.card, self.io = card_from_entries(entries, self.path, options.get("card_overrides"))
+        self._check_classes(options.get("num_classes"))
+        self.input_name = self.session.get_inputs()[0].name
+        batch_dim = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None
+
+    def _check_classes(self, num_classes: int | None) -> None:
+        if num_classes is not None and num_classes != self.card.num_classes:
+            raise ModelFileError(f"{self.path}: has {self.card.num_classes} classes, --num-classes says {num_classes}")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        data = to_layout(batch.astype(np.float32, copy=False), self.io.layout)
+        run = lambda x: self.session.run(None, {self.input_name: x})[0]  # noqa: E731
+        return np.asarray(run_in_chunks(data, self.fixed_batch, run), dtype=np.float32)
+
+    def close(self) -> None:
+        self.session = None
