@@ -52,6 +52,10 @@ def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
     assert reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"
     evaluated = run_cli("eval", result.model_path, "--data", tmp_path / "demo" / "data" / "test", "--json")
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(result.accuracy.top1)
+    assert [e.path.suffix for e, _ in result.exports] == [".onnx", ".tflite"]
+    for export, evaluated in result.exports:
+        assert export.verification.passed and evaluated.n == 400
+        assert evaluated.top1 == pytest.approx(result.accuracy.top1, abs=0.005)
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
     assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
 

@@ -1,4 +1,4 @@
-"""`edgeres demo`: generate data, train, save, reload, evaluate and inspect, with no download."""
+"""`edgeres demo`: generate data, train, save, reload, evaluate, export to ONNX and TFLite, with no download."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from ..card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from ..data import iter_batches, open_images
 from ..errors import OutputExistsError
 from ..evaluate import EvalResult, evaluate
+from ..export import ExportResult, export_model
 from ..models import build_model, save_model, spec_from_name
 from ..predict import open_predictor
 from ..summary import ModelSummary, summarize
@@ -36,6 +38,7 @@ class DemoResult:
     summary: ModelSummary
     accuracy: EvalResult
     timings: dict[str, float] = field(default_factory=dict)
+    exports: list[tuple[ExportResult, EvalResult]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """What the demo did, one step a line, for the terminal."""
@@ -48,9 +51,20 @@ class DemoResult:
             f"train     {self.steps} SGD steps, {self.images_seen} images in {self.train_seconds:.0f} s",
             f"saved     {self.model_path} (safetensors + architecture spec + model card)",
             f"eval      top-1 {acc.top1:.4f}, top-{acc.topk} {acc.top5:.4f} on {acc.n} held-out images",
+            *[_export_line(export, evaluated) for export, evaluated in self.exports],
             f"next      edgeres inspect {self.model_path}",
-            f"          edgeres eval {self.model_path} --data {self.out / 'data' / 'test'}",
+            f"          edgeres eval {self.exports[0][0].path if self.exports else self.model_path} "
+            f"--data {self.out / 'data' / 'test'}",
         ]
+
+
+def _export_line(export: ExportResult, evaluated: EvalResult) -> str:
+    check = export.verification
+    agreement = f"{check.top1_agreement:.0%} top-1 agreement with PyTorch" if check else "not verified"
+    return (
+        f"export    {export.path.name}: {export.file_bytes / 1e3:.0f} KB in {export.seconds:.1f} s, {agreement}; "
+        f"top-1 {evaluated.top1:.4f} in its own runtime"
+    )
 
 
 def run_demo(
@@ -93,4 +107,14 @@ def run_demo(
     predictor = open_predictor(model_path)  # evaluate what was written, as a user would
     accuracy = evaluate(predictor, open_images(out / "data" / "test"), progress=lambda d, t: progress("eval", d, t))
     summary = summarize(model, card)
-    return DemoResult(out, model_path, len(x), accuracy.n, steps, seen, timings["train"], summary, accuracy, timings)
+    result = DemoResult(out, model_path, len(x), accuracy.n, steps, seen, timings["train"], summary, accuracy, timings)
+    test_dir = out / "data" / "test"
+    for fmt in ("onnx", "tflite"):
+        progress(f"export {fmt}", 0, 1)
+        export = export_model(model_path, out / f"model.{fmt}", verify_data=test_dir, verify_limit=200)
+        progress(f"export {fmt}", 1, 1)
+        evaluated = evaluate(
+            open_predictor(export.path), open_images(test_dir), progress=partial(progress, f"eval {fmt}")
+        )
+        result.exports.append((export, evaluated))
+    return result

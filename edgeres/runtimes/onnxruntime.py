@@ -63,8 +63,14 @@ def _has_symlink(base: Path, target: Path) -> bool:
 class OrtPredictor:
     """An exported .onnx file on onnxruntime (CPU unless `providers` says otherwise)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None,
-                 providers: list[str] | None = None, **options: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        **options: Any,
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
