@@ -15,8 +15,8 @@ demo: $(STAMP)
 	$(BIN)/edgeres demo --out edgeres-demo --force
 
 lint: $(STAMP)
-	$(BIN)/ruff check edgeres tests cli.py
-	$(BIN)/ruff format --check edgeres tests cli.py
+	$(BIN)/ruff check edgeres tests benchmarks cli.py
+	$(BIN)/ruff format --check edgeres tests benchmarks cli.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy edgeres

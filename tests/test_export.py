@@ -218,3 +218,12 @@ def test_external_data_outside_the_model_folder_is_refused(exported, tmp_path, w
     path = _with_external_tensor(exported["resnet20-12fca82f.th", "onnx"].path, folder, location)
     line = one_line_error(run_cli("eval", path, "--data", CIFAR / "test"))
     assert "outside the model's folder" in line and "refused" in line
+
+
+@pytest.mark.shared
+def test_exported_input_size_cannot_be_overridden(exported):
+    path = exported["resnet20-12fca82f.th", "tflite"].path
+    line = one_line_error(run_cli("eval", path, "--data", CIFAR / "test", "--input-size", "64"))
+    assert "takes 32x32 inputs" in line
+    ok = run_cli("eval", path, "--data", CIFAR / "test", "--limit", "20", "--mean", "0.5,0.5,0.5", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["n"] == 20

@@ -62,13 +62,11 @@ def card_from_entries(
         io = IoSpec(**json.loads(entries[IO_KEY])) if IO_KEY in entries else IoSpec(format=path.suffix[1:])
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: embedded metadata is damaged ({exc}); re-export the model") from None
-    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if changes:
-        try:
-            card = card.replace(**_coerce(changes, "flags"))
-        except TypeError as exc:
-            raise CardError(f"flags: {exc}") from None
-    return card, io
+    changes = _coerce({k: v for k, v in (overrides or {}).items() if v is not None}, "flags")
+    if changes.get("input_size", card.input_size) != card.input_size:
+        size = "x".join(map(str, card.input_size))
+        raise CardError(f"{path}: the file takes {size} inputs; --input-size cannot change an exported model")
+    return (card.replace(**changes) if changes else card), io
 
 
 def reject_checkpoint_options(path: Path, options: Mapping[str, Any]) -> None:
