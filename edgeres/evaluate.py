@@ -55,6 +55,65 @@ def class_mapping(card: ModelCard, images: ImageSet) -> tuple[np.ndarray, str]:
     )
 
 
+def evaluate_many(
+    predictors: list[Predictor],
+    images: ImageSet,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    batch_size: int = 128,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+    names: list[str] | None = None,
+) -> tuple[list[EvalResult], list[float]]:
+    """Score several predictors on the same batches; also return each one's top-1 agreement with the first.
+
+    All predictors must share the first one's classes. Raises DataError on a mismatch.
+    """
+    card = predictors[0].card
+    mapping, how = class_mapping(card, images)
+    indices = stratified_subset(images.labels, len(images), limit, seed)
+    k = min(5, card.num_classes)
+    hits1, hits5, agree = (np.zeros(len(predictors), np.int64) for _ in range(3))
+    scored = 0
+    skipped = SkipLog()
+    start = time.perf_counter()
+    for batch in iter_batches(images, card, indices, batch_size=batch_size, strict=strict, skipped=skipped):
+        assert batch.y is not None  # labeled set, checked by class_mapping
+        target = mapping[batch.y]
+        first_top1 = None
+        for i, predictor in enumerate(predictors):
+            logits = predictor.predict(batch.x)
+            if logits.ndim != 2 or logits.shape[1] != card.num_classes:
+                raise DataError(f"model returned shape {logits.shape}, expected (N, {card.num_classes})")
+            topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+            first_top1 = topk[:, 0] if first_top1 is None else first_top1
+            hits1[i] += int((topk[:, 0] == target).sum())
+            hits5[i] += int((topk == target[:, None]).any(axis=1).sum())
+            agree[i] += int((topk[:, 0] == first_top1).sum())
+        scored += len(target)
+        if progress is not None:
+            progress(scored + skipped.count, len(indices))
+    seconds = time.perf_counter() - start
+    labels = names or [p.card.source or p.card.arch for p in predictors]
+    results = [
+        EvalResult(
+            labels[i],
+            images.name,
+            scored,
+            hits1[i] / scored,
+            hits5[i] / scored,
+            k,
+            skipped.count,
+            skipped.examples[0] if skipped.examples else "",
+            how,
+            seconds,
+        )
+        for i in range(len(predictors))
+    ]
+    return results, [float(a / scored) for a in agree]
+
+
 def evaluate(
     predictor: Predictor,
     images: ImageSet,
@@ -67,34 +126,14 @@ def evaluate(
     model_name: str = "",
 ) -> EvalResult:
     """Score `predictor` on `images` (a stratified `limit` subset when given). Raises DataError."""
-    card = predictor.card
-    mapping, how = class_mapping(card, images)
-    indices = stratified_subset(images.labels, len(images), limit, seed)
-    k = min(5, card.num_classes)
-    hits1 = hits5 = scored = 0
-    skipped = SkipLog()
-    start = time.perf_counter()
-    for batch in iter_batches(images, card, indices, batch_size=batch_size, strict=strict, skipped=skipped):
-        logits = predictor.predict(batch.x)
-        if logits.ndim != 2 or logits.shape[1] != card.num_classes:
-            raise DataError(f"model returned shape {logits.shape}, expected (N, {card.num_classes})")
-        assert batch.y is not None  # labeled set, checked by class_mapping
-        target = mapping[batch.y]
-        topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-        hits1 += int((topk[:, 0] == target).sum())
-        hits5 += int((topk == target[:, None]).any(axis=1).sum())
-        scored += len(target)
-        if progress is not None:
-            progress(scored + skipped.count, len(indices))
-    return EvalResult(
-        model=model_name or card.source or card.arch,
-        data=images.name,
-        n=scored,
-        top1=hits1 / scored,
-        top5=hits5 / scored,
-        topk=k,
-        skipped=skipped.count,
-        skipped_example=skipped.examples[0] if skipped.examples else "",
-        label_mapping=how,
-        seconds=time.perf_counter() - start,
+    results, _ = evaluate_many(
+        [predictor],
+        images,
+        limit=limit,
+        seed=seed,
+        batch_size=batch_size,
+        strict=strict,
+        progress=progress,
+        names=[model_name] if model_name else None,
     )
+    return results[0]

@@ -25,6 +25,26 @@ def _interpreter_class() -> Any:
     return Interpreter
 
 
+def _to_tensor(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Float input -> the tensor's dtype; integer-I/O models get it quantized with the tensor's scale."""
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x
+    scale: float
+    zero_point: int
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _from_tensor(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return np.array(y, dtype=np.float32)
+    scale, zero_point = detail["quantization"]
+    dequantized: np.ndarray = ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return dequantized
+
+
 class LiteRtPredictor:
     """An exported .tflite file on the LiteRT interpreter with its default XNNPACK delegate."""
 
@@ -51,9 +71,9 @@ class LiteRtPredictor:
         self.fixed_batch = int(self.input["shape"][0])
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.set_tensor(self.input["index"], _to_tensor(x, self.input))
         self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self.output["index"]), dtype=np.float32)
+        return _from_tensor(self.interpreter.get_tensor(self.output["index"]), self.output)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         data = to_layout(batch.astype(np.float32, copy=False), self.io.layout)

@@ -1,0 +1,56 @@
+"""The calibration set: a class-stratified, deterministic sample preprocessed by the model's own card."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..card import ModelCard
+from ..data import SkipLog, iter_batches, open_images, stratified_subset
+from ..errors import DataError
+
+MIN_RECOMMENDED = 32
+
+
+@dataclass
+class CalibrationSet:
+    """Preprocessed calibration inputs and what identifies them (for reports and caches)."""
+
+    inputs: np.ndarray  # N x 3 x H x W float32
+    source: str
+    files_sha256: str
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def describe(self) -> dict[str, object]:
+        return {"source": self.source, "n": self.n, "files_sha256": self.files_sha256, "skipped": self.skipped}
+
+
+def calibration_set(
+    data: str | os.PathLike[str], card: ModelCard, *, num: int = 512, seed: int = 0, split: str = "train"
+) -> CalibrationSet:
+    """Sample `num` images from `data`. Raises DataError when none can be read."""
+    images = open_images(data, split=split)
+    indices = stratified_subset(images.labels, len(images), num, seed)
+    skipped = SkipLog()
+    batches = [b for b in iter_batches(images, card, indices, batch_size=64, skipped=skipped)]
+    inputs = np.concatenate([b.x for b in batches]) if batches else np.zeros((0, 3, *card.input_size), np.float32)
+    kept = np.concatenate([b.indices for b in batches]) if batches else np.zeros(0, np.int64)
+    if len(kept) == 0:
+        raise DataError(f"{data}: no calibration image could be read")
+    names = "\n".join(images.describe(int(i)) for i in kept)
+    result = CalibrationSet(inputs, str(data), hashlib.sha256(names.encode()).hexdigest(), skipped.count)
+    if len(kept) < MIN_RECOMMENDED:
+        result.warnings.append(
+            f"only {len(kept)} calibration images (fewer than {MIN_RECOMMENDED}): ranges may not represent real inputs"
+        )
+    if skipped.count:
+        result.warnings.append(skipped.summary())
+    return result

@@ -1,0 +1,145 @@
+"""ONNX int8 through onnxruntime's quantize_static (QDQ), with its calibration cache and QDQ debugger."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..card import ModelCard
+from ..runtimes.embedded import IoSpec, metadata_entries
+from .calibration import CalibrationSet
+from .layers import Layer, from_onnx_scopes
+from .recipes import OrtQdqInt8
+
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add")
+_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader protocol over an array, in the model's batch size."""
+
+    def __init__(self, inputs: np.ndarray, name: str, batch: int | None) -> None:
+        if batch is None:  # dynamic batch: 32 at a time
+            chunks = np.array_split(inputs, max(1, len(inputs) // 32))
+        else:  # fixed batch: exact slices, a ragged tail dropped
+            chunks = [inputs[i : i + batch] for i in range(0, len(inputs) - batch + 1, batch)]
+        self.batches: Iterator[np.ndarray] = iter(chunks)
+        self.name = name
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self.batches, None)
+        return None if batch is None else {self.name: batch}
+
+    def rewind(self) -> None:  # part of the protocol; each pass builds a new reader
+        pass
+
+    def __iter__(self) -> _Reader:  # the QDQ debugger iterates readers
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        item = self.get_next()
+        if item is None:
+            raise StopIteration
+        return item
+
+
+class OnnxInt8Engine:
+    """Quantizes one fp32 ONNX file, any number of times (fallback), calibrating once."""
+
+    def __init__(self, fp32: Path, recipe: OrtQdqInt8, calib: CalibrationSet, card: ModelCard, cache: Path) -> None:
+        import onnx
+
+        self.fp32, self.recipe, self.calib, self.card = fp32, recipe, calib, card
+        model = onnx.load(str(fp32), load_external_data=False)
+        graph_input = model.graph.input[0]
+        self.input_name = graph_input.name
+        dim = graph_input.type.tensor_type.shape.dim[0]
+        self.batch = dim.dim_value if dim.HasField("dim_value") else None
+        self.layers = [
+            Layer(from_onnx_scopes(_scopes(node), node.name), node.op_type, node.name)
+            for node in model.graph.node
+            if node.op_type in QUANTIZED_OPS
+        ]
+        self.producers = {node.output[0]: node.name for node in model.graph.node if node.output}
+        self.io = IoSpec(
+            **json.loads({p.key: p.value for p in model.metadata_props}.get("edgeres.io", '{"format":"onnx"}'))
+        )
+        symmetric = recipe.activations == "int8"
+        key = hashlib.sha256(fp32.read_bytes() + f"{calib.files_sha256}{recipe.method}{symmetric}".encode())
+        cache.mkdir(parents=True, exist_ok=True)
+        self.cache_path = cache / f"ort-calibration-{key.hexdigest()[:20]}.json"
+
+    def _inputs(self, inputs: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(inputs.transpose(0, 2, 3, 1)) if self.io.layout == "nhwc" else inputs
+
+    def quantize(self, out: Path, exclude: list[Layer]) -> None:
+        """Write the int8 model to `out`, keeping `exclude` in float."""
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+        recipe = self.recipe
+        quantize_static(
+            str(self.fp32),
+            str(out),
+            _Reader(self._inputs(self.calib.inputs), self.input_name, self.batch),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            per_channel=recipe.per_channel,
+            activation_type=QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, _METHODS[recipe.method]),
+            nodes_to_exclude=[layer.key for layer in exclude],
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": recipe.activations == "int8"},
+            calibration_cache_path=self.cache_path,
+        )
+        _set_metadata(out, metadata_entries(self.card, IoSpec(**{**self.io.__dict__, "precision": "int8"})))
+
+    def sensitivity(self, int8: Path, inputs: np.ndarray) -> list[tuple[Layer, float]]:
+        """SQNR (dB) of each layer's int8 output against fp32, worst first, via onnxruntime's QDQ debugger."""
+        from onnxruntime.quantization import qdq_loss_debug as debug
+
+        by_key = {layer.key: layer for layer in self.layers}
+        data = self._inputs(inputs)
+        with tempfile.TemporaryDirectory() as tmp:
+            activations = []
+            for source in (self.fp32, int8):
+                augmented = Path(tmp) / f"aug-{source.name}.onnx"
+                debug.modify_model_output_intermediate_tensors(str(source), str(augmented), list(QUANTIZED_OPS))
+                activations.append(
+                    debug.collect_activations(str(augmented), _Reader(data, self.input_name, self.batch))
+                )
+        errors = debug.compute_activation_error(debug.create_activation_matching(activations[1], activations[0]))
+        scored = [
+            (by_key[self.producers[name]], float(err["xmodel_err"]))
+            for name, err in errors.items()
+            if "xmodel_err" in err and self.producers.get(name) in by_key
+        ]
+        return sorted(scored, key=lambda item: item[1])
+
+
+def _scopes(node: Any) -> list[str]:
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                return [str(s) for s in json.loads(prop.value.replace("'", '"'))]
+            except ValueError:
+                return []
+    return []
+
+
+def _set_metadata(path: Path, entries: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key not in entries]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in entries.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))

@@ -1,0 +1,111 @@
+"""TFLite full int8 through ai-edge-quantizer on the fp32 .tflite, calibrating once (cached on disk)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..card import ModelCard
+from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
+from ..runtimes.tflite_metadata import read_metadata, write_metadata
+from .calibration import CalibrationSet
+from .layers import Layer, from_tflite_tensor
+from .recipes import LiteRtFullInt8
+
+QUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD")
+
+
+class TfliteInt8Engine:
+    """Quantizes one fp32 .tflite, any number of times (fallback), calibrating once."""
+
+    def __init__(self, fp32: Path, recipe: LiteRtFullInt8, calib: CalibrationSet, card: ModelCard, cache: Path) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.blob, self.recipe, self.calib, self.card = fp32.read_bytes(), recipe, calib, card
+        _, self.io = card_from_entries(read_metadata(self.blob), fp32)
+        interpreter = Interpreter(model_content=self.blob)
+        self.signature, spec = next(iter(interpreter.get_signature_list().items()))
+        self.input_name = spec["inputs"][0]
+        names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+        self.layers = [
+            Layer(from_tflite_tensor(names[op["outputs"][0]], op["op_name"]), op["op_name"], names[op["outputs"][0]])
+            for op in interpreter._get_ops_details()
+            if op["op_name"] in QUANTIZED_OPS
+        ]
+        key = hashlib.sha256(self.blob + f"{calib.files_sha256}{recipe.method}".encode()).hexdigest()[:20]
+        cache.mkdir(parents=True, exist_ok=True)
+        self.cache_path = cache / f"aeq-calibration-{key}.json"
+        self.quantizer: Any = None
+
+    def _samples(self, inputs: np.ndarray) -> list[dict[str, np.ndarray]]:
+        data = inputs.transpose(0, 2, 3, 1) if self.io.layout == "nhwc" else inputs
+        batch = self.io.batch or 1
+        return [
+            {self.input_name: np.ascontiguousarray(data[i : i + batch])} for i in range(0, len(data) - batch + 1, batch)
+        ]
+
+    def _new_quantizer(self, exclude: list[Layer]) -> Any:
+        from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe
+
+        algorithm = (
+            algorithm_manager.AlgorithmName.MSE
+            if self.recipe.method == "mse"
+            else algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT
+        )
+        quant = quantizer.Quantizer(self.blob)
+        quant.load_quantization_recipe(recipe.static_wi8_ai8(algorithm_key=algorithm))
+        if self.recipe.io == "float":
+            for op in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+                quant.update_quantization_recipe(regex=".*", operation_name=op, algorithm_key="no_quantize")
+        for layer in exclude:
+            quant.update_quantization_recipe(
+                regex=re.escape(layer.key),
+                operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                algorithm_key="no_quantize",
+            )
+        return quant
+
+    def _calibration(self, quant: Any) -> dict[str, Any]:
+        if self.cache_path.is_file():
+            stored = json.loads(self.cache_path.read_text())
+            return {name: {k: np.asarray(v, np.float32) for k, v in qsv.items()} for name, qsv in stored.items()}
+        result = quant.calibrate({self.signature: self._samples(self.calib.inputs)}, num_threads=os.cpu_count() or 1)
+        serialisable = {name: {k: np.asarray(v).tolist() for k, v in qsv.items()} for name, qsv in result.items()}
+        tmp = self.cache_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(serialisable))
+        tmp.replace(self.cache_path)
+        return dict(result)
+
+    def quantize(self, out: Path, exclude: list[Layer]) -> None:
+        """Write the int8 model to `out`, keeping `exclude` in float."""
+        quant = self._new_quantizer(exclude)
+        result = quant.quantize(self._calibration(quant), enable_progress_report=False)
+        self.quantizer = quant
+        io = IoSpec(**{**self.io.__dict__, "precision": "int8"})
+        out.write_bytes(write_metadata(bytes(result.quantized_model), metadata_entries(self.card, io)))
+
+    def sensitivity(self, int8: Path, inputs: np.ndarray) -> list[tuple[Layer, float]]:
+        """SNR (dB) of each layer's int8 output against fp32, worst first, via ai-edge-quantizer's validator."""
+        from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
+
+        by_key = {layer.key: layer for layer in self.layers}
+        comparison = self.quantizer.validate(
+            {self.signature: self._samples(inputs)},
+            error_metrics=[ValidationErrorMetric.SNR],
+            num_threads=os.cpu_count() or 1,
+        )
+        tensors = comparison.get_signature_comparison_result(self.signature)
+        found = {**tensors.intermediate_tensors, **tensors.output_tensors}
+        # The validator reports SNR as a power ratio; in dB it compares with onnxruntime's SQNR.
+        scored = [
+            (by_key[name], float(10 * np.log10(max(metrics["snr"], 1e-12))))
+            for name, metrics in found.items()
+            if name in by_key
+        ]
+        return sorted(scored, key=lambda item: item[1])
