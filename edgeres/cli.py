@@ -213,6 +213,71 @@ def export(
 
 
 @cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--calib", required=True, type=click.Path(), help="Calibration images (folder, CIFAR archive, .npz).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), help="Default: from the --out suffix.")
+@click.option("--target", default="x86", show_default=True, type=click.Choice(["x86", "arm64", "generic"]))
+@click.option("--num", default=512, show_default=True, type=click.IntRange(min=1), help="Calibration images.")
+@click.option("--method", type=click.Choice(["minmax", "percentile", "entropy", "mse"]), help="Default per engine.")
+@click.option("--io", default="float", show_default=True, type=click.Choice(["float", "int8"]))
+@click.option("--eval", "eval_data", type=click.Path(), help="Labeled images: measure fp32 and int8 top-1.")
+@click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate a stratified subset of N images.")
+@click.option("--max-drop", type=float, help="Fail when int8 top-1 is more than this many points below fp32.")
+@click.option("--auto-fallback", is_flag=True, help="Keep the most sensitive layers in float until --max-drop holds.")
+@click.option("--exclude", multiple=True, help="Keep this layer (or block, e.g. layer1.0) in float; repeatable.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the quantization report as JSON.")
+@load_options
+def quantize(
+    model: str,
+    calib: str,
+    out: str,
+    fmt: str | None,
+    target: str,
+    num: int,
+    method: str | None,
+    io: str,
+    eval_data: str | None,
+    eval_limit: int | None,
+    max_drop: float | None,
+    auto_fallback: bool,
+    exclude: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+    load: dict[str, Any],
+) -> None:
+    """Int8 post-training quantization with calibration data, a per-target recipe and an accuracy gate."""
+    from .quantize import quantize_model
+
+    result = quantize_model(
+        model,
+        out,
+        calib=calib,
+        fmt=fmt,
+        target=target,
+        num=num,
+        method=method,
+        io=io,
+        eval_data=eval_data,
+        eval_limit=eval_limit,
+        max_drop=max_drop,
+        auto_fallback=auto_fallback,
+        exclude=exclude,
+        force=force,
+        load_options=load,
+    )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    from .console import print_quantization
+
+    print_quantization(result)
+
+
+@cli.command()
 @click.option("--out", default="edgeres-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--train-seconds", default=60.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--seed", default=0, show_default=True)

@@ -14,6 +14,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from .demo import DemoResult
     from .inspection import InspectReport
+    from .quantize import QuantizeResult
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -77,6 +78,35 @@ def print_inspection(report: InspectReport) -> None:
         shape = "x".join(map(str, stage.output_shape[1:]))
         table.add_row(stage.name, shape, _fmt_count(stage.params), _fmt_count(stage.macs))
     stdout.print(table)
+
+
+def print_quantization(result: QuantizeResult) -> None:
+    stdout = _stdout()
+    recipe = result.recipe
+    stdout.print(
+        f"wrote {result.path} ({result.int8_bytes / 1e6:.2f} MB, {result.int8_bytes / result.fp32_bytes:.0%} of fp32) "
+        f"in {result.seconds:.1f} s"
+    )
+    stdout.print(f"recipe  {type(recipe).__name__} for {recipe.target}: {recipe}")
+    calib = result.calibration
+    stdout.print(
+        f"calib   {calib['n']} images from {calib['source']} (file list sha256 {str(calib['files_sha256'])[:12]})"
+    )
+    if result.accuracy is not None:
+        acc = result.accuracy
+        stdout.print(
+            f"top-1   fp32 {acc.fp32_top1:.4f}  int8 {acc.int8_top1:.4f}  drop {acc.drop_pp:+.2f} pp  "
+            f"agreement {acc.agreement:.2%}  ({acc.n} images, same runtime)"
+        )
+    if result.excluded:
+        stdout.print(f"float   {', '.join(layer.name for layer in result.excluded)}")
+    table = Table(title="most sensitive layers (int8 vs fp32 output)")
+    for column in ("layer", "op", "SNR dB"):
+        table.add_column(column, justify="right" if column == "SNR dB" else "left")
+    for layer, snr in result.sensitivity[:8]:
+        table.add_row(layer.name, layer.op, f"{snr:.1f}")
+    stdout.print(table)
+    stdout.print(f"report  {result.report_path}")
 
 
 def print_demo(result: DemoResult) -> None:

@@ -56,6 +56,9 @@ def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
     for export, evaluated in result.exports:
         assert export.verification.passed and evaluated.n == 400
         assert evaluated.top1 == pytest.approx(result.accuracy.top1, abs=0.005)
+    assert [q.path.name for q in result.quantized] == ["model_int8.onnx", "model_int8.tflite"]
+    for quantized in result.quantized:
+        assert quantized.accuracy.n == 400 and quantized.accuracy.drop_pp < 5
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
     assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
 

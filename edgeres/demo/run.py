@@ -1,4 +1,4 @@
-"""`edgeres demo`: generate data, train, save, reload, evaluate, export to ONNX and TFLite, with no download."""
+"""`edgeres demo`: generate data, train, save, reload, evaluate, export and quantize to int8, with no download."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ..evaluate import EvalResult, evaluate
 from ..export import ExportResult, export_model
 from ..models import build_model, save_model, spec_from_name
 from ..predict import open_predictor
+from ..quantize import QuantizeResult, quantize_model
 from ..summary import ModelSummary, summarize
 from .synthetic import CLASSES, SIZE, write_image_folder
 from .train import train_for
@@ -39,6 +40,7 @@ class DemoResult:
     accuracy: EvalResult
     timings: dict[str, float] = field(default_factory=dict)
     exports: list[tuple[ExportResult, EvalResult]] = field(default_factory=list)
+    quantized: list[QuantizeResult] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """What the demo did, one step a line, for the terminal."""
@@ -52,10 +54,21 @@ class DemoResult:
             f"saved     {self.model_path} (safetensors + architecture spec + model card)",
             f"eval      top-1 {acc.top1:.4f}, top-{acc.topk} {acc.top5:.4f} on {acc.n} held-out images",
             *[_export_line(export, evaluated) for export, evaluated in self.exports],
+            *[_quantize_line(result) for result in self.quantized],
             f"next      edgeres inspect {self.model_path}",
             f"          edgeres eval {self.exports[0][0].path if self.exports else self.model_path} "
             f"--data {self.out / 'data' / 'test'}",
         ]
+
+
+def _quantize_line(result: QuantizeResult) -> str:
+    acc = result.accuracy
+    assert acc is not None
+    return (
+        f"int8      {result.path.name}: {result.int8_bytes / 1e3:.0f} KB ({type(result.recipe).__name__}, "
+        f"{result.calibration['n']} calibration images) in {result.seconds:.1f} s; top-1 {acc.int8_top1:.4f} "
+        f"vs fp32 {acc.fp32_top1:.4f}, {acc.agreement:.1%} agreement"
+    )
 
 
 def _export_line(export: ExportResult, evaluated: EvalResult) -> str:
@@ -117,4 +130,12 @@ def run_demo(
             open_predictor(export.path), open_images(test_dir), progress=partial(progress, f"eval {fmt}")
         )
         result.exports.append((export, evaluated))
+    for fmt in ("onnx", "tflite"):
+        progress(f"int8 {fmt}", 0, 1)
+        result.quantized.append(
+            quantize_model(
+                model_path, out / f"model_int8.{fmt}", calib=out / "data" / "train", num=256, eval_data=test_dir
+            )
+        )
+        progress(f"int8 {fmt}", 1, 1)
     return result

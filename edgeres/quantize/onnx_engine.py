@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,7 +68,12 @@ class OnnxInt8Engine:
             for node in model.graph.node
             if node.op_type in QUANTIZED_OPS
         ]
+        # Tensor -> the quantized layer whose (possibly ReLU-fused) output it is: onnxruntime folds a ReLU into
+        # the op before it, so that op's int8 output carries the ReLU's tensor name.
         self.producers = {node.output[0]: node.name for node in model.graph.node if node.output}
+        for node in model.graph.node:
+            if node.op_type == "Relu" and node.input[0] in self.producers:
+                self.producers[node.output[0]] = self.producers[node.input[0]]
         self.io = IoSpec(
             **json.loads({p.key: p.value for p in model.metadata_props}.get("edgeres.io", '{"format":"onnx"}'))
         )
@@ -80,6 +87,11 @@ class OnnxInt8Engine:
 
     def quantize(self, out: Path, exclude: list[Layer]) -> None:
         """Write the int8 model to `out`, keeping `exclude` in float."""
+        with contextlib.redirect_stdout(sys.stderr):  # the calibrators print progress; stdout is for results
+            self._quantize_static(out, exclude)
+        _set_metadata(out, metadata_entries(self.card, IoSpec(**{**self.io.__dict__, "precision": "int8"})))
+
+    def _quantize_static(self, out: Path, exclude: list[Layer]) -> None:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         recipe = self.recipe
@@ -97,7 +109,6 @@ class OnnxInt8Engine:
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": recipe.activations == "int8"},
             calibration_cache_path=self.cache_path,
         )
-        _set_metadata(out, metadata_entries(self.card, IoSpec(**{**self.io.__dict__, "precision": "int8"})))
 
     def sensitivity(self, int8: Path, inputs: np.ndarray) -> list[tuple[Layer, float]]:
         """SQNR (dB) of each layer's int8 output against fp32, worst first, via onnxruntime's QDQ debugger."""
@@ -109,17 +120,17 @@ class OnnxInt8Engine:
             activations = []
             for source in (self.fp32, int8):
                 augmented = Path(tmp) / f"aug-{source.name}.onnx"
-                debug.modify_model_output_intermediate_tensors(str(source), str(augmented), list(QUANTIZED_OPS))
+                debug.modify_model_output_intermediate_tensors(str(source), str(augmented), [*QUANTIZED_OPS, "Relu"])
                 activations.append(
                     debug.collect_activations(str(augmented), _Reader(data, self.input_name, self.batch))
                 )
         errors = debug.compute_activation_error(debug.create_activation_matching(activations[1], activations[0]))
-        scored = [
-            (by_key[self.producers[name]], float(err["xmodel_err"]))
-            for name, err in errors.items()
-            if "xmodel_err" in err and self.producers.get(name) in by_key
-        ]
-        return sorted(scored, key=lambda item: item[1])
+        worst: dict[str, float] = {}  # a layer seen before and after its fused ReLU keeps its worse score
+        for name, err in errors.items():
+            key = self.producers.get(name)
+            if "xmodel_err" in err and key in by_key:
+                worst[key] = min(worst.get(key, np.inf), float(err["xmodel_err"]))
+        return sorted(((by_key[key], score) for key, score in worst.items()), key=lambda item: item[1])
 
 
 def _scopes(node: Any) -> list[str]:

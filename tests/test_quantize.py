@@ -1,0 +1,189 @@
+"""Int8 quantization: accuracy within 0.5 pp on real data, int8 residual adds, caches, gate, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from edgeres.errors import DataError, ExportError
+from edgeres.models import load_model
+from edgeres.predict import open_predictor
+from edgeres.quantize import GateError, RecipeError, quantize_model
+from edgeres.quantize.recipes import recipe_for
+
+from .conftest import CHECKPOINTS, CIFAR, SHARED_CKPTS, one_line_error, run_cli
+
+pytestmark = pytest.mark.shared
+RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
+EVAL_LIMIT = 2000  # fixed stratified subset of the test split; full-set numbers are in docs/benchmarks.md
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "calibration-cache"))
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory) -> dict:
+    """The three shared checkpoints, int8 ONNX (x86) and int8 TFLite, calibrated on 512 train images."""
+    folder = tmp_path_factory.mktemp("int8")
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGERES_CACHE_DIR", str(folder / "cache"))
+        for name in sorted(SHARED_CKPTS):
+            for fmt in ("onnx", "tflite"):
+                out = folder / f"{name.split('.')[0]}_int8.{fmt}"
+                results[name, fmt] = quantize_model(
+                    CHECKPOINTS / name,
+                    out,
+                    calib=CIFAR / "train",
+                    num=512,
+                    eval_data=CIFAR / "test",
+                    eval_limit=EVAL_LIMIT,
+                    max_drop=0.5,
+                )
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHARED_CKPTS))
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_int8_top1_within_half_a_point_of_fp32(quantized, name, fmt):
+    result = quantized[name, fmt]
+    acc = result.accuracy
+    assert acc.n == EVAL_LIMIT and acc.drop_pp <= 0.5 and acc.agreement > 0.96
+    assert abs(acc.fp32_top1 - SHARED_CKPTS[name][1]) < 0.03  # the subset tracks the full-set accuracy
+    report = json.loads(result.report_path.read_text())
+    assert report["calibration"]["n"] == 512 and len(report["calibration"]["files_sha256"]) == 64
+    assert report["recipe"]["name"] == ("OrtQdqInt8" if fmt == "onnx" else "LiteRtFullInt8")
+    assert report["files"]["int8_bytes"] < 0.4 * report["files"]["fp32_bytes"]
+    snrs = [row["snr_db"] for row in report["sensitivity"]]
+    assert len(snrs) >= 10 and snrs == sorted(snrs) and all(np.isfinite(snrs))
+    assert open_predictor(result.path).io.precision == "int8"
+
+
+def _onnx_add_inputs_are_dequantized(path) -> list[str]:
+    graph = onnx.load(str(path)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    bad = []
+    for node in graph.node:
+        if node.op_type != "Add":
+            continue
+        inputs_ok = all(producer[i].op_type == "DequantizeLinear" for i in node.input if i in producer)
+        output_ok = all(c.op_type == "QuantizeLinear" for c in consumers.get(node.output[0], []))
+        if not (inputs_ok and output_ok):
+            bad.append(node.name)
+    return bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet20-12fca82f.th", "resnet18_cifar10.pth"])
+def test_residual_adds_run_in_int8(quantized, name):
+    onnx_path, tflite_path = quantized[name, "onnx"].path, quantized[name, "tflite"].path
+    adds = [n for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Add"]
+    assert len(adds) == (9 if "resnet20" in name else 8)
+    assert _onnx_add_inputs_are_dequantized(onnx_path) == []  # Q/DQ on every side: fused to QLinearAdd
+    interpreter = Interpreter(model_path=str(tflite_path))
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    adds = [op for op in ops if op["op_name"] == "ADD"]
+    assert adds and all(dtypes[i] == np.int8 for op in adds for i in [*op["inputs"], *op["outputs"]])
+    assert sum(op["op_name"] in ("QUANTIZE", "DEQUANTIZE") for op in ops) == 2  # float I/O only
+
+
+def test_recipes_per_target():
+    assert recipe_for("onnx", "x86").activations == "uint8"
+    assert recipe_for("onnx", "arm64").activations == "int8"
+    assert recipe_for("tflite", "arm64", io="int8").io == "int8"
+    with pytest.raises(RecipeError, match="not offered by the onnx engine"):
+        recipe_for("onnx", "x86", method="mse")
+    with pytest.raises(RecipeError, match="--io int8 is for tflite"):
+        recipe_for("onnx", "x86", io="int8")
+
+
+def test_calibration_is_reused_across_targets_and_io(tmp_path):
+    common = {"calib": CIFAR / "train", "num": 64}
+    quantize_model(RESNET20, tmp_path / "a.tflite", target="x86", **common)
+    caches = sorted(tmp_path.parent.glob("**/aeq-calibration-*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in caches}
+    result = quantize_model(RESNET20, tmp_path / "b.tflite", target="arm64", io="int8", **common)
+    assert sorted(tmp_path.parent.glob("**/aeq-calibration-*.json")) == caches  # no new calibration pass
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in caches)
+    interpreter = Interpreter(model_path=str(result.path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    float_io, int8_io = open_predictor(tmp_path / "a.tflite"), open_predictor(result.path)
+    batch = np.random.default_rng(0).standard_normal((4, 3, 32, 32), dtype=np.float32)
+    assert (float_io.predict(batch).argmax(1) == int8_io.predict(batch).argmax(1)).mean() >= 0.75
+
+
+def test_exclude_keeps_a_layer_in_float(tmp_path):
+    result = quantize_model(RESNET20, tmp_path / "x.onnx", calib=CIFAR / "train", num=64, exclude=("layer1.0.conv1",))
+    assert [layer.name for layer in result.excluded] == ["layer1.0.conv1"]
+    graph = onnx.load(str(result.path)).graph
+    initializers = {t.name: t for t in graph.initializer}
+    key = result.excluded[0].key
+    conv = next(n for n in graph.node if n.name == key)
+    assert initializers[conv.input[1]].data_type == onnx.TensorProto.FLOAT  # weights left in float
+    with pytest.raises(RecipeError, match="no such layer"):
+        quantize_model(RESNET20, tmp_path / "y.onnx", calib=CIFAR / "train", num=64, exclude=("layer9",))
+
+
+def test_gate_that_cannot_be_met_even_with_fallback(tmp_path):
+    out = tmp_path / "gated.onnx"
+    with pytest.raises(GateError, match=r"even with \d+ layer\(s\) in float") as info:
+        quantize_model(
+            RESNET20,
+            out,
+            calib=CIFAR / "train",
+            num=64,
+            eval_data=CIFAR / "test",
+            eval_limit=200,
+            max_drop=-3.0,
+            auto_fallback=True,
+        )
+    assert "nothing written" in str(info.value)
+    assert not out.exists()
+    report = json.loads((tmp_path / "gated.onnx.report.json").read_text())
+    ranked = [row["layer"] for row in report["sensitivity"]]
+    assert report["excluded"] and report["excluded"] == ranked[: len(report["excluded"])]  # most sensitive first
+
+
+def test_bad_calibration_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty"):
+        quantize_model(RESNET20, tmp_path / "a.onnx", calib=tmp_path / "empty")
+    np.save(tmp_path / "rgba.npy", np.zeros((8, 32, 32, 4), np.uint8))
+    line = one_line_error(run_cli("quantize", RESNET20, "--calib", tmp_path / "rgba.npy", "--out", tmp_path / "b.onnx"))
+    assert "rgba.npy" in line and "NxHxWx3" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "rgba.npy"]
+
+
+def test_unsupported_layer_leaves_nothing(tmp_path):
+    from .test_export import _DataDependent
+
+    loaded = load_model(RESNET20)
+    loaded.model.layer2 = _DataDependent()
+    with pytest.raises(ExportError, match=r"layer2 \(_DataDependent\)"):
+        quantize_model(loaded, tmp_path / "bad.tflite", calib=CIFAR / "train", num=32)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_json_and_few_images_warning(tmp_path):
+    result = run_cli(
+        "quantize", RESNET20, "--calib", CIFAR / "train", "--num", "20", "--out", tmp_path / "q.tflite", "--json"
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["calibration"]["n"] == 20 and report["recipe"]["target"] == "x86"
+    assert "only 20 calibration images" in result.stderr
+    assert "--max-drop needs --eval" in one_line_error(
+        run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--out", tmp_path / "g.onnx", "--max-drop", "1")
+    )
