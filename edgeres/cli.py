@@ -248,25 +248,28 @@ def quantize(
     load: dict[str, Any],
 ) -> None:
     """Int8 post-training quantization with calibration data, a per-target recipe and an accuracy gate."""
+    from .console import phase_progress
     from .quantize import quantize_model
 
-    result = quantize_model(
-        model,
-        out,
-        calib=calib,
-        fmt=fmt,
-        target=target,
-        num=num,
-        method=method,
-        io=io,
-        eval_data=eval_data,
-        eval_limit=eval_limit,
-        max_drop=max_drop,
-        auto_fallback=auto_fallback,
-        exclude=exclude,
-        force=force,
-        load_options=load,
-    )
+    with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
+        result = quantize_model(
+            model,
+            out,
+            calib=calib,
+            fmt=fmt,
+            target=target,
+            num=num,
+            method=method,
+            io=io,
+            eval_data=eval_data,
+            eval_limit=eval_limit,
+            max_drop=max_drop,
+            auto_fallback=auto_fallback,
+            exclude=exclude,
+            force=force,
+            load_options=load,
+            progress=advance,
+        )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:

@@ -32,6 +32,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Calibration statistics go to a per-run folder, never the user's ~/.cache."""
+    os.environ["EDGERES_CACHE_DIR"] = str(tmp_path_factory.mktemp("edgeres-cache"))
+
+
 @pytest.fixture(scope="session")
 def cifar_test() -> Path:
     return CIFAR / "test"

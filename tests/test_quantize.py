@@ -166,6 +166,18 @@ def test_bad_calibration_inputs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "rgba.npy"]
 
 
+def test_calibration_images_of_the_wrong_size(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "big" / "cat"
+    folder.mkdir(parents=True)
+    for index, jpg in enumerate(sorted((CIFAR / "train" / "cat").iterdir())[:4]):
+        Image.open(jpg).resize((64, 64)).save(folder / f"{index}.png")
+    line = one_line_error(run_cli("quantize", RESNET20, "--calib", tmp_path / "big", "--out", tmp_path / "q.onnx"))
+    assert "is 64x64 but cifar_resnet20 takes 32x32" in line and "--resize" in line
+    assert not (tmp_path / "q.onnx").exists()
+
+
 def test_unsupported_layer_leaves_nothing(tmp_path):
     from .test_export import _DataDependent
 

@@ -6,7 +6,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from .layers import Layer, select
 from .recipes import TARGETS, OrtQdqInt8, Recipe, RecipeError, recipe_for
 
 SENSITIVITY_INPUTS = 32
+Progress = Callable[[str, int, int], None]
 MAX_FALLBACK_LAYERS = 12
 
 
@@ -102,11 +105,15 @@ def _fp32_source(
     return exported.path, loaded.card
 
 
-def _measure(fmt: str, fp32: Path, int8: Path, data: str | os.PathLike[str], limit: int | None) -> Accuracy:
+def _measure(
+    fmt: str, fp32: Path, int8: Path, data: str | os.PathLike[str], limit: int | None, progress: Progress
+) -> Accuracy:
     exporter = get_exporter(fmt)
     predictors = [exporter.open(fp32), exporter.open(int8)]
     try:
-        results, agreement = evaluate_many(predictors, open_images(data), limit=limit)
+        results, agreement = evaluate_many(
+            predictors, open_images(data), limit=limit, progress=partial(progress, "evaluate")
+        )
     finally:
         for predictor in predictors:
             predictor.close()
@@ -130,6 +137,7 @@ def quantize_model(
     exclude: tuple[str, ...] = (),
     force: bool = False,
     load_options: dict[str, Any] | None = None,
+    progress: Progress = lambda _phase, _done, _total: None,
 ) -> QuantizeResult:
     """Calibrate, quantize, measure and gate; the int8 file appears only if everything passed.
 
@@ -149,13 +157,15 @@ def quantize_model(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         fp32, card = _fp32_source(model, chosen, Path(work), load_options or {})
-        calibration = calibration_set(calib, card, num=num)
+        calibration = calibration_set(calib, card, num=num, progress=partial(progress, "calibration"))
         engine = _engine(fp32, recipe, calibration, card)
         excluded = select(engine.layers, exclude)
         with atomic_output(target_path, force=force) as tmp:
+            progress("quantize", 0, 1)
             engine.quantize(tmp, excluded)
             sensitivity = engine.sensitivity(tmp, calibration.inputs[:SENSITIVITY_INPUTS])
-            accuracy = _measure(chosen, fp32, tmp, eval_data, eval_limit) if eval_data is not None else None
+            progress("quantize", 1, 1)
+            accuracy = _measure(chosen, fp32, tmp, eval_data, eval_limit, progress) if eval_data is not None else None
             if (
                 accuracy is not None
                 and eval_data is not None
@@ -163,7 +173,9 @@ def quantize_model(
                 and accuracy.drop_pp > max_drop
                 and auto_fallback
             ):
-                accuracy = _fall_back(engine, tmp, fp32, chosen, sensitivity, excluded, eval_data, eval_limit, max_drop)
+                accuracy = _fall_back(
+                    engine, tmp, fp32, chosen, sensitivity, excluded, eval_data, eval_limit, max_drop, progress
+                )
             result = QuantizeResult(
                 target_path,
                 report_path,
@@ -199,6 +211,7 @@ def _fall_back(
     data: str | os.PathLike[str],
     limit: int | None,
     max_drop: float,
+    progress: Progress,
 ) -> Accuracy:
     """Keep the most sensitive layers in float, one at a time, until the gate holds (or we give up)."""
     accuracy = None
@@ -207,7 +220,7 @@ def _fall_back(
             continue
         excluded.append(layer)
         engine.quantize(tmp, excluded)
-        accuracy = _measure(fmt, fp32, tmp, data, limit)
+        accuracy = _measure(fmt, fp32, tmp, data, limit, progress)
         if accuracy.drop_pp <= max_drop:
             break
     assert accuracy is not None, "fallback had no layer left to keep in float"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..card import ModelCard
-from ..data import SkipLog, iter_batches, open_images, stratified_subset
-from ..errors import DataError
+from ..data import ImageSet, SkipLog, iter_batches, open_images, stratified_subset
+from ..errors import BadImageError, DataError
 
 MIN_RECOMMENDED = 32
 
@@ -34,13 +35,24 @@ class CalibrationSet:
 
 
 def calibration_set(
-    data: str | os.PathLike[str], card: ModelCard, *, num: int = 512, seed: int = 0, split: str = "train"
+    data: str | os.PathLike[str],
+    card: ModelCard,
+    *,
+    num: int = 512,
+    seed: int = 0,
+    split: str = "train",
+    progress: Callable[[int, int], None] | None = None,
 ) -> CalibrationSet:
-    """Sample `num` images from `data`. Raises DataError when none can be read."""
+    """Sample `num` images from `data`. Raises DataError when none can be read or they do not fit the model."""
     images = open_images(data, split=split)
     indices = stratified_subset(images.labels, len(images), num, seed)
+    _check_size(images, indices, card, data)
     skipped = SkipLog()
-    batches = [b for b in iter_batches(images, card, indices, batch_size=64, skipped=skipped)]
+    batches = []
+    for batch in iter_batches(images, card, indices, batch_size=64, skipped=skipped):
+        batches.append(batch)
+        if progress is not None:
+            progress(sum(len(b.x) for b in batches) + skipped.count, len(indices))
     inputs = np.concatenate([b.x for b in batches]) if batches else np.zeros((0, 3, *card.input_size), np.float32)
     kept = np.concatenate([b.indices for b in batches]) if batches else np.zeros(0, np.int64)
     if len(kept) == 0:
@@ -54,3 +66,21 @@ def calibration_set(
     if skipped.count:
         result.warnings.append(skipped.summary())
     return result
+
+
+def _check_size(images: ImageSet, indices: np.ndarray, card: ModelCard, data: str | os.PathLike[str]) -> None:
+    """A card without resize says the model sees images as they come: other sizes mean the wrong data."""
+    if card.resize is not None:
+        return
+    for index in indices[:8]:
+        try:
+            shape = images.read(int(index)).shape[:2]
+        except BadImageError:
+            continue
+        if tuple(shape) != card.input_size:
+            want = "x".join(map(str, card.input_size))
+            raise DataError(
+                f"{images.describe(int(index))}: calibration image is {shape[0]}x{shape[1]} but {card.arch} takes "
+                f"{want} images unresized; calibrate with images like the model's inputs ({data}), or give the card "
+                "a --resize if the model was trained with one"
+            )

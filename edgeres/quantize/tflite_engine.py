@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +79,10 @@ class TfliteInt8Engine:
         if self.cache_path.is_file():
             stored = json.loads(self.cache_path.read_text())
             return {name: {k: np.asarray(v, np.float32) for k, v in qsv.items()} for name, qsv in stored.items()}
-        result = quant.calibrate({self.signature: self._samples(self.calib.inputs)}, num_threads=os.cpu_count() or 1)
+        with _quiet():
+            result = quant.calibrate(
+                {self.signature: self._samples(self.calib.inputs)}, num_threads=os.cpu_count() or 1
+            )
         serialisable = {name: {k: np.asarray(v).tolist() for k, v in qsv.items()} for name, qsv in result.items()}
         tmp = self.cache_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(serialisable))
@@ -84,8 +91,9 @@ class TfliteInt8Engine:
 
     def quantize(self, out: Path, exclude: list[Layer]) -> None:
         """Write the int8 model to `out`, keeping `exclude` in float."""
-        quant = self._new_quantizer(exclude)
-        result = quant.quantize(self._calibration(quant), enable_progress_report=False)
+        with _quiet():
+            quant = self._new_quantizer(exclude)
+            result = quant.quantize(self._calibration(quant), enable_progress_report=False)
         self.quantizer = quant
         io = IoSpec(**{**self.io.__dict__, "precision": "int8"})
         out.write_bytes(write_metadata(bytes(result.quantized_model), metadata_entries(self.card, io)))
@@ -95,11 +103,12 @@ class TfliteInt8Engine:
         from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
 
         by_key = {layer.key: layer for layer in self.layers}
-        comparison = self.quantizer.validate(
-            {self.signature: self._samples(inputs)},
-            error_metrics=[ValidationErrorMetric.SNR],
-            num_threads=os.cpu_count() or 1,
-        )
+        with _quiet():
+            comparison = self.quantizer.validate(
+                {self.signature: self._samples(inputs)},
+                error_metrics=[ValidationErrorMetric.SNR],
+                num_threads=os.cpu_count() or 1,
+            )
         tensors = comparison.get_signature_comparison_result(self.signature)
         found = {**tensors.intermediate_tensors, **tensors.output_tensors}
         # The validator reports SNR as a power ratio; in dB it compares with onnxruntime's SQNR.
@@ -109,3 +118,11 @@ class TfliteInt8Engine:
             if name in by_key
         ]
         return sorted(scored, key=lambda item: item[1])
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """ai-edge-quantizer draws its own tqdm bar and warns that validation keeps all tensors (it must)."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore", UserWarning)
+        yield
