@@ -7,6 +7,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+import torch
 from ai_edge_litert.interpreter import Interpreter
 
 from edgeres.errors import DataError, ExportError
@@ -199,3 +200,12 @@ def test_cli_json_and_few_images_warning(tmp_path):
     assert "--max-drop needs --eval" in one_line_error(
         run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--out", tmp_path / "g.onnx", "--max-drop", "1")
     )
+
+
+@pytest.mark.parametrize(("fmt", "method"), [("onnx", "minmax"), ("onnx", "entropy"), ("tflite", "mse")])
+def test_every_offered_calibration_method_works(tmp_path, fmt, method, real_batch):
+    result = quantize_model(RESNET20, tmp_path / f"m.{fmt}", calib=CIFAR / "train", num=64, method=method)
+    assert result.recipe.method == method
+    reference = load_model(RESNET20).model(torch.from_numpy(real_batch)).detach().numpy()
+    agreement = (open_predictor(result.path).predict(real_batch).argmax(1) == reference.argmax(1)).mean()
+    assert agreement >= 0.8
