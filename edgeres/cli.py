@@ -280,6 +280,85 @@ def quantize(
     print_quantization(result)
 
 
+def _int_list(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path())
+@click.option("--data", type=click.Path(), help="Labeled images: top-1/top-5 by each model's own runner.")
+@click.option("--limit", type=click.IntRange(min=1), help="Score a class-stratified subset of N images.")
+@click.option("--runtime", type=click.Choice(["ort", "litert", "torch"]), help="Default: from the file type.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
+@click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads (default: the runtime's).")
+@click.option("--batch", "batches", default="1", show_default=True, help="Batch sizes, comma-separated.")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0))
+@click.option("--min-runs", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--min-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--baseline", type=click.Path(), help="Model the ratios refer to (default: the first).")
+@click.option("--cpus", help="Pin the process to these CPUs, e.g. 4,5,6,7 (big cores).")
+@click.option("--fp16", is_flag=True, help="PyTorch models: run in float16.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per model and batch.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write JSON, Markdown and plots.")
+def bench(
+    models: tuple[str, ...],
+    data: str | None,
+    limit: int | None,
+    runtime: str | None,
+    device: str,
+    threads: int | None,
+    batches: str,
+    warmup: int,
+    min_runs: int,
+    min_seconds: float,
+    baseline: str | None,
+    cpus: str | None,
+    fp16: bool,
+    json_path: str | None,
+    csv_path: str | None,
+    report_dir: str | None,
+) -> None:
+    """Latency, throughput, memory and accuracy of several models, measured interleaved."""
+    from .bench import TimingConfig, bench_models
+    from .console import phase_progress, print_bench
+    from .report import write_reports
+
+    timing = TimingConfig(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds)
+    with phase_progress() as advance:
+        run = bench_models(
+            list(models),
+            data=data,
+            limit=limit,
+            runtime=runtime,
+            device=device,
+            threads=threads,
+            batches=tuple(_int_list(batches) or [1]),
+            timing=timing,
+            baseline=baseline,
+            cpus=_int_list(cpus),
+            fp16=fp16,
+            progress=advance,
+        )
+    record = run.to_dict()
+    for skip in run.skipped:
+        click.echo(f"warning: skipped batch {skip['batch']} of {skip['model']}: {skip['reason']}", err=True)
+    print_bench(record)
+    written = write_reports(
+        record,
+        json_path=Path(json_path) if json_path else None,
+        csv_path=Path(csv_path) if csv_path else None,
+        report_dir=Path(report_dir) if report_dir else None,
+    )
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 @cli.command()
 @click.option("--out", default="edgeres-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--train-seconds", default=60.0, show_default=True, type=click.FloatRange(min=1))

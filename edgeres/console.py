@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -107,6 +107,35 @@ def print_quantization(result: QuantizeResult) -> None:
         table.add_row(layer.name, layer.op, f"{snr:.1f}")
     stdout.print(table)
     stdout.print(f"report  {result.report_path}")
+
+
+def print_bench(run: dict[str, Any]) -> None:
+    from .report import rows
+
+    stdout = _stdout()
+    machine = run["machine"]
+    table = Table(title=f"{machine['cpu_model']}, {machine['cores']} cores, {' '.join(machine['cpu_flags'])}")
+    columns = (
+        "model",
+        "runtime",
+        "batch",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "throughput_per_s",
+        "speedup_vs_baseline",
+        "top1",
+        "agreement",
+        "file_mb",
+    )
+    for column in columns:
+        table.add_column(column.replace("_per_s", "/s").replace("speedup_vs_baseline", "x baseline"))
+    for row in rows(run):
+        flagged = row["unreliable"].split()
+        table.add_row(*[f"{row[c]}*" if c[:3] in flagged else ("" if row[c] is None else str(row[c])) for c in columns])
+    stdout.print(table)
+    if any(row["unreliable"] for row in rows(run)):
+        stdout.print("* percentile from too few samples (p90 needs 64, p99 needs 662: raise --min-runs)")
 
 
 def print_demo(result: DemoResult) -> None:

@@ -1,0 +1,90 @@
+"""What a benchmark ran on: CPU, instruction sets, cores, affinity, governor, library versions. No torch."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+# Flags that decide int8 and fp16 speed: x86 VNNI/AMX, ARM dot-product and int8 matrix multiply.
+INTERESTING_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_int8",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "fphp",
+)
+PACKAGES = ("numpy", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime", "torch", "edgeres")
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware", "cpu model") and value.strip():
+            model = value.strip()
+        if key in ("flags", "features"):
+            flags |= set(value.split())
+    return model, flags
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Facts about this machine and its runtimes, as JSON-ready data."""
+    model, flags = _cpuinfo()
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "cpu_model": model,
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "affinity": affinity,
+        "cpu_flags": sorted(f for f in INTERESTING_FLAGS if f in flags),
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "versions": versions,
+    }
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux), else its peak."""
+    statm = _read("/proc/self/statm")
+    if statm:
+        return int(statm.split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if platform.system() == "Darwin" else peak / 1e3
+
+
+def pin_cpus(cpus: list[int]) -> None:
+    """Pin this process to `cpus` (big.LITTLE boards: time on the big cores only)."""
+    os.sched_setaffinity(0, cpus)
