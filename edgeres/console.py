@@ -143,3 +143,5 @@ def print_demo(result: DemoResult) -> None:
     stdout.print(f"[bold]edgeres demo[/bold] wrote {result.out}")
     for line in result.lines():
         stdout.print(f"  {line}")
+    if result.bench is not None:
+        print_bench(result.bench)

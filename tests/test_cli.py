@@ -59,6 +59,10 @@ def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
     assert [q.path.name for q in result.quantized] == ["model_int8.onnx", "model_int8.tflite"]
     for quantized in result.quantized:
         assert quantized.accuracy.n == 400 and quantized.accuracy.drop_pp < 5
+    bench = result.bench
+    assert [e["batch"] for e in bench["entries"]] == [1, 1, 1, 1]
+    assert all(e["accuracy"]["n"] == 400 for e in bench["entries"])
+    assert (tmp_path / "demo" / "bench" / "accuracy_vs_latency.png").is_file()
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
     assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
 

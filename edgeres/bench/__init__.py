@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -68,7 +68,7 @@ class BenchRun:
 
 
 def bench_models(
-    models: list[str | os.PathLike[str]],
+    models: Sequence[str | os.PathLike[str]],
     *,
     data: str | os.PathLike[str] | None = None,
     limit: int | None = None,

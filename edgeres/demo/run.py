@@ -1,4 +1,4 @@
-"""`edgeres demo`: generate data, train, save, reload, evaluate, export and quantize to int8, with no download."""
+"""`edgeres demo`: generate data, train, evaluate, export, quantize to int8 and benchmark, with no download."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from ..bench import TimingConfig, bench_models
 from ..card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from ..data import iter_batches, open_images
 from ..errors import OutputExistsError
@@ -20,6 +22,7 @@ from ..export import ExportResult, export_model
 from ..models import build_model, save_model, spec_from_name
 from ..predict import open_predictor
 from ..quantize import QuantizeResult, quantize_model
+from ..report import write_reports
 from ..summary import ModelSummary, summarize
 from .synthetic import CLASSES, SIZE, write_image_folder
 from .train import train_for
@@ -41,6 +44,7 @@ class DemoResult:
     timings: dict[str, float] = field(default_factory=dict)
     exports: list[tuple[ExportResult, EvalResult]] = field(default_factory=list)
     quantized: list[QuantizeResult] = field(default_factory=list)
+    bench: dict[str, Any] | None = None
 
     def lines(self) -> list[str]:
         """What the demo did, one step a line, for the terminal."""
@@ -55,6 +59,7 @@ class DemoResult:
             f"eval      top-1 {acc.top1:.4f}, top-{acc.topk} {acc.top5:.4f} on {acc.n} held-out images",
             *[_export_line(export, evaluated) for export, evaluated in self.exports],
             *[_quantize_line(result) for result in self.quantized],
+            f"bench     {self.out / 'bench'} (JSON, Markdown, latency and accuracy-vs-latency plots); table below",
             f"next      edgeres inspect {self.model_path}",
             f"          edgeres eval {self.exports[0][0].path if self.exports else self.model_path} "
             f"--data {self.out / 'data' / 'test'}",
@@ -138,4 +143,9 @@ def run_demo(
             )
         )
         progress(f"int8 {fmt}", 1, 1)
+    files = [e.path for e, _ in result.exports] + [q.path for q in result.quantized]
+    files = [files[0], files[2], files[1], files[3]]  # onnx fp32, onnx int8, tflite fp32, tflite int8
+    run = bench_models(files, data=test_dir, timing=TimingConfig(min_runs=100, min_seconds=0.5), progress=progress)
+    result.bench = run.to_dict()
+    write_reports(result.bench, report_dir=out / "bench")
     return result
