@@ -36,7 +36,7 @@ class _Group(click.Group):
 @click.version_option(package_name="edgeres")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Take trained ResNets to the edge: inspect, evaluate, export and quantize them; run the demo."""
+    """Take trained ResNets to the edge: inspect, evaluate, export, quantize and benchmark them; run the demo."""
     ctx.meta["edgeres.debug"] = debug
 
 
