@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -88,8 +89,13 @@ class OnnxInt8Engine:
 
     def quantize(self, out: Path, exclude: list[Layer]) -> None:
         """Write the int8 model to `out`, keeping `exclude` in float."""
-        with contextlib.redirect_stdout(sys.stderr):  # the calibrators print progress; stdout is for results
-            self._quantize_static(out, exclude)
+        quiet = _DropMessage("pre-processing before quantization")  # exports are already folded
+        logging.getLogger().addFilter(quiet)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # the calibrators print progress; stdout is for results
+                self._quantize_static(out, exclude)
+        finally:
+            logging.getLogger().removeFilter(quiet)
         _set_metadata(out, metadata_entries(self.card, IoSpec(**{**self.io.__dict__, "precision": "int8"})))
 
     def _quantize_static(self, out: Path, exclude: list[Layer]) -> None:
@@ -134,6 +140,15 @@ class OnnxInt8Engine:
             if "xmodel_err" in err and key in by_key:
                 worst[key] = min(worst.get(key, np.inf), float(err["xmodel_err"]))
         return sorted(((by_key[key], score) for key, score in worst.items()), key=lambda item: item[1])
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def _scopes(node: Any) -> list[str]:
