@@ -131,6 +131,18 @@ def test_bench_errors_are_clear(files, tmp_path):
 
 
 @pytest.mark.shared
+def test_cpus_pins_the_process(files):
+    import os
+
+    before = os.sched_getaffinity(0)
+    try:
+        run = bench_models([files["int8.tflite"]], cpus=[0], timing=TimingConfig(min_runs=5, min_seconds=0))
+        assert run.machine["affinity"] == [0] and run.config["cpus"] == [0]
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@pytest.mark.shared
 def test_library_call_with_baseline_ratios(files):
     run = bench_models(
         [files["int8.onnx"]], baseline=files["fp32.onnx"], timing=TimingConfig(min_runs=20, min_seconds=0)
@@ -165,4 +177,8 @@ def test_onnxruntime_and_litert_runners_work_without_torch(files, torch_free_pyt
     done = subprocess.run([torch_free_python, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert subprocess.run([torch_free_python, "-c", "import torch"], capture_output=True).returncode != 0
+    missing = subprocess.run(
+        [torch_free_python, str(ROOT / "cli.py"), "bench", str(RESNET20)], capture_output=True, text=True, env=env
+    )
+    assert missing.returncode == 1 and "PyTorch, which is not installed here: pip install torch" in missing.stderr
     assert all(0.7 < top1 < 0.9 for top1 in json.loads(done.stdout.strip().splitlines()[-1]))

@@ -27,19 +27,25 @@ def open_runner(
         from ..runtimes.onnxruntime import OrtPredictor
 
         return OrtPredictor(path, threads=threads, providers=_ort_providers(device))
-    if device != "cpu":
-        if runtime == "litert":
-            raise EdgeresError(f"{path}: LiteRT runs on the CPU here (XNNPACK); drop --device {device}")
-        _require_cuda()
+    if device != "cpu" and runtime == "litert":
+        raise EdgeresError(f"{path}: LiteRT runs on the CPU here (XNNPACK); drop --device {device}")
     if runtime == "litert":
         from ..runtimes.litert import LiteRtPredictor
 
         return LiteRtPredictor(path, threads=threads)
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise RuntimeMissingError(
+            f"{path}: checkpoints run in PyTorch, which is not installed here: pip install torch, "
+            "or bench the exported .onnx/.tflite file"
+        ) from None
 
     from ..models import load_model
     from ..predict import TorchPredictor
 
+    if device != "cpu" and not torch.cuda.is_available():
+        raise RuntimeMissingError("--device cuda: torch.cuda.is_available() is False on this machine; use --device cpu")
     if threads:
         torch.set_num_threads(threads)
     loaded = load_model(path)
@@ -59,13 +65,6 @@ def _ort_providers(device: str) -> list[str]:
             "pip install onnxruntime-gpu"
         )
     return [*wanted, "CPUExecutionProvider"]
-
-
-def _require_cuda() -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        raise RuntimeMissingError("--device cuda: torch.cuda.is_available() is False on this machine; use --device cpu")
 
 
 def file_bytes(path: Path) -> int:
