@@ -110,29 +110,15 @@ def print_quantization(result: QuantizeResult) -> None:
 
 
 def print_bench(run: dict[str, Any]) -> None:
-    from .report import rows
+    from .report.tables import SUMMARY_COLUMNS, cells, rows
 
-    stdout = _stdout()
     machine = run["machine"]
     table = Table(title=f"{machine['cpu_model']}, {machine['cores']} cores, {' '.join(machine['cpu_flags'])}")
-    columns = (
-        "model",
-        "runtime",
-        "batch",
-        "p50_ms",
-        "p90_ms",
-        "p99_ms",
-        "throughput_per_s",
-        "speedup_vs_baseline",
-        "top1",
-        "agreement",
-        "file_mb",
-    )
-    for column in columns:
+    for column in SUMMARY_COLUMNS:
         table.add_column(column.replace("_per_s", "/s").replace("speedup_vs_baseline", "x baseline"))
     for row in rows(run):
-        flagged = row["unreliable"].split()
-        table.add_row(*[f"{row[c]}*" if c[:3] in flagged else ("" if row[c] is None else str(row[c])) for c in columns])
+        table.add_row(*cells(row, SUMMARY_COLUMNS))
+    stdout = _stdout()
     stdout.print(table)
     if any(row["unreliable"] for row in rows(run)):
         stdout.print("* percentile from too few samples (p90 needs 64, p99 needs 662: raise --min-runs)")

@@ -29,6 +29,28 @@ COLUMNS = (
 )
 
 
+# The subset shown in the terminal, where width is scarce.
+SUMMARY_COLUMNS = (
+    "model",
+    "runtime",
+    "batch",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "throughput_per_s",
+    "speedup_vs_baseline",
+    "top1",
+    "agreement",
+    "file_mb",
+)
+
+
+def cells(row: dict[str, Any], columns: tuple[str, ...]) -> list[str]:
+    """A row's values as text; percentiles computed from too few samples get a `*`."""
+    flagged = row["unreliable"].split()
+    return [f"{row[c]}*" if c[:3] in flagged else ("" if row[c] is None else str(row[c])) for c in columns]
+
+
 def rows(run: dict[str, Any]) -> list[dict[str, Any]]:
     """One flat row per entry of a run dict (the JSON form)."""
     out = []
@@ -78,9 +100,7 @@ def to_markdown(run: dict[str, Any]) -> str:
         "|" + "---|" * (len(COLUMNS) - 1),
     ]
     for row in rows(run):
-        flagged = row["unreliable"].split()
-        cells = [f"{row[c]}*" if c[:3] in flagged else ("" if row[c] is None else str(row[c])) for c in COLUMNS[:-1]]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells(row, COLUMNS[:-1])) + " |")
     for skip in run["skipped"]:
         lines.append(f"\nSkipped {Path(skip['model']).name} at batch {skip['batch']}: {skip['reason']}")
     return "\n".join(lines) + "\n"
