@@ -77,7 +77,7 @@ class ModelCard:
         if unknown:
             raise CardError(f"{origin}: unknown card keys {unknown}; known keys are {sorted(fields)}")
         try:
-            return cls(**_coerce(data, origin))
+            return cls(**coerce_fields(data, origin))
         except TypeError as exc:
             raise CardError(f"{origin}: incomplete card ({exc})") from None
 
@@ -108,8 +108,8 @@ def _validate(card: ModelCard) -> None:
         )
 
 
-def _coerce(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
-    """Turn loosely typed values (lists, a single int size, 0-255 means) into card field types."""
+def coerce_fields(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """Loosely typed values (lists, one int size, 0-255 means) as card field types. Raises CardError."""
     out = dict(data)
     try:
         if "input_size" in out:
@@ -175,7 +175,7 @@ def read_card_file(path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - set(OVERRIDABLE))
     if unknown:
         raise CardError(f"{path}: unknown card keys {unknown}; a card file may set {list(OVERRIDABLE)}")
-    return _coerce(data, str(path))
+    return coerce_fields(data, str(path))
 
 
 def sidecar_for(checkpoint: Path) -> Path | None:
@@ -213,13 +213,13 @@ def resolve_card(
     fields: dict[str, Any] = dict(family_defaults(family))
     if "input_size" in checkpoint_hints and "resize" not in checkpoint_hints:
         fields["resize"] = None  # a checkpoint that names its input size was not trained with our resize
-    fields.update(_coerce(checkpoint_hints, f"{source} (metadata)"))
+    fields.update(coerce_fields(checkpoint_hints, f"{source} (metadata)"))
     if sidecar is not None:
         fields.update(read_card_file(sidecar))
     unknown = sorted(set(overrides) - set(OVERRIDABLE))
     if unknown:
         raise CardError(f"unknown card overrides {unknown}; allowed: {list(OVERRIDABLE)}")
-    fields.update(_coerce({k: v for k, v in overrides.items() if v is not None}, "flags"))
+    fields.update(coerce_fields({k: v for k, v in overrides.items() if v is not None}, "flags"))
     new_size = overrides.get("input_size") is not None and overrides.get("resize") is None
     if new_size and fields.get("resize") is not None and fields["resize"] < min(fields["input_size"]):
         fields["resize"] = None  # a smaller --input-size alone drops a family resize that no longer fits

@@ -190,6 +190,10 @@ def test_damaged_exported_files_give_errors(exported, tmp_path):
         run_cli("eval", exported["resnet20-12fca82f.th", "onnx"].path, "--data", CIFAR / "test", "--arch", "resnet20")
     )
     assert "apply to checkpoints" in line
+    for fmt in FORMATS:
+        path = exported["resnet20-12fca82f.th", fmt].path
+        line = one_line_error(run_cli("eval", path, "--data", CIFAR / "test", "--num-classes", "100"))
+        assert "has 10 classes, --num-classes says 100" in line
 
 
 def _with_external_tensor(source, target_dir, location: str):

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..card import ModelCard, _coerce
+from ..card import ModelCard, coerce_fields
 from ..errors import CardError, ModelFileError
 
 CARD_KEY = "edgeres.card"
@@ -43,11 +43,14 @@ def metadata_entries(card: ModelCard, io: IoSpec) -> dict[str, str]:
 
 
 def card_from_entries(
-    entries: Mapping[str, str], path: Path, overrides: Mapping[str, Any] | None = None
+    entries: Mapping[str, str],
+    path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    num_classes: int | None = None,
 ) -> tuple[ModelCard, IoSpec]:
     """Read the card (embedded, else the `<file>.card.json` sidecar) and IoSpec; apply flag overrides.
 
-    Raises ModelFileError when neither holds a card.
+    Raises ModelFileError when neither holds a card or `num_classes` (--num-classes) contradicts it.
     """
     text = entries.get(CARD_KEY)
     sidecar = path.with_name(path.name + ".card.json")
@@ -62,7 +65,9 @@ def card_from_entries(
         io = IoSpec(**json.loads(entries[IO_KEY])) if IO_KEY in entries else IoSpec(format=path.suffix[1:])
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: embedded metadata is damaged ({exc}); re-export the model") from None
-    changes = _coerce({k: v for k, v in (overrides or {}).items() if v is not None}, "flags")
+    if num_classes is not None and num_classes != card.num_classes:
+        raise ModelFileError(f"{path}: has {card.num_classes} classes, --num-classes says {num_classes}")
+    changes = coerce_fields({k: v for k, v in (overrides or {}).items() if v is not None}, "flags")
     if changes.get("input_size", card.input_size) != card.input_size:
         size = "x".join(map(str, card.input_size))
         raise CardError(f"{path}: the file takes {size} inputs; --input-size cannot change an exported model")

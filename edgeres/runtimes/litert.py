@@ -62,10 +62,9 @@ class LiteRtPredictor:
             raise
         except Exception as exc:  # flatbuffer and interpreter errors come as ValueError, IndexError, ...
             raise ModelFileError(f"{self.path}: not a loadable TFLite model, truncated or corrupted ({exc})") from None
-        self.card, self.io = card_from_entries(entries, self.path, options.get("card_overrides"))
-        num_classes = options.get("num_classes")
-        if num_classes is not None and num_classes != self.card.num_classes:
-            raise ModelFileError(f"{self.path}: has {self.card.num_classes} classes, --num-classes says {num_classes}")
+        self.card, self.io = card_from_entries(
+            entries, self.path, options.get("card_overrides"), options.get("num_classes")
+        )
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.fixed_batch = int(self.input["shape"][0])

@@ -90,15 +90,12 @@ class OrtPredictor:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelFileError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
         entries = self.session.get_modelmeta().custom_metadata_map
-        self.card, self.io = card_from_entries(entries, self.path, options.get("card_overrides"))
-        self._check_classes(options.get("num_classes"))
+        self.card, self.io = card_from_entries(
+            entries, self.path, options.get("card_overrides"), options.get("num_classes")
+        )
         self.input_name = self.session.get_inputs()[0].name
         batch_dim = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None
-
-    def _check_classes(self, num_classes: int | None) -> None:
-        if num_classes is not None and num_classes != self.card.num_classes:
-            raise ModelFileError(f"{self.path}: has {self.card.num_classes} classes, --num-classes says {num_classes}")
 
     def prepare(self, batch: np.ndarray) -> np.ndarray:
         """The runtime's native input for an NCHW float batch (done outside any timed region)."""
