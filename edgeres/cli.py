@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .errors import EdgeresError
+from .predict import COMPILE_MODES
 
 
 class _Group(click.Group):
@@ -303,6 +304,8 @@ def _int_list(value: str | None) -> list[int] | None:
 @click.option("--baseline", type=click.Path(), help="Model the ratios refer to (default: the first).")
 @click.option("--cpus", help="Pin the process to these CPUs, e.g. 4,5,6,7 (big cores).")
 @click.option("--fp16", is_flag=True, help="PyTorch models: run in float16.")
+@click.option("--compile", "compile_mode", type=click.Choice(COMPILE_MODES), help="PyTorch models: torch.compile.")
+@click.option("--cuda-graphs", is_flag=True, help="PyTorch models on CUDA: time one CUDA graph replay per call.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per model and batch.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write JSON, Markdown and plots.")
@@ -320,6 +323,8 @@ def bench(
     baseline: str | None,
     cpus: str | None,
     fp16: bool,
+    compile_mode: str | None,
+    cuda_graphs: bool,
     json_path: str | None,
     csv_path: str | None,
     report_dir: str | None,
@@ -343,6 +348,8 @@ def bench(
             baseline=baseline,
             cpus=_int_list(cpus),
             fp16=fp16,
+            compile_mode=compile_mode,
+            cuda_graphs=cuda_graphs,
             progress=advance,
         )
     record = run.to_dict()

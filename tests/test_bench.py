@@ -128,6 +128,24 @@ def test_bench_errors_are_clear(files, tmp_path):
     assert "cuda" in line.lower() and ("is_available" in line or "execution provider" in line)
     line = one_line_error(run_cli("bench", files["fp32.tflite"], "--device", "cuda"))
     assert "LiteRT runs on the CPU" in line
+    line = one_line_error(run_cli("bench", files["fp32.onnx"], "--compile", "default"))
+    assert "apply to PyTorch checkpoints" in line
+    line = one_line_error(run_cli("bench", RESNET20, "--cuda-graphs", "--min-runs", "1"))
+    assert "CUDA graphs need --device cuda" in line
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_torch_compile_runner_matches_eager(files):
+    """torch.compile (inductor on this CPU) gives eager's accuracy; its compile time lands in first_ms only."""
+    timing = TimingConfig(warmup=2, min_runs=10, min_seconds=0)
+    data = CIFAR / "test"
+    eager = bench_models([RESNET20], data=data, limit=300, timing=timing)
+    compiled = bench_models([RESNET20], data=data, limit=300, timing=timing, compile_mode="default")
+    assert compiled.config["compile"] == "default" and compiled.gpu_memory is None
+    e, c = eager.entries[0], compiled.entries[0]
+    assert c.accuracy["top1"] == e.accuracy["top1"] and c.accuracy["n"] == 300
+    assert c.first_ms > 20 * c.stats.p50_ms  # compilation happened in the first call, not in the samples
 
 
 @pytest.mark.shared

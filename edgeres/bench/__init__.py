@@ -17,7 +17,7 @@ from ..data import open_images
 from ..errors import EdgeresError, ModelFileError
 from ..evaluate import evaluate_many
 from .harness import TimingConfig, time_interleaved
-from .record import machine_info, peak_rss_mb, pin_cpus, rss_mb
+from .record import gpu_process_mb, machine_info, peak_rss_mb, pin_cpus, rss_mb
 from .runners import file_bytes, open_runner, runtime_for
 from .stats import LatencyStats, latency_stats, throughput
 
@@ -53,6 +53,7 @@ class BenchRun:
     entries: list[BenchEntry] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    gpu_memory: dict[str, float | None] | None = None
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +63,7 @@ class BenchRun:
             "config": self.config,
             "machine": self.machine,
             "peak_rss_mb": self.peak_rss_mb,
+            "gpu_memory": self.gpu_memory,
             "entries": [e.to_dict() for e in self.entries],
             "skipped": self.skipped,
         }
@@ -80,9 +82,13 @@ def bench_models(
     baseline: str | os.PathLike[str] | None = None,
     cpus: list[int] | None = None,
     fp16: bool = False,
+    compile_mode: str | None = None,
+    cuda_graphs: bool = False,
     progress: Any = None,
 ) -> BenchRun:
     """Measure every model at every batch size, interleaved; the baseline (first model by default) anchors ratios.
+
+    `fp16`, `compile_mode` (see TorchPredictor) and `cuda_graphs` apply to PyTorch checkpoints.
 
     Raises EdgeresError subclasses for missing runtimes, devices, files, or mismatched data.
     """
@@ -105,16 +111,21 @@ def bench_models(
             "limit": limit,
             "cpus": cpus,
             "fp16": fp16,
+            "compile": compile_mode,
+            "cuda_graphs": cuda_graphs,
         },
         machine=machine_info(),
     )
+    options: dict[str, Any] = {"device": device, "threads": threads, "fp16": fp16, "compile_mode": compile_mode}
     runners, loads = {}, {}
     for path in paths:
         before, start = rss_mb(), time.perf_counter()
-        runners[path] = open_runner(path, runtime_for(path, runtime), device=device, threads=threads, fp16=fp16)
+        runners[path] = open_runner(path, runtime_for(path, runtime), cuda_graphs=cuda_graphs, **options)
         loads[path] = (time.perf_counter() - start, rss_mb() - before)
     for batch in batches:
         run.entries += _time_batch(runners, loads, batch, timing, base, progress, run.skipped)
+    if device != "cpu":
+        run.gpu_memory = _gpu_memory(runners)
     if data is not None:
         _add_accuracy(run, runners, base, data, limit, progress)
     for runner in runners.values():
@@ -165,6 +176,13 @@ def _time_batch(
     for entry in entries:
         entry.speedup_vs_baseline = base_p50 / entry.stats.p50_ms if base_p50 else None
     return entries
+
+
+def _gpu_memory(runners: dict[Path, Any]) -> dict[str, float | None]:
+    """What the process holds on the GPU (nvidia-smi) and PyTorch's own peak allocation, after timing."""
+    peaks = [r.gpu_peak_mb() for r in runners.values() if hasattr(r, "gpu_peak_mb")]
+    known = [p for p in peaks if p is not None]
+    return {"process_mb": gpu_process_mb(), "torch_peak_allocated_mb": max(known) if known else None}
 
 
 def _add_accuracy(

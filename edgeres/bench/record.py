@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,35 @@ def machine_info() -> dict[str, Any]:
         "affinity": affinity,
         "cpu_flags": sorted(f for f in INTERESTING_FLAGS if f in flags),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "gpus": gpu_info(),
         "versions": versions,
     }
+
+
+def _nvidia_smi(*args: str) -> list[list[str]]:
+    """Rows of nvidia-smi CSV output, or [] where there is no NVIDIA driver. Torch-free, for boards too."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", *args, "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    return [[cell.strip() for cell in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+
+
+def gpu_info() -> list[dict[str, str]]:
+    """Name, driver and memory of each NVIDIA GPU (empty without one)."""
+    rows = _nvidia_smi("--query-gpu=name,driver_version,memory.total")
+    return [{"name": r[0], "driver": r[1], "memory_total_mb": r[2]} for r in rows if len(r) == 3]
+
+
+def gpu_process_mb() -> float | None:
+    """GPU memory this process holds now (all models, CUDA context included), per nvidia-smi; None without."""
+    rows = _nvidia_smi("--query-compute-apps=pid,used_memory")
+    used = [float(r[1]) for r in rows if len(r) == 2 and r[0] == str(os.getpid()) and r[1].isdigit()]
+    return sum(used) if used else None
 
 
 def rss_mb() -> float:

@@ -20,9 +20,21 @@ def runtime_for(path: Path, runtime: str | None) -> str:
 
 
 def open_runner(
-    path: Path, runtime: str, *, device: str = "cpu", threads: int | None = None, fp16: bool = False
+    path: Path,
+    runtime: str,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    fp16: bool = False,
+    compile_mode: str | None = None,
+    cuda_graphs: bool = False,
 ) -> Any:
-    """A Predictor with prepare()/invoke(). Raises RuntimeMissingError when the device or package is absent."""
+    """A Predictor with prepare()/invoke(). Raises RuntimeMissingError when the device or package is absent.
+
+    `fp16`, `compile_mode` and `cuda_graphs` are PyTorch options; exported files carry their own precision.
+    """
+    if runtime != "torch" and (compile_mode or cuda_graphs):
+        raise EdgeresError(f"{path}: --compile and --cuda-graphs apply to PyTorch checkpoints, not {runtime} files")
     if runtime == "ort":
         from ..runtimes.onnxruntime import OrtPredictor
 
@@ -49,7 +61,9 @@ def open_runner(
     if threads:
         torch.set_num_threads(threads)
     loaded = load_model(path)
-    return TorchPredictor(loaded.model, loaded.card, device=device, half=fp16)
+    return TorchPredictor(
+        loaded.model, loaded.card, device=device, half=fp16, compile_mode=compile_mode, cuda_graphs=cuda_graphs
+    )
 
 
 def _ort_providers(device: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The documented, versioned JSON schema of a benchmark run ("edgeres.bench/1").
 
 Version 1: one entry per (model, batch) with raw latency samples, their statistics, throughput, load time
-and memory, optional accuracy; plus the configuration, the machine, and skipped (model, batch) pairs.
+and memory, optional accuracy; plus the configuration, the machine (GPUs included), GPU memory on CUDA runs
+(null on CPU), and skipped (model, batch) pairs. Fields added within version 1 are optional.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ BENCH_SCHEMA: dict[str, Any] = {
         "config": {"type": "object", "required": ["models", "baseline", "device", "batches", "timing"]},
         "machine": {"type": "object", "required": ["cpu_model", "cores", "cpu_flags", "versions"]},
         "peak_rss_mb": _NUMBER,
+        "gpu_memory": {
+            "type": ["object", "null"],
+            "properties": {k: {"type": ["number", "null"]} for k in ("process_mb", "torch_peak_allocated_mb")},
+        },
         "entries": {"type": "array", "items": _ENTRY},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["model", "batch", "reason"]}},
     },
