@@ -1,6 +1,7 @@
 """edgeres: take trained ResNets to the edge.
 
-Public API: load a checkpoint with its model card, read image sets, evaluate any Predictor. Names are
+Public API: load a checkpoint with its model card, read image sets, evaluate any Predictor, and run each
+stage (prune, export, quantize, bench) as the CLI does. Names are
 imported on first use, so `import edgeres` (and the torch-free parts: card, data, evaluate) never load
 torch; only what needs it (checkpoint loading, the PyTorch predictor) does.
 """
@@ -41,15 +42,27 @@ _LAZY = {
     "TorchPredictor": ".predict",
     "open_predictor": ".predict",
     "register_opener": ".predict",
+    "export_model": ".export",
+    "quantize_model": ".quantize",
+    "bench_models": ".bench",
+    "TimingConfig": ".bench",
+    "prune_model": ".prune",
+    "prune_checkpoint": ".prune",
+    "PruneOptions": ".prune",
+    "FinetuneOptions": ".prune",
 }
 
 if TYPE_CHECKING:
+    from .bench import TimingConfig, bench_models
     from .card import ModelCard
     from .data import ImageSet, open_images
     from .evaluate import EvalResult, evaluate
+    from .export import export_model
     from .inspection import InspectReport, inspect_checkpoint
     from .models import ArchSpec, LoadedModel, build_model, load_model, save_model, spec_from_name
     from .predict import Predictor, TorchPredictor, open_predictor, register_opener
+    from .prune import FinetuneOptions, PruneOptions, prune_checkpoint, prune_model
+    from .quantize import quantize_model
 
 
 def __getattr__(name: str) -> Any:
@@ -67,21 +80,29 @@ __all__ = [
     "DataError",
     "EdgeresError",
     "EvalResult",
+    "FinetuneOptions",
     "ImageSet",
     "InspectReport",
     "LoadedModel",
     "ModelCard",
     "OutputExistsError",
     "Predictor",
+    "PruneOptions",
+    "TimingConfig",
     "TorchPredictor",
     "UnsafeCheckpointError",
     "__version__",
+    "bench_models",
     "build_model",
     "evaluate",
+    "export_model",
     "inspect_checkpoint",
     "load_model",
     "open_images",
     "open_predictor",
+    "prune_checkpoint",
+    "prune_model",
+    "quantize_model",
     "register_opener",
     "save_model",
     "spec_from_name",

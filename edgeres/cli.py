@@ -17,6 +17,8 @@ import click
 from .errors import EdgeresError
 from .predict import COMPILE_MODES
 
+IMPORTANCE_NAMES = ("l1", "l2", "bn-scale", "taylor")  # edgeres.prune.IMPORTANCES, without importing torch
+
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
@@ -279,6 +281,93 @@ def quantize(
     from .console import print_quantization
 
     print_quantization(result)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Pruned model file (.safetensors).")
+@click.option("--ratio", type=click.FloatRange(0, 1, max_open=True), help="Fraction of channels to remove.")
+@click.option(
+    "--target-macs", type=click.FloatRange(0, 1, min_open=True, max_open=True), help="MACs to keep, e.g. 0.5."
+)
+@click.option("--importance", default="l1", show_default=True, type=click.Choice(IMPORTANCE_NAMES))
+@click.option("--global", "global_pruning", is_flag=True, help="Rank channels across layers, not per layer.")
+@click.option("--keep-residual-width", is_flag=True, help="Prune only inside blocks; residual streams keep width.")
+@click.option("--round-to", default=8, show_default=True, type=click.IntRange(min=1), help="Channel multiple (1: any).")
+@click.option("--data", "importance_data", type=click.Path(), help="Labeled images for --importance taylor.")
+@click.option("--finetune", "finetune_data", type=click.Path(), help="Labeled training images: fine-tune after.")
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=0.01, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
+@click.option("--finetune-limit", type=click.IntRange(min=1), help="Train on a class-stratified subset of N.")
+@click.option("--distill", is_flag=True, help="Fine-tune against the unpruned model's soft outputs too.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fine-tuning from <out>.finetune.pt.")
+@click.option("--eval", "eval_data", type=click.Path(), help="Labeled test images: top-1 before and after.")
+@click.option("--eval-limit", type=click.IntRange(min=1), help="Score a class-stratified subset of N images.")
+@click.option("--bench", is_flag=True, help="Time ONNX fp32/int8 exports of both models side by side.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@load_options
+def prune(
+    model: str,
+    out: str,
+    ratio: float | None,
+    target_macs: float | None,
+    importance: str,
+    global_pruning: bool,
+    keep_residual_width: bool,
+    round_to: int,
+    importance_data: str | None,
+    finetune_data: str | None,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    finetune_limit: int | None,
+    distill: bool,
+    resume: bool,
+    eval_data: str | None,
+    eval_limit: int | None,
+    bench: bool,
+    force: bool,
+    as_json: bool,
+    load: dict[str, Any],
+) -> None:
+    """Remove whole channels (residual-coupled ones together), fine-tune, and save a smaller dense model."""
+    from .console import phase_progress, print_prune, train_progress
+    from .prune import FinetuneOptions, PruneOptions, prune_checkpoint
+
+    if (ratio is None) == (target_macs is None):
+        raise click.UsageError("give exactly one of --ratio and --target-macs")
+    options = PruneOptions(
+        ratio=ratio or 0.0,
+        importance=importance,
+        global_pruning=global_pruning,
+        keep_residual_width=keep_residual_width,
+        round_to=None if round_to == 1 else round_to,
+    )
+    ft = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit)
+    with phase_progress(not as_json) as advance, train_progress(not as_json) as on_step:
+        result = prune_checkpoint(
+            model,
+            out,
+            options=options,
+            target_macs=target_macs,
+            importance_data=importance_data,
+            finetune_data=finetune_data,
+            finetune_options=ft,
+            resume=resume,
+            eval_data=eval_data,
+            eval_limit=eval_limit,
+            bench=bench,
+            force=force,
+            load_options=load,
+            progress=advance,
+            train_progress=on_step,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    print_prune(result)
 
 
 def _int_list(value: str | None) -> list[int] | None:

@@ -14,6 +14,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from .demo import DemoResult
     from .inspection import InspectReport
+    from .prune import PruneResult
     from .quantize import QuantizeResult
 
 stderr = Console(stderr=True, highlight=False)
@@ -48,6 +49,30 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
     """Yield `advance(done, total)` for one bar."""
     with phase_progress(enabled) as advance:
         yield lambda done, total: advance(description, done, total)
+
+
+@contextlib.contextmanager
+def train_progress(enabled: bool = True) -> Iterator[Callable[[int, int, int, float, float], None]]:
+    """Yield `step(epoch, step, steps, loss, top1)`: one bar per epoch with the running loss and accuracy."""
+    if not enabled:
+        yield lambda *_args: None
+        return
+    columns = (
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}  top-1 {task.fields[top1]:.3f}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=stderr) as progress:
+        tasks: dict[int, TaskID] = {}
+
+        def step(epoch: int, done: int, total: int, loss: float, top1: float) -> None:
+            if epoch not in tasks:
+                tasks[epoch] = progress.add_task(f"epoch {epoch}", total=total, loss=loss, top1=top1)
+            progress.update(tasks[epoch], completed=done, loss=loss, top1=top1)
+
+        yield step
 
 
 def _fmt_count(value: int) -> str:
@@ -106,6 +131,35 @@ def print_quantization(result: QuantizeResult) -> None:
     for layer, snr in result.sensitivity[:8]:
         table.add_row(layer.name, layer.op, f"{snr:.1f}")
     stdout.print(table)
+    stdout.print(f"report  {result.report_path}")
+
+
+def print_prune(result: PruneResult) -> None:
+    stdout = _stdout()
+    stdout.print(f"wrote {result.out} ({result.arch}, channel ratio {result.ratio:.3f})")
+    table = Table(title="before -> after")
+    for column in ("", "before", "after", "after / before"):
+        table.add_column(column, justify="left" if not column else "right")
+    rows = [("params", "params"), ("MACs", "macs"), ("file bytes", "file_bytes")]
+    for label, key in rows:
+        before, after = result.before[key], result.after[key]
+        table.add_row(label, _fmt_count(before), _fmt_count(after), f"{after / before:.3f}")
+    if result.top1:
+        top1 = result.top1
+        table.add_row(
+            "top-1", f"{top1['before']:.4f}", f"{top1['after']:.4f}", f"{top1['after'] - top1['before']:+.4f}"
+        )
+    for precision in ("fp32", "int8"):
+        rows_p = {r["model"]: r for r in result.latency or [] if r["precision"] == precision}
+        if len(rows_p) == 2:
+            b, a = rows_p["before"]["p50_ms"], rows_p["after"]["p50_ms"]
+            table.add_row(f"ONNX {precision} p50 ms", f"{b:.3f}", f"{a:.3f}", f"{a / b:.3f}")
+    stdout.print(table)
+    if result.finetune:
+        for epoch in result.finetune.epochs:
+            stdout.print(
+                f"epoch {epoch.epoch}: loss {epoch.loss:.3f}  train top-1 {epoch.top1:.4f}  {epoch.seconds:.0f} s"
+            )
     stdout.print(f"report  {result.report_path}")
 
 

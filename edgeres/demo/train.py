@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment import random_shift
+
 
 def train_for(
     model: nn.Module,
@@ -38,7 +40,7 @@ def train_for(
         for group in optimizer.param_groups:
             group["lr"] = peak_lr * warm * 0.5 * (1 + math.cos(math.pi * fraction))
         idx = torch.randint(0, len(data), (batch_size,))
-        batch = _shift(data[idx])
+        batch = random_shift(data[idx])
         loss = F.cross_entropy(model(batch), labels[idx], label_smoothing=0.05)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -48,11 +50,3 @@ def train_for(
     progress(int(seconds), int(seconds))
     model.eval()
     return steps, seen
-
-
-def _shift(batch: torch.Tensor, pad: int = 3) -> torch.Tensor:
-    """Random translation by up to `pad` pixels (reflect-padded), the usual CIFAR augmentation."""
-    padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
-    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,)))
-    height, width = batch.shape[-2:]
-    return padded[..., dy : dy + height, dx : dx + width]

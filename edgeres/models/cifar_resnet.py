@@ -14,18 +14,36 @@ from .spec import ArchSpec
 
 
 class PadShortcut(nn.Module):
-    """Option A identity: spatial subsampling plus zero channel padding; has no parameters."""
+    """Option A identity: spatial subsampling plus zero channel padding; has no parameters.
 
-    def __init__(self, in_planes: int, out_planes: int, stride: int) -> None:
+    After channel pruning the kept channels no longer sit in one padded block, so a pruned shortcut carries
+    `index`: for each output channel, the input channel it copies, or `in_planes` for a zero channel.
+    """
+
+    index: torch.Tensor | None
+
+    def __init__(self, in_planes: int, out_planes: int, stride: int, index: torch.Tensor | None = None) -> None:
         super().__init__()
         self.stride = stride
+        self.in_planes, self.out_planes = in_planes, out_planes
         self.pad_front = (out_planes - in_planes) // 2
         self.pad_back = out_planes - in_planes - self.pad_front
+        self.register_buffer("index", index)  # None: not in the state_dict, as in unpruned checkpoints
+
+    def channel_sources(self) -> torch.Tensor:
+        """The input channel each output channel copies (`in_planes` = zero), pruned or not."""
+        if self.index is not None:
+            return self.index
+        sources = torch.full((self.out_planes,), self.in_planes, dtype=torch.long)
+        sources[self.pad_front : self.pad_front + self.in_planes] = torch.arange(self.in_planes)
+        return sources
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride > 1:
             x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+        if self.index is None:
+            return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
+        return torch.index_select(F.pad(x, (0, 0, 0, 0, 0, 1)), 1, self.index)
 
 
 class BasicBlock(nn.Module):

@@ -70,7 +70,11 @@ def spec_from_name(name: str, num_classes: int) -> ArchSpec:
 
 
 def build_model(spec: ArchSpec) -> nn.Module:
-    """Instantiate an untrained model for `spec`."""
+    """Instantiate an untrained model for `spec`, pruned widths included."""
+    if spec.channels:
+        from .channels import apply_channels
+
+        return apply_channels(build_model(spec.replace(channels=())), spec.channels)
     if spec.family == "cifar":
         from .cifar_resnet import CifarResNet
 

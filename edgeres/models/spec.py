@@ -22,6 +22,8 @@ class ArchSpec:
     `shortcut` is "A" (stride-2 subsampling + zero channel padding) or "B" (1x1 projection).
     family "torchvision": torchvision's ResNet/ResNeXt/Wide ResNet; `groups`/`width_per_group` as in
     torchvision, `stem` "imagenet" (7x7/2 conv + max-pool) or "cifar" (3x3/1 conv, no max-pool).
+    `channels`, after structured pruning: (module path, out, in) for every conv, batch norm, linear layer and
+    option A shortcut, so that the smaller model rebuilds from data alone; empty for the standard widths.
     """
 
     family: str
@@ -33,6 +35,7 @@ class ArchSpec:
     groups: int = 1
     width_per_group: int = 64
     stem: str = "imagenet"
+    channels: tuple[tuple[str, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -49,11 +52,14 @@ class ArchSpec:
         """Canonical architecture name, e.g. cifar_resnet20, resnet50, resnext50_32x4d."""
         from .registry import canonical_name
 
-        return canonical_name(self)
+        return canonical_name(self) + ("_pruned" if self.channels else "")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["layers"], data["widths"] = list(self.layers), list(self.widths)
+        data["channels"] = {path: [out, in_] for path, out, in_ in self.channels}
+        if not self.channels:
+            del data["channels"]  # files of unpruned models stay as before
         return {"spec_version": SPEC_VERSION, **data}
 
     @classmethod
@@ -68,6 +74,7 @@ class ArchSpec:
         try:
             data["layers"] = tuple(int(x) for x in data["layers"])
             data["widths"] = tuple(int(x) for x in data.get("widths", ()))
+            data["channels"] = tuple((str(k), int(v[0]), int(v[1])) for k, v in data.get("channels", {}).items())
             return cls(**data)
         except (KeyError, TypeError, ValueError) as exc:
             raise ArchitectureError(f"{origin}: invalid architecture spec ({exc})") from None

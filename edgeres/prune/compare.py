@@ -1,0 +1,76 @@
+"""Before/after numbers for a pruned model: top-1, and batch-1 latency of its ONNX fp32 and int8 exports.
+
+Latency is what pruning is for, and MAC counts do not promise it, so the original and the pruned model are
+exported and quantized the same way and timed side by side in one interleaved benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..bench import TimingConfig, bench_models
+from ..data import open_images
+from ..evaluate import evaluate_many
+from ..export import export_model
+from ..predict import open_predictor
+from ..quantize import quantize_model
+
+Progress = Callable[[str, int, int], None]
+
+
+def compare_accuracy(
+    before: Path, after: Path, data: str | os.PathLike[str], limit: int | None, load_options: dict[str, Any]
+) -> dict[str, float]:
+    """Top-1 of both checkpoints in PyTorch on the same images."""
+    predictors = [open_predictor(before, **load_options), open_predictor(after)]
+    results, _ = evaluate_many(predictors, open_images(data), limit=limit)
+    return {"before": results[0].top1, "after": results[1].top1, "n": results[0].n}
+
+
+def compare_latency(
+    before: Path,
+    after: Path,
+    *,
+    calib: str | os.PathLike[str] | None,
+    data: str | os.PathLike[str] | None,
+    limit: int | None,
+    load_options: dict[str, Any],
+    timing: TimingConfig | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Export both to ONNX fp32 (and int8 when `calib` is given) and bench them interleaved at batch 1."""
+    with tempfile.TemporaryDirectory(prefix="edgeres-prune-") as tmp:
+        files: dict[tuple[str, str], Path] = {}
+        for label, source, options in (("before", before, load_options), ("after", after, {})):
+            files[(label, "fp32")] = export_model(source, Path(tmp) / f"{label}.onnx", load_options=options).path
+            if calib is not None:
+                int8 = quantize_model(
+                    source, Path(tmp) / f"{label}_int8.onnx", calib=calib, num=256, load_options=options
+                )
+                files[(label, "int8")] = int8.path
+        order = sorted(files, key=lambda k: (k[1], k[0]))  # fp32 before, fp32 after, int8 before, int8 after
+        run = bench_models(
+            [files[k] for k in order],
+            data=data,
+            limit=limit,
+            timing=timing or TimingConfig(min_runs=300, min_seconds=3.0),
+            progress=progress,
+        )
+        rows = []
+        for key in order:
+            entry = next(e for e in run.entries if e.model == str(files[key]))
+            rows.append(
+                {
+                    "model": key[0],
+                    "precision": key[1],
+                    "p50_ms": entry.stats.p50_ms,
+                    "p90_ms": entry.stats.p90_ms,
+                    "file_bytes": entry.file_bytes,
+                    "top1": entry.accuracy["top1"] if entry.accuracy else None,
+                }
+            )
+    return rows
