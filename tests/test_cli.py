@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,8 +60,18 @@ def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
     assert [q.path.name for q in result.quantized] == ["model_int8.onnx", "model_int8.tflite"]
     for quantized in result.quantized:
         assert quantized.accuracy.n == 400 and quantized.accuracy.drop_pp < 5
+    pruned = result.pruned
+    assert abs(pruned.after["macs"] / pruned.before["macs"] - 0.5) < 0.015 and len(pruned.finetune.epochs) == 2
+    assert load_model(pruned.out).spec.name == "cifar_resnet8_pruned" and pruned.top1["n"] == 400
     bench = result.bench
-    assert [e["batch"] for e in bench["entries"]] == [1, 1, 1, 1]
+    assert [Path(e["model"]).name for e in bench["entries"]] == [
+        "model.onnx",
+        "model_int8.onnx",
+        "model.tflite",
+        "model_int8.tflite",
+        "model_pruned.onnx",
+        "model_pruned_int8.onnx",
+    ]
     assert all(e["accuracy"]["n"] == 400 for e in bench["entries"])
     assert (tmp_path / "demo" / "bench" / "accuracy_vs_latency.png").is_file()
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))

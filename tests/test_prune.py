@@ -216,3 +216,25 @@ def test_finetune_interrupted_by_a_signal_resumes_to_the_same_model(tmp_path):
     a, b = load_model(out), load_model(straight)
     for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items(), strict=True):
         np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_state_dict_pruned_by_another_tool_loads_by_its_shapes(tmp_path, real_batch):
+    """torch-pruning users save a bare state_dict; its shapes are the spec."""
+    import torch_pruning as tp
+
+    original = load_model(CHECKPOINTS / "resnet18_cifar10.pth")
+    model = original.model
+    pruner = tp.pruner.BasePruner(
+        model,
+        torch.zeros(1, 3, 32, 32),
+        tp.importance.GroupMagnitudeImportance(p=2),
+        pruning_ratio=0.4,
+        ignored_layers=[model.fc],
+    )
+    pruner.step()
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "theirs.pth")
+    back = load_model(tmp_path / "theirs.pth")
+    assert back.spec.name == "resnet18_pruned" and back.card.num_classes == 10
+    x = torch.from_numpy(real_batch)
+    with torch.inference_mode():
+        torch.testing.assert_close(back.model(x), model(x))

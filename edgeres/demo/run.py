@@ -21,6 +21,7 @@ from ..evaluate import EvalResult, evaluate
 from ..export import ExportResult, export_model
 from ..models import build_model, save_model, spec_from_name
 from ..predict import open_predictor
+from ..prune import FinetuneOptions, PruneResult, prune_checkpoint
 from ..quantize import QuantizeResult, quantize_model
 from ..report import write_reports
 from ..summary import ModelSummary, summarize
@@ -44,6 +45,7 @@ class DemoResult:
     timings: dict[str, float] = field(default_factory=dict)
     exports: list[tuple[ExportResult, EvalResult]] = field(default_factory=list)
     quantized: list[QuantizeResult] = field(default_factory=list)
+    pruned: PruneResult | None = None
     bench: dict[str, Any] | None = None
 
     def lines(self) -> list[str]:
@@ -59,6 +61,7 @@ class DemoResult:
             f"eval      top-1 {acc.top1:.4f}, top-{acc.topk} {acc.top5:.4f} on {acc.n} held-out images",
             *[_export_line(export, evaluated) for export, evaluated in self.exports],
             *[_quantize_line(result) for result in self.quantized],
+            *([_prune_line(self.pruned)] if self.pruned else []),
             f"bench     {self.out / 'bench'} (JSON, Markdown, latency and accuracy-vs-latency plots); table below",
             f"next      edgeres inspect {self.model_path}",
             f"          edgeres eval {self.exports[0][0].path if self.exports else self.model_path} "
@@ -76,6 +79,16 @@ def _quantize_line(result: QuantizeResult) -> str:
     )
 
 
+def _prune_line(result: PruneResult) -> str:
+    top1 = result.top1 or {"after": float("nan")}
+    epochs = len(result.finetune.epochs) if result.finetune else 0
+    return (
+        f"prune     {result.out.name}: {result.after['macs'] / result.before['macs']:.0%} of the MACs, "
+        f"{result.after['params'] / result.before['params']:.0%} of the params, fine-tuned {epochs} epochs; "
+        f"top-1 {top1['after']:.4f}; exported to ONNX fp32 and int8 for the bench"
+    )
+
+
 def _export_line(export: ExportResult, evaluated: EvalResult) -> str:
     check = export.verification
     agreement = f"{check.top1_agreement:.0%} top-1 agreement with PyTorch" if check else "not verified"
@@ -83,6 +96,27 @@ def _export_line(export: ExportResult, evaluated: EvalResult) -> str:
         f"export    {export.path.name}: {export.file_bytes / 1e3:.0f} KB in {export.seconds:.1f} s, {agreement}; "
         f"top-1 {evaluated.top1:.4f} in its own runtime"
     )
+
+
+def _pruned_variant(
+    model_path: Path, out: Path, progress: Callable[[str, int, int], None]
+) -> tuple[PruneResult, list[Path]]:
+    """Half the MACs, two distilled fine-tuning epochs, then ONNX fp32 and int8 files for the bench."""
+    data = out / "data"
+    progress("prune", 0, 1)
+    pruned = prune_checkpoint(
+        model_path,
+        out / "model_pruned.safetensors",
+        target_macs=0.5,
+        finetune_data=data / "train",
+        finetune_options=FinetuneOptions(epochs=2, lr=0.02, distill=True),
+        eval_data=data / "test",
+        train_progress=lambda epoch, done, total, _loss, _top1: progress(f"finetune {epoch}", done, total),
+    )
+    progress("prune", 1, 1)
+    fp32 = export_model(pruned.out, out / "model_pruned.onnx", verify_data=data / "test", verify_limit=200)
+    int8 = quantize_model(pruned.out, out / "model_pruned_int8.onnx", calib=data / "train", num=256)
+    return pruned, [fp32.path, int8.path]
 
 
 def run_demo(
@@ -145,6 +179,8 @@ def run_demo(
         progress(f"int8 {fmt}", 1, 1)
     files = [e.path for e, _ in result.exports] + [q.path for q in result.quantized]
     files = [files[0], files[2], files[1], files[3]]  # onnx fp32, onnx int8, tflite fp32, tflite int8
+    result.pruned, pruned_files = _pruned_variant(model_path, out, progress)
+    files += pruned_files
     run = bench_models(files, data=test_dir, timing=TimingConfig(min_runs=100, min_seconds=0.5), progress=progress)
     result.bench = run.to_dict()
     write_reports(result.bench, report_dir=out / "bench")

@@ -7,7 +7,7 @@ strict state_dict load that follows checks every shape.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -65,3 +65,30 @@ def _resized(module: nn.Module, out: int, in_: int, path: str) -> nn.Module:
     if isinstance(module, PadShortcut):  # the channel map arrives with the state_dict
         return PadShortcut(in_, out, module.stride, index=torch.full((out,), in_, dtype=torch.long))
     raise ArchitectureError(f"pruned spec names {path!r}, a {type(module).__name__}, which has no channels to set")
+
+
+def channels_in_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> Channels | None:
+    """The (path, out, in) table that `sd`'s shapes imply for `model`'s layers, or None where they match.
+
+    This is how a state_dict pruned by another tool (same layer names, fewer channels) gets a spec. Layers
+    whose weights are absent keep the model's shape, so the strict load still reports what is missing.
+    """
+    found, differs = [], False
+    for path, out, in_ in channels_of(model):
+        module = model.get_submodule(path)
+        weight = sd.get(f"{path}.weight")
+        if weight is None or isinstance(module, PadShortcut):
+            found.append((path, out, in_))
+            continue
+        shape = tuple(weight.shape)
+        if isinstance(module, nn.Conv2d) and len(shape) == 4:
+            new = (path, shape[0], shape[1] * module.groups)
+        elif isinstance(module, nn.Linear) and len(shape) == 2:
+            new = (path, shape[0], shape[1])
+        elif isinstance(module, nn.BatchNorm2d) and len(shape) == 1:
+            new = (path, shape[0], shape[0])
+        else:
+            return None
+        differs = differs or new != (path, out, in_)
+        found.append(new)
+    return tuple(found) if differs else None

@@ -77,15 +77,12 @@ def _cifar_spec(sd: StateDict, layers: tuple[int, ...]) -> ArchSpec:
 
 def _torchvision_spec(sd: StateDict, layers: tuple[int, ...], bottleneck: bool, origin: str) -> ArchSpec:
     stem_weight = sd["conv1.weight"]
-    if stem_weight.shape[0] != 64:
-        raise ArchitectureError(
-            f"{origin}: stem has {stem_weight.shape[0]} channels; torchvision ResNets have 64 "
-            "(a pruned model must be saved by `edgeres prune`)"
-        )
     stem = "imagenet" if stem_weight.shape[-1] == 7 else "cifar"
     num_classes = int(sd["fc.weight"].shape[0])
     if not bottleneck:
         return ArchSpec("torchvision", "basic", layers, num_classes, (), "B", 1, 64, stem)
     width = int(sd["layer1.0.conv1.weight"].shape[0])
     groups = width // int(sd["layer1.0.conv2.weight"].shape[1])
+    if stem_weight.shape[0] != 64 and groups == 1:  # channel-pruned: the loader reads widths from the shapes
+        width = 64
     return ArchSpec("torchvision", "bottleneck", layers, num_classes, (), "B", groups, width // groups, stem)

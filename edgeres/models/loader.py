@@ -15,6 +15,7 @@ from torch import nn
 from .._io import atomic_output, sha256_file
 from ..card import ModelCard, read_card_file, resolve_card, sidecar_for
 from ..errors import ArchitectureError
+from .channels import channels_in_state_dict
 from .checkpoint import EDGERES_FORMAT, RawCheckpoint, read_checkpoint
 from .infer import infer_spec, rename_cifar_layout
 from .registry import build_model, spec_from_name
@@ -62,6 +63,8 @@ def _choose_spec(raw: RawCheckpoint, arch: str | None, num_classes: int | None, 
         spec = spec_from_name(arch, _classifier_rows(raw.state_dict) or num_classes or 1000)
     else:
         spec = infer_spec(raw.state_dict, origin)
+        pruned = channels_in_state_dict(build_model(spec), raw.state_dict)
+        spec = spec.replace(channels=pruned) if pruned else spec
     if num_classes is not None and num_classes != spec.num_classes:
         raise ArchitectureError(
             f"{origin}: the checkpoint's classifier has {spec.num_classes} outputs but --num-classes is "
