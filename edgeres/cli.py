@@ -370,6 +370,79 @@ def prune(
     print_prune(result)
 
 
+def _bench_on_targets(
+    models: list[str], targets: list[str], options: dict[str, Any], json_path: str | None, report_dir: str | None
+) -> None:
+    """Every target in parallel; one merged table; partial results are kept and written even on failure."""
+    from ._io import write_text_atomic
+    from .console import phase_progress, print_targets_bench
+    from .remote import SCHEMA, bench_targets
+    from .report.merged import merged_markdown
+
+    with phase_progress() as advance:
+        results = bench_targets([Path(m) for m in models], targets, progress=advance, **options)
+    record: dict[str, Any] = {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
+    print_targets_bench(record)
+    outputs = {json_path: json.dumps(record, indent=2)} if json_path else {}
+    if report_dir:
+        outputs[str(Path(report_dir) / "targets.md")] = merged_markdown(record["targets"])
+        outputs[str(Path(report_dir) / "targets.json")] = json.dumps(record, indent=2)
+    for path, text in outputs.items():
+        click.echo(f"wrote {write_text_atomic(path, text, force=True)}")
+    failed = [r.error for r in results if r.error]
+    if failed:
+        raise EdgeresError(f"{len(failed)} of {len(results)} target(s) failed: " + "; ".join(failed))
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def targets(ctx: click.Context) -> None:
+    """List target profiles (shipped, and yours in ~/.config/edgeres/targets/); see `check` and `clean`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .console import print_targets
+    from .remote import load_targets
+
+    print_targets(list(load_targets().values()))
+
+
+@targets.command(name="check")
+@click.argument("name")
+@click.option("--accept-new-host-key", is_flag=True, help="Trust the board's key on first contact.")
+@click.option("--json", "as_json", is_flag=True)
+def targets_check(name: str, accept_new_host_key: bool, as_json: bool) -> None:
+    """Probe a target: reachable, Python, numpy, runtimes and their versions; sweeps stale run folders."""
+    from .remote import check_target, resolve_target
+
+    target = resolve_target(name)
+    info = check_target(target, accept_new_host_key=accept_new_host_key)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    packages = info.get("packages") or info.get("versions", {})
+    click.echo(f"{target.name}: reachable; Python {info['python']} ({info['machine']}, {info['cores']} cores)")
+    click.echo(f"  cpu       {info['cpu_model']}; flags {' '.join(info['cpu_flags']) or '-'}")
+    for package, found in packages.items():
+        click.echo(f"  {package:<15} {found or 'missing'}")
+    usable = [p for p in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime") if packages.get(p)]
+    if not packages.get("numpy") or not usable:
+        raise EdgeresError(
+            f"{target.name}: needs numpy and a runtime: {info.get('executable', target.python)} -m pip install "
+            "numpy pillow onnxruntime ai-edge-litert"
+        )
+
+
+@targets.command(name="clean")
+@click.argument("name")
+@click.option("--accept-new-host-key", is_flag=True)
+def targets_clean(name: str, accept_new_host_key: bool) -> None:
+    """Remove run folders that interrupted runs left on a board (those whose runner is gone)."""
+    from .remote import check_target, resolve_target
+
+    info = check_target(resolve_target(name), accept_new_host_key=accept_new_host_key)
+    click.echo(f"removed {len(info.get('swept', []))} stale run folder(s)")
+
+
 def _int_list(value: str | None) -> list[int] | None:
     if not value:
         return None
@@ -398,6 +471,10 @@ def _int_list(value: str | None) -> list[int] | None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per model and batch.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write JSON, Markdown and plots.")
+@click.option("--target", "targets", multiple=True, help="Profile name or ssh://user@host:port; repeat for several.")
+@click.option("--remote-data", help="With --target: labeled images already on the board (instead of copying --data).")
+@click.option("--accept-new-host-key", is_flag=True, help="With --target: trust a board's key on first contact.")
+@click.option("--timeout", default=3600.0, show_default=True, type=click.FloatRange(min=1), help="Per remote run, s.")
 def bench(
     models: tuple[str, ...],
     data: str | None,
@@ -417,6 +494,10 @@ def bench(
     json_path: str | None,
     csv_path: str | None,
     report_dir: str | None,
+    targets: tuple[str, ...],
+    remote_data: str | None,
+    accept_new_host_key: bool,
+    timeout: float,
 ) -> None:
     """Latency, throughput, memory and accuracy of several models, measured interleaved."""
     from .bench import TimingConfig, bench_models
@@ -424,6 +505,13 @@ def bench(
     from .report import write_reports
 
     timing = TimingConfig(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds)
+    if targets:
+        batch_sizes = tuple(_int_list(batches) or [1])
+        extra: dict[str, Any] = {"data": data, "remote_data": remote_data, "limit": limit, "batches": batch_sizes}
+        extra["timing"] = timing
+        extra |= {"accept_new_host_key": accept_new_host_key, "timeout": timeout}
+        _bench_on_targets(list(models), list(targets), extra, json_path, report_dir)
+        return
     with phase_progress() as advance:
         run = bench_models(
             list(models),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .inspection import InspectReport
     from .prune import PruneResult
     from .quantize import QuantizeResult
+    from .remote import Target
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -161,6 +162,29 @@ def print_prune(result: PruneResult) -> None:
                 f"epoch {epoch.epoch}: loss {epoch.loss:.3f}  train top-1 {epoch.top1:.4f}  {epoch.seconds:.0f} s"
             )
     stdout.print(f"report  {result.report_path}")
+
+
+def print_targets(targets: list[Target]) -> None:
+    table = Table(title="targets")
+    for column in ("name", "transport", "where", "python", "runtimes", "threads", "from"):
+        table.add_column(column)
+    for t in targets:
+        where = t.address if t.transport == "ssh" else t.device
+        runtimes = ", ".join(t.runtimes)
+        table.add_row(t.name, t.transport, where, t.python, runtimes, str(t.threads or "default"), t.source)
+    _stdout().print(table)
+
+
+def print_targets_bench(record: dict[str, Any]) -> None:
+    from .report.merged import merged_rows
+
+    header, rows = merged_rows(record["targets"])
+    table = Table(title="p50 latency and top-1 per target (timed on each target)")
+    for index, column in enumerate(header):
+        table.add_column(column, justify="left" if index == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    _stdout().print(table)
 
 
 def print_bench(run: dict[str, Any]) -> None:

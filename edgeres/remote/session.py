@@ -1,0 +1,206 @@
+"""Benchmark on a board over SSH: copy runner, models and data to a fresh temp folder, check them by
+sha256, run the torch-free runner there, stream its progress back, and always remove the folder.
+
+Timing happens on the board. A lost connection or a timeout ends in a RemoteRunError that carries the
+results already received; the runner on the board exits when its connection closes or its deadline
+passes, and the next contact sweeps any folder left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import sha256_file
+from ..bench.harness import TimingConfig
+from ..data import ArrayImageSet, FileImageSet, open_images, stratified_subset
+from .bundle import build_bundle
+from .runner import DEADLINE_FILE, RUN_PREFIX
+from .ssh import Ssh
+from .targets import Target, TargetError
+
+Progress = Callable[[str, int, int], None]
+
+
+class RemoteRunError(TargetError):
+    """A remote run failed part-way; `partial` holds the per-batch results received before it did."""
+
+    def __init__(self, message: str, partial: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def pack_data(data: str | os.PathLike[str], limit: int | None, folder: Path) -> Path:
+    """The labeled images a local run with this `limit` would score, as a .tar (files) or .npz (arrays)."""
+    images = open_images(data)
+    if images.labels is None or images.classes is None:
+        raise TargetError(f"{data}: a remote accuracy run needs labeled images (one sub-folder per class)")
+    chosen = stratified_subset(images.labels, len(images), limit)
+    if isinstance(images, ArrayImageSet):
+        out = folder / "data.npz"
+        np.savez(out, images=images.images[chosen], labels=images.labels[chosen], classes=np.array(images.classes))
+        return out
+    assert isinstance(images, FileImageSet)
+    out = folder / "data.tar"
+    with tarfile.open(out, "w") as archive:
+        for index in chosen:
+            source = images.files[int(index)]
+            name = f"{images.classes[int(images.labels[index])]}/{int(index):07d}{source.suffix.lower()}"
+            archive.add(source, arcname=name, recursive=False)
+    return out
+
+
+def _remote_name(index: int, path: Path) -> str:
+    return f"m{index}{path.suffix.lower()}"
+
+
+def _upload(ssh: Ssh, rdir: str, files: dict[str, Path], progress: Progress | None) -> None:
+    for done, (name, path) in enumerate(files.items(), 1):
+        ssh.put(path, f"{rdir}/{name}")
+        if progress is not None:
+            progress("upload", done, len(files))
+    remote = [f"{rdir}/{name}" for name in files]
+    hashes = json.loads(ssh.run([ssh.target.python, f"{rdir}/edgeres-runner.pyz", "sha256", *remote]))
+    for name, path in files.items():
+        if hashes.get(f"{rdir}/{name}") != sha256_file(path):
+            raise TargetError(f"{ssh.target.name}: {path.name} arrived corrupted (sha256 differs); try again")
+
+
+def _localize(run: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """Put the laptop's model paths back into a run measured on remote copies."""
+    for entry in run["entries"]:
+        entry["model"] = names.get(Path(entry["model"]).name, entry["model"])
+    for item in run["skipped"]:
+        item["model"] = names.get(Path(item["model"]).name, item["model"])
+    config = run["config"]
+    config["models"] = [names.get(Path(m).name, m) for m in config["models"]]
+    config["baseline"] = names.get(Path(config["baseline"]).name, config["baseline"])
+    return run
+
+
+def _stream(proc: subprocess.Popen[bytes], results: list[dict[str, Any]], errors: list[str], progress: Any) -> None:
+    def stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            results.append(json.loads(line)["run"])
+
+    def stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                errors.append(raw.decode(errors="replace").strip())
+                continue
+            if "progress" in record and progress is not None:
+                progress(*record["progress"])
+            if "error" in record:
+                errors.append(record["error"])
+
+    for reader in (stdout, stderr):
+        threading.Thread(target=reader, daemon=True).start()
+
+
+def _run_bench(ssh: Ssh, argv: list[str], timeout: float, progress: Progress | None) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    proc = subprocess.Popen(ssh.argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _stream(proc, results, errors, progress)
+    where = f"{ssh.target.name} ({ssh.target.address})"
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise RemoteRunError(f"{where}: no result within {timeout:.0f} s; partial results kept", results) from None
+    except BaseException:  # Ctrl-C: closing the connection makes the runner on the board exit
+        proc.kill()
+        raise
+    time.sleep(0.2)  # let the reader threads drain the pipes
+    if code != 0:
+        reason = errors[-1] if errors else f"ssh exit {code}: connection lost"
+        if code == 255 or not errors:
+            reason = f"connection lost ({reason})"
+        raise RemoteRunError(f"{where}: {reason}; partial results kept", results)
+    return results
+
+
+def bench_remote(
+    target: Target,
+    models: list[Path],
+    *,
+    data: str | os.PathLike[str] | None = None,
+    remote_data: str | None = None,
+    limit: int | None = None,
+    batches: tuple[int, ...] = (1,),
+    timing: TimingConfig | None = None,
+    accept_new_host_key: bool = False,
+    timeout: float = 3600.0,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One run dict (schema edgeres.bench/1) per batch size, measured on `target`.
+
+    Raises HostKeyError/UnreachableError before anything is copied, TargetError for a board that lacks a
+    runtime (with the pip command), RemoteRunError (with partial results) when the run breaks off.
+    """
+    for path in models:
+        if path.suffix.lower() not in (".onnx", ".tflite"):
+            raise TargetError(f"{path}: boards run .onnx and .tflite files (no PyTorch there); export it first")
+    ssh, timing = Ssh(target, accept_new_host_key), timing or TimingConfig()
+    deadline = time.time() + timeout
+    rdir = ssh.run(["mktemp", "-d", f"{target.workdir.rstrip('/')}/{RUN_PREFIX}XXXXXXXX"]).strip()
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeres-upload-") as tmp:
+            marker = Path(tmp) / DEADLINE_FILE
+            marker.write_text(f"{deadline + 60:.0f}")
+            files = {"edgeres-runner.pyz": build_bundle(Path(tmp)), DEADLINE_FILE: marker}
+            files |= {_remote_name(i, p): p for i, p in enumerate(models)}
+            data_name = None
+            if data is not None and remote_data is None:
+                packed = pack_data(data, limit, Path(tmp))
+                files[packed.name], data_name = packed, packed.name
+            ssh.put(files.pop("edgeres-runner.pyz"), f"{rdir}/edgeres-runner.pyz")
+            ssh.run([target.python, f"{rdir}/edgeres-runner.pyz", "sweep", target.workdir, f"--keep={Path(rdir).name}"])
+            _upload(ssh, rdir, files, progress)
+        data_arg = remote_data or (f"{rdir}/{data_name}" if data_name else None)
+        argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, batches, timing, deadline)
+        results = _run_bench(ssh, argv, timeout, progress)
+    finally:
+        _cleanup(ssh, rdir)
+    names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
+    return [_localize(run, names) for run in results]
+
+
+def _bench_argv(
+    target: Target,
+    rdir: str,
+    models: list[Path],
+    data: str | None,
+    limit: int | None,
+    batches: tuple[int, ...],
+    timing: TimingConfig,
+    deadline: float,
+) -> list[str]:
+    argv = [target.python, f"{rdir}/edgeres-runner.pyz", "bench", f"--deadline={deadline:.0f}"]
+    argv += [f"--model={rdir}/{_remote_name(i, p)}" for i, p in enumerate(models)]
+    argv += [f"--batch={','.join(map(str, batches))}", f"--threads={target.threads}", f"--warmup={timing.warmup}"]
+    argv += [f"--min-runs={timing.min_runs}", f"--min-seconds={timing.min_seconds}"]
+    if data is not None:
+        argv += [f"--data={data}"] + ([f"--limit={limit}"] if limit else [])
+    return argv
+
+
+def _cleanup(ssh: Ssh, rdir: str) -> None:
+    """Remove the run folder; if the board is unreachable now, the next contact's sweep does it."""
+    with contextlib.suppress(TargetError):
+        ssh.run(["rm", "-rf", "--", rdir], timeout=30)

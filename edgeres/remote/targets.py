@@ -1,0 +1,111 @@
+"""Target profiles: where a benchmark runs (this machine, or a board over SSH), as TOML data.
+
+Shipped profiles live in the package (`edgeres._shipped.targets`); the user's own in
+`$EDGERES_CONFIG_DIR/targets/` (default `~/.config/edgeres/targets/`) override them by name. An
+`ssh://user@host:port` URL is a target too, with the generic-arm64 defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._shipped import shipped
+from ..errors import EdgeresError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class TargetError(EdgeresError):
+    """A target profile is missing, malformed, or the board cannot be used."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    transport: str = "local"  # "local" or "ssh"
+    host: str = ""
+    user: str = ""
+    port: int = 22
+    identity: str = ""
+    python: str = "python3"
+    runtimes: tuple[str, ...] = ()
+    threads: int = 0
+    workdir: str = "/tmp"
+    device: str = "cpu"
+    quantize_target: str = "generic"
+    known_hosts: str = ""
+    notes: str = ""
+    source: str = ""  # the file it came from
+
+    @property
+    def address(self) -> str:
+        """user@host:port for messages."""
+        return f"{self.user + '@' if self.user else ''}{self.host}:{self.port}"
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("EDGERES_CONFIG_DIR", Path.home() / ".config" / "edgeres"))
+
+
+def _parse(text: str, origin: str) -> Target:
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{origin}: not valid TOML ({exc})") from None
+    fields = {f.name: f for f in dataclasses.fields(Target)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise TargetError(f"{origin}: unknown keys {unknown}; known: {sorted(set(fields) - {'source'})}")
+    data.setdefault("name", Path(origin).stem)
+    if "runtimes" in data:
+        data["runtimes"] = tuple(data["runtimes"])
+    for key, value in data.items():
+        expected = type(getattr(Target(name="x"), key)) if key != "name" else str
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise TargetError(f"{origin}: {key} must be a {expected.__name__}, got {value!r}")
+    target = Target(**data, source=origin)
+    if target.transport not in ("local", "ssh"):
+        raise TargetError(f'{origin}: transport must be "local" or "ssh", got {target.transport!r}')
+    if target.transport == "ssh" and not target.host:
+        raise TargetError(f'{origin}: an ssh target needs host = "..."')
+    return target
+
+
+def load_targets() -> dict[str, Target]:
+    """All profiles by name: shipped ones, then the user's (which win)."""
+    found: dict[str, Target] = {}
+    for item in sorted(shipped("targets").iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".toml"):
+            target = _parse(item.read_text(encoding="utf-8"), f"(shipped) {item.name}")
+            found[target.name] = target
+    user_dir = config_dir() / "targets"
+    if user_dir.is_dir():
+        for path in sorted(user_dir.glob("*.toml")):
+            target = _parse(path.read_text(encoding="utf-8"), str(path))
+            found[target.name] = target
+    return found
+
+
+def resolve_target(spec: str) -> Target:
+    """A profile name or an ssh://[user@]host[:port] URL. Raises TargetError listing the known names."""
+    if spec.startswith("ssh://"):
+        url = urlsplit(spec)
+        if not url.hostname:
+            raise TargetError(f"{spec}: no host; write ssh://user@host:port")
+        base = load_targets().get("generic-arm64", Target(name="generic-arm64", transport="ssh", host="x"))
+        return dataclasses.replace(
+            base, name=spec, host=url.hostname, user=url.username or "", port=url.port or 22, source=spec, notes=""
+        )
+    targets = load_targets()
+    if spec not in targets:
+        raise TargetError(f"unknown target {spec!r}; known: {', '.join(targets)} (or ssh://user@host:port)")
+    return targets[spec]

@@ -1,0 +1,34 @@
+"""One table for a run on several targets: a row per (model, batch), a column group per target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def merged_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) with p50 ms and top-1 per target; '-' where a target has no such entry."""
+    names = [r["target"]["name"] for r in results]
+    cells: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for result in results:
+        for run in result["runs"]:
+            for entry in run["entries"]:
+                cells.setdefault((entry["model"], entry["batch"]), {})[result["target"]["name"]] = entry
+    header = ["model", "batch"] + [f"{n} {c}" for n in names for c in ("p50 ms", "top-1")]
+    rows = []
+    for (model, batch), by_target in cells.items():
+        row = [Path(model).name, str(batch)]
+        for name in names:
+            entry = by_target.get(name)
+            accuracy = (entry or {}).get("accuracy") or {}
+            row += [f"{entry['stats']['p50_ms']:.3f}" if entry else "-", f"{accuracy['top1']:.4f}" if accuracy else "-"]
+        rows.append(row)
+    return header, rows
+
+
+def merged_markdown(results: list[dict[str, Any]]) -> str:
+    header, rows = merged_rows(results)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    errors = [f"- {r['target']['name']}: {r['error']}" for r in results if r["error"]]
+    return "\n".join(lines + (["", *errors] if errors else [])) + "\n"
