@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit sshd clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy edgeres
 
-unit: $(STAMP)
+# The remote-benchmark tests talk to a real OpenSSH server on 127.0.0.1.
+sshd:
+	sh scripts/ensure-sshd.sh
+
+unit: $(STAMP) sshd
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
 
 clean:
-	rm -rf $(VENV) edgeres-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) edgeres-demo .pytest_cache .mypy_cache .ruff_cache .cache

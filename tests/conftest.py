@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgeres.cli import cli
+
+from .sshd import Sshd, start_sshd
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGERES_SHARED", ROOT.parent / "shared"))
@@ -75,3 +80,47 @@ def one_line_error(result: CliResult) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
+
+
+def _venv(folder: Path, packages: list[str]) -> str:
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True, capture_output=True)
+    return python
+
+
+@pytest.fixture(scope="session")
+def torch_free_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A virtualenv with what a board has (numpy, Pillow, onnxruntime, ai-edge-litert), and no torch."""
+    packages = ["numpy", "pillow", "onnxruntime", "ai-edge-litert", "click", "rich"]
+    return _venv(tmp_path_factory.mktemp("board-venv"), packages)
+
+
+@pytest.fixture(scope="session")
+def runtime_free_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A board Python with numpy and Pillow but neither onnxruntime nor LiteRT."""
+    return _venv(tmp_path_factory.mktemp("bare-board-venv"), ["numpy", "pillow"])
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """OpenSSH's sshd on 127.0.0.1 with throwaway keys, for the whole session."""
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images)."""
+    from edgeres.export import export_model
+    from edgeres.quantize import quantize_model
+
+    folder = tmp_path_factory.mktemp("resnet20-files")
+    out = {}
+    for fmt in ("onnx", "tflite"):
+        out[f"fp32.{fmt}"] = export_model(CHECKPOINTS / "resnet20-12fca82f.th", folder / f"fp32.{fmt}").path
+        out[f"int8.{fmt}"] = quantize_model(
+            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", calib=CIFAR / "train", num=128
+        ).path
+    return out

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 import time
 
 import jsonschema
@@ -16,8 +15,6 @@ import pytest
 from edgeres.bench import TimingConfig, bench_models
 from edgeres.bench.harness import time_interleaved
 from edgeres.bench.stats import latency_stats
-from edgeres.export import export_model
-from edgeres.quantize import quantize_model
 from edgeres.report import BENCH_SCHEMA
 from edgeres.report.plots import pareto_front
 
@@ -46,17 +43,9 @@ def test_pareto_front_keeps_only_unbeaten_points():
     assert [points[i] for i in pareto_front(points)] == [(0.5, 0.70), (1.0, 0.80), (2.0, 0.85)]
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, object]:
-    """resnet20 as fp32 and int8, ONNX and TFLite."""
-    folder = tmp_path_factory.mktemp("bench")
-    out = {}
-    for fmt in ("onnx", "tflite"):
-        out[f"fp32.{fmt}"] = export_model(RESNET20, folder / f"fp32.{fmt}").path
-        out[f"int8.{fmt}"] = quantize_model(
-            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", calib=CIFAR / "train", num=128
-        ).path
-    return out
+@pytest.fixture
+def files(resnet20_files) -> dict[str, object]:
+    return resnet20_files
 
 
 @pytest.mark.shared
@@ -168,17 +157,6 @@ def test_library_call_with_baseline_ratios(files):
     assert [e.model for e in run.entries] == [str(files["fp32.onnx"]), str(files["int8.onnx"])]
     assert run.entries[0].speedup_vs_baseline == 1.0 and run.entries[1].speedup_vs_baseline > 0
     assert run.machine["cores"] >= 1 and "onnxruntime" in run.machine["versions"]
-
-
-@pytest.fixture(scope="session")
-def torch_free_python(tmp_path_factory) -> str:
-    """A virtualenv with what a board has (numpy, Pillow, onnxruntime, ai-edge-litert), and no torch."""
-    venv = tmp_path_factory.mktemp("board-venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    packages = ["numpy", "pillow", "onnxruntime", "ai-edge-litert", "click", "rich"]
-    subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True, capture_output=True)
-    return python
 
 
 @pytest.mark.shared

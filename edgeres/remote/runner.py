@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sweep":
         _emit(sys.stdout, {"removed": sweep(Path(args.root), args.keep)})
     else:
-        return bench(args)
+        code = bench(args)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # the watchdog thread blocks on stdin; a normal shutdown would abort on its lock
     return 0
 
 

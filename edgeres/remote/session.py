@@ -122,7 +122,7 @@ def _run_bench(ssh: Ssh, argv: list[str], timeout: float, progress: Progress | N
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise RemoteRunError(f"{where}: no result within {timeout:.0f} s; partial results kept", results) from None
+        raise RemoteRunError(f"{where}: no result within {timeout:.0f} s{_kept(results)}", results) from None
     except BaseException:  # Ctrl-C: closing the connection makes the runner on the board exit
         proc.kill()
         raise
@@ -131,8 +131,12 @@ def _run_bench(ssh: Ssh, argv: list[str], timeout: float, progress: Progress | N
         reason = errors[-1] if errors else f"ssh exit {code}: connection lost"
         if code == 255 or not errors:
             reason = f"connection lost ({reason})"
-        raise RemoteRunError(f"{where}: {reason}; partial results kept", results)
+        raise RemoteRunError(f"{where}: {reason}{_kept(results)}", results)
     return results
+
+
+def _kept(results: list[dict[str, Any]]) -> str:
+    return f"; results of {len(results)} batch size(s) kept" if results else ""
 
 
 def bench_remote(
@@ -174,11 +178,14 @@ def bench_remote(
             _upload(ssh, rdir, files, progress)
         data_arg = remote_data or (f"{rdir}/{data_name}" if data_name else None)
         argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, batches, timing, deadline)
-        results = _run_bench(ssh, argv, timeout, progress)
+        names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
+        try:
+            return [_localize(run, names) for run in _run_bench(ssh, argv, timeout, progress)]
+        except RemoteRunError as exc:
+            exc.partial = [_localize(run, names) for run in exc.partial]
+            raise
     finally:
         _cleanup(ssh, rdir)
-    names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
-    return [_localize(run, names) for run in results]
 
 
 def _bench_argv(

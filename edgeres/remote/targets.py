@@ -71,7 +71,8 @@ def _parse(text: str, origin: str) -> Target:
     for key, value in data.items():
         expected = type(getattr(Target(name="x"), key)) if key != "name" else str
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise TargetError(f"{origin}: {key} must be a {expected.__name__}, got {value!r}")
+            kind = {int: "an integer", str: "a string", tuple: "a list of strings"}[expected]
+            raise TargetError(f"{origin}: {key} must be {kind}, got {value!r}")
     target = Target(**data, source=origin)
     if target.transport not in ("local", "ssh"):
         raise TargetError(f'{origin}: transport must be "local" or "ssh", got {target.transport!r}')

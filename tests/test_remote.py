@@ -1,0 +1,229 @@
+"""Benchmarks on boards over SSH, against a real OpenSSH server on 127.0.0.1 whose "board" Python is a
+virtualenv without torch. Faults are real too: a wrong host key, a closed port, a board without
+onnxruntime, a connection killed mid-run, and hostile remote arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeres.bench import TimingConfig
+from edgeres.remote import HostKeyError, RemoteRunError, TargetError, bench_remote, load_targets, resolve_target
+from edgeres.remote import _with_board as with_board
+
+from .conftest import CIFAR, one_line_error, run_cli
+from .sshd import Sshd, free_port, keygen
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "config"
+    (folder / "targets").mkdir(parents=True)
+    monkeypatch.setenv("EDGERES_CONFIG_DIR", str(folder))
+    return folder / "targets"
+
+
+@pytest.fixture
+def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
+    """A profile named "loopback": the sshd on 127.0.0.1 with the torch-free virtualenv as its Python."""
+    (config_dir / "loopback.toml").write_text(sshd.profile("loopback", torch_free_python))
+    return "loopback"
+
+
+def board_leftovers(sshd: Sshd) -> list[str]:
+    return sorted(p.name for p in (sshd.folder / "board").glob("edgeres-run-*"))
+
+
+def runner_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-af", "edgeres-runner.pyz"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+def test_user_profiles_override_shipped_ones_and_bad_keys_are_named(config_dir):
+    shipped = load_targets()
+    assert {"local-cpu", "local-cuda", "raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano", "generic-arm64"} <= set(
+        shipped
+    )
+    (config_dir / "raspberry-pi-5.toml").write_text('transport = "ssh"\nhost = "10.0.0.7"\nuser = "me"\n')
+    mine = resolve_target("raspberry-pi-5")
+    assert (mine.host, mine.user, mine.source) == ("10.0.0.7", "me", str(config_dir / "raspberry-pi-5.toml"))
+    url = resolve_target("ssh://pi@192.168.1.9:2222")
+    assert (url.host, url.user, url.port, url.transport) == ("192.168.1.9", "pi", 2222, "ssh")
+    (config_dir / "bad.toml").write_text('transport = "ssh"\nhost = "x"\nthreds = 4\n')
+    with pytest.raises(TargetError, match="unknown keys \\['threds'\\]"):
+        load_targets()
+    (config_dir / "bad.toml").write_text('transport = "ssh"\nhost = "x"\nport = "22"\n')
+    with pytest.raises(TargetError, match="port must be an integer, got '22'"):
+        load_targets()
+    (config_dir / "bad.toml").unlink()
+    line = one_line_error(run_cli("bench", "m.onnx", "--target", "nowhere"))
+    assert "unknown target 'nowhere'" in line and "raspberry-pi-5" in line
+
+
+def test_check_reports_the_boards_python_and_runtimes(board, sshd, torch_free_python):
+    result = run_cli("targets", "check", board, "--json")
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    board_versions = subprocess.run(
+        [torch_free_python, "-c", "import onnxruntime, numpy; print(onnxruntime.__version__, numpy.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [info["packages"]["onnxruntime"], info["packages"]["numpy"]] == board_versions
+    assert info["executable"].startswith(str(Path(torch_free_python).parent.parent))
+    assert board_leftovers(sshd) == []
+
+
+@pytest.mark.shared
+def test_remote_bench_equals_local_and_leaves_nothing(board, sshd, resnet20_files, tmp_path):
+    models = [resnet20_files["int8.onnx"], resnet20_files["int8.tflite"]]
+    result = run_cli(
+        "bench",
+        *models,
+        "--target",
+        board,
+        "--target",
+        "local-cpu",
+        "--data",
+        CIFAR / "test",
+        "--limit",
+        "300",
+        "--min-runs",
+        "20",
+        "--min-seconds",
+        "0",
+        "--json",
+        tmp_path / "targets.json",
+        "--report",
+        tmp_path / "r",
+    )
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((tmp_path / "targets.json").read_text())
+    by_target = {t["target"]["name"]: t for t in record["targets"]}
+    assert set(by_target) == {"loopback", "local-cpu"} and all(t["error"] is None for t in record["targets"])
+    top1 = {
+        name: {e["model"]: e["accuracy"]["top1"] for run in t["runs"] for e in run["entries"]}
+        for name, t in by_target.items()
+    }
+    assert top1["loopback"] == top1["local-cpu"] and set(top1["loopback"]) == {str(m) for m in models}
+    remote_run = by_target["loopback"]["runs"][0]
+    assert remote_run["config"]["threads"] == 1 and "torch" not in remote_run["machine"]["versions"]
+    assert "loopback p50 ms" in result.stdout and "local-cpu top-1" in result.stdout
+    assert (tmp_path / "r" / "targets.md").read_text().count("|") > 10
+    assert board_leftovers(sshd) == [] and runner_processes() == []
+
+
+def test_unknown_host_key_is_refused_before_anything_is_copied(sshd, torch_free_python, config_dir, tmp_path):
+    keygen(tmp_path / "other")
+    other = (tmp_path / "other.pub").read_text().split()
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{sshd.port} {other[0]} {other[1]}\n")
+    profile = sshd.profile("impostor", torch_free_python).replace(str(sshd.known_hosts), str(tmp_path / "known_hosts"))
+    (config_dir / "impostor.toml").write_text(profile)
+    line = one_line_error(run_cli("targets", "check", "impostor"))
+    assert "host key verification failed" in line and "--accept-new-host-key" in line
+    (tmp_path / "known_hosts").write_text("")  # unknown, not changed: still refused without the flag
+    with pytest.raises(HostKeyError):
+        bench_remote(resolve_target("impostor"), [Path("m.onnx")])
+    assert board_leftovers(sshd) == []
+    result = run_cli("targets", "check", "impostor", "--accept-new-host-key", "--json")
+    assert result.exit_code == 0, result.stderr
+    host_key = (sshd.folder / "host_key.pub").read_text().split()[1]
+    assert host_key in (tmp_path / "known_hosts").read_text()  # accepted, on request only
+
+
+def test_closed_port_is_a_clear_error(config_dir, sshd, torch_free_python):
+    profile = sshd.profile("closed", torch_free_python).replace(f"port = {sshd.port}", f"port = {free_port()}")
+    (config_dir / "closed.toml").write_text(profile)
+    line = one_line_error(run_cli("targets", "check", "closed"))
+    assert "closed" in line and "cannot connect" in line and "Connection refused" in line
+
+
+@pytest.mark.shared
+def test_board_without_onnxruntime_gets_the_pip_command(sshd, runtime_free_python, config_dir, resnet20_files):
+    (config_dir / "bare.toml").write_text(sshd.profile("bare", runtime_free_python))
+    result = run_cli("bench", resnet20_files["int8.onnx"], "--target", "bare", "--min-runs", "5")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.stderr
+    assert f"{runtime_free_python} -m pip install onnxruntime" in errors[0] and "kept" not in errors[0]
+    check = one_line_error(run_cli("targets", "check", "bare"))
+    assert "-m pip install" in check and "onnxruntime" in check
+    assert board_leftovers(sshd) == []
+
+
+@pytest.mark.shared
+def test_connection_killed_mid_run_keeps_partial_results_and_leaves_no_process(board, sshd, resnet20_files):
+    """Batch 1 completes, then the server side of the connection is killed during batch 2."""
+    seen: dict[str, int] = {}
+    killed = threading.Event()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase.endswith(".onnx") and done < seen.get(phase, 0) and not killed.is_set():
+            killed.set()  # the counter restarted: batch 2 is being timed
+            for pid in sshd.session_pids():
+                os.kill(pid, signal.SIGKILL)
+        seen[phase] = max(done, seen.get(phase, 0))
+
+    timing = TimingConfig(warmup=2, min_runs=50, min_seconds=3)
+    with pytest.raises(RemoteRunError, match="connection lost") as caught:
+        bench_remote(
+            resolve_target(board), [resnet20_files["int8.onnx"]], batches=(1, 2), timing=timing, progress=progress
+        )
+    assert killed.is_set()
+    partial = caught.value.partial
+    assert len(partial) == 1 and partial[0]["entries"][0]["batch"] == 1
+    assert partial[0]["entries"][0]["model"] == str(resnet20_files["int8.onnx"])
+    deadline = time.monotonic() + 10
+    while (runner_processes() or board_leftovers(sshd)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert runner_processes() == [] and board_leftovers(sshd) == []
+
+
+def test_stale_run_folders_are_swept_by_the_clean_command(board, sshd):
+    stale = sshd.folder / "board" / "edgeres-run-stale0001"
+    stale.mkdir()
+    (stale / "deadline").write_text(str(time.time() - 5))
+    (stale / "m0.onnx").write_bytes(b"x")
+    live = sshd.folder / "board" / "edgeres-run-live0001"
+    live.mkdir()
+    (live / "deadline").write_text(str(time.time() + 3600))
+    (live / "pid").write_text(str(os.getpid()))  # a running process: kept
+    result = run_cli("targets", "clean", board)
+    assert result.exit_code == 0 and "removed 1 stale" in result.stdout
+    assert board_leftovers(sshd) == ["edgeres-run-live0001"]
+    (live / "deadline").unlink()
+    (live / "pid").unlink()
+    live.rmdir()
+
+
+def test_remote_arguments_arrive_byte_identical(board, tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = [
+        "two words",
+        "it's",
+        'say "hi"',
+        "a;b",
+        f"$(touch {marker})",
+        f"`touch {marker}`",
+        "-leading",
+        "--model=x",
+        "*",
+        "",
+        "tab\there",
+        "new\nline",
+        "ünïcødé",
+        "back\\slash",
+        "&& echo no",
+        "| cat",
+        "> /tmp/x",
+    ]
+    target = resolve_target(board)
+    echoed = with_board(target, False, lambda ssh, pyz: json.loads(ssh.run([target.python, pyz, "args", *hostile])))
+    assert echoed["args"] == hostile and not marker.exists()
