@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sshd clean
+.PHONY: demo test lint typecheck unit sshd test-arm64 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ demo: $(STAMP)
 	$(BIN)/edgeres demo --out edgeres-demo --force
 
 lint: $(STAMP)
-	$(BIN)/ruff check edgeres tests benchmarks cli.py
-	$(BIN)/ruff format --check edgeres tests benchmarks cli.py
+	$(BIN)/ruff check edgeres tests benchmarks scripts cli.py
+	$(BIN)/ruff format --check edgeres tests benchmarks scripts cli.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy edgeres
@@ -30,5 +30,14 @@ unit: $(STAMP) sshd
 
 test: lint typecheck unit
 
+# Opt-in (minutes, needs root): the remote benchmark against an emulated arm64 board (scripts/arm64-board.sh).
+test-arm64: $(STAMP)
+	sh scripts/arm64-board.sh build
+	sh scripts/arm64-board.sh start
+	mkdir -p .cache/arm64/config/targets && cp .cache/arm64/target.toml .cache/arm64/config/targets/arm64-emulated.toml
+	EDGERES_CONFIG_DIR=.cache/arm64/config $(BIN)/python scripts/arm64_check.py; \
+		rc=$$?; sh scripts/arm64-board.sh stop; exit $$rc
+
 clean:
-	rm -rf $(VENV) edgeres-demo .pytest_cache .mypy_cache .ruff_cache .cache
+	[ ! -d .cache/arm64/root ] || sh scripts/arm64-board.sh stop  # never delete through its /dev, /proc mounts
+	rm -rf --one-file-system $(VENV) edgeres-demo .pytest_cache .mypy_cache .ruff_cache .cache

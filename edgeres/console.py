@@ -141,7 +141,12 @@ def print_prune(result: PruneResult) -> None:
     table = Table(title="before -> after")
     for column in ("", "before", "after", "after / before"):
         table.add_column(column, justify="left" if not column else "right")
-    rows = [("params", "params"), ("MACs", "macs"), ("file bytes", "file_bytes")]
+    rows = [
+        ("params", "params"),
+        ("MACs", "macs"),
+        ("fp32 weight bytes", "weight_bytes_fp32"),
+        ("file bytes", "file_bytes"),
+    ]
     for label, key in rows:
         before, after = result.before[key], result.after[key]
         table.add_row(label, _fmt_count(before), _fmt_count(after), f"{after / before:.3f}")

@@ -12,11 +12,13 @@ import threading
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from edgeres.bench import TimingConfig
 from edgeres.remote import HostKeyError, RemoteRunError, TargetError, bench_remote, load_targets, resolve_target
 from edgeres.remote import _with_board as with_board
+from edgeres.report.schema import TARGETS_SCHEMA
 
 from .conftest import CIFAR, one_line_error, run_cli
 from .sshd import Sshd, free_port, keygen
@@ -107,6 +109,7 @@ def test_remote_bench_equals_local_and_leaves_nothing(board, sshd, resnet20_file
     )
     assert result.exit_code == 0, result.stderr
     record = json.loads((tmp_path / "targets.json").read_text())
+    jsonschema.validate(record, TARGETS_SCHEMA)
     by_target = {t["target"]["name"]: t for t in record["targets"]}
     assert set(by_target) == {"loopback", "local-cpu"} and all(t["error"] is None for t in record["targets"])
     top1 = {

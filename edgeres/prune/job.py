@@ -48,7 +48,9 @@ class PruneResult:
 
 def _facts(loaded: LoadedModel, file: Path) -> dict[str, Any]:
     summary = summarize(loaded.model, loaded.card)
-    return {"params": summary.params, "macs": summary.macs, "file_bytes": file.stat().st_size}
+    # file_bytes depends on the file's dtype (a float16 checkpoint is half the size); fp32 weights compare.
+    facts = {"params": summary.params, "macs": summary.macs, "weight_bytes_fp32": 4 * summary.params}
+    return facts | {"file_bytes": file.stat().st_size}
 
 
 def _taylor_batches(data: str | os.PathLike[str], card: ModelCard, count: int = 512) -> GradientBatches:

@@ -80,3 +80,27 @@ BENCH_SCHEMA: dict[str, Any] = {
         "skipped": {"type": "array", "items": {"type": "object", "required": ["model", "batch", "reason"]}},
     },
 }
+
+# "edgeres.bench-targets/1": one record per target of `edgeres bench --target ...`, each with the target
+# profile, its runs (one edgeres.bench/1 record per batch size; partial when the run broke off) and an error.
+TARGETS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "edgeres benchmark on several targets",
+    "type": "object",
+    "required": ["schema", "targets"],
+    "properties": {
+        "schema": {"const": "edgeres.bench-targets/1"},
+        "targets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["target", "runs", "error"],
+                "properties": {
+                    "target": {"type": "object", "required": ["name", "transport"]},
+                    "runs": {"type": "array", "items": BENCH_SCHEMA},
+                    "error": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
