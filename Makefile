@@ -32,7 +32,7 @@ test: lint typecheck unit
 
 # Opt-in (minutes, needs root): the remote benchmark against an emulated arm64 board (scripts/arm64-board.sh).
 test-arm64: $(STAMP)
-	sh scripts/arm64-board.sh build
+	PYTHON=$(BIN)/python sh scripts/arm64-board.sh build
 	sh scripts/arm64-board.sh start
 	mkdir -p .cache/arm64/config/targets && cp .cache/arm64/target.toml .cache/arm64/config/targets/arm64-emulated.toml
 	EDGERES_CONFIG_DIR=.cache/arm64/config $(BIN)/python scripts/arm64_check.py; \

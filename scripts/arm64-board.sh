@@ -9,6 +9,14 @@ set -eu
 CACHE=$(pwd)/.cache/arm64
 ROOT=$CACHE/root
 PORT=${ARM64_PORT:-2222}
+# Newer aarch64 wheels crash under Debian bookworm's qemu-user 7.2 (SIGSEGV in the emulator): onnxruntime
+# from 1.28 on import, ai-edge-litert from 2.2 when an interpreter is made. 1.27.0 and 2.1.6 run. Real
+# boards are unaffected; only the emulated one pins them.
+ORT=${ARM64_ONNXRUNTIME:-onnxruntime==1.27.0}
+LITERT=${ARM64_LITERT:-ai-edge-litert==2.1.6}
+# A Cortex-A76 (Raspberry Pi 5's core: NEON + dot product). qemu's default "max" CPU also offers newer int8
+# instructions that it emulates wrongly: XNNPACK's int8 kernels then returned garbage (top-1 10%).
+export QEMU_CPU=${QEMU_CPU:-cortex-a76}
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "arm64-board: needs root (debootstrap, chroot, binfmt_misc)" >&2; exit 1; }; }
 
@@ -39,8 +47,17 @@ build() {
     mounts
     trap unmounts EXIT
     [ -x "$ROOT/opt/board/bin/python" ] || chroot "$ROOT" python3 -m venv /opt/board
-    chroot "$ROOT" /opt/board/bin/python -c "import numpy, PIL, onnxruntime, ai_edge_litert" 2>/dev/null ||
-        chroot "$ROOT" /opt/board/bin/pip install -q --no-cache-dir numpy pillow onnxruntime ai-edge-litert
+    if ! chroot "$ROOT" /opt/board/bin/python -c "import numpy, PIL, onnxruntime, ai_edge_litert" 2>/dev/null; then
+        # aarch64 wheels fetched by this machine's pip (its index and certificate settings), installed offline
+        pyver=$(chroot "$ROOT" python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+        mkdir -p "$ROOT/opt/wheels"
+        ${PYTHON:-python3} -m pip download -q -d "$ROOT/opt/wheels" --only-binary=:all: --python-version "$pyver" \
+            --implementation cp --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
+            --platform manylinux_2_27_aarch64 --platform manylinux_2_28_aarch64 \
+            numpy pillow "$ORT" "$LITERT"
+        chroot "$ROOT" /opt/board/bin/pip install -q --no-index --find-links /opt/wheels \
+            numpy pillow "$ORT" "$LITERT"
+    fi
     chroot "$ROOT" /opt/board/bin/python -c "import platform, onnxruntime, ai_edge_litert, numpy; \
 print('board ready:', platform.machine(), 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__)"
 }
@@ -54,7 +71,7 @@ start() {
     cp "$CACHE/keys/user.pub" "$ROOT/etc/ssh/edgeres_authorized_keys"
     chroot "$ROOT" /usr/sbin/sshd -p "$PORT" -o ListenAddress=127.0.0.1 -o PasswordAuthentication=no \
         -o AuthorizedKeysFile=/etc/ssh/edgeres_authorized_keys -o PermitRootLogin=prohibit-password \
-        -o UsePAM=no -o PidFile=/run/sshd-edgeres.pid
+        -o UsePAM=no -o PidFile=/run/sshd-edgeres.pid -o SetEnv=QEMU_CPU="$QEMU_CPU"
     echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$ROOT/etc/ssh/ssh_host_ed25519_key.pub")" >"$CACHE/keys/known_hosts"
     cat >"$CACHE/target.toml" <<TOML
 # The emulated arm64 board of scripts/arm64-board.sh (qemu-user: latency numbers are meaningless).
