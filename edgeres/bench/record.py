@@ -49,9 +49,15 @@ def _read(path: str) -> str | None:
         return None
 
 
+_X86_FLAGS = {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
+
+
 def machine_info() -> dict[str, Any]:
     """Facts about this machine and its runtimes, as JSON-ready data."""
     model, flags = _cpuinfo()
+    if platform.machine().lower() in ("aarch64", "arm64") and flags & _X86_FLAGS:
+        # qemu-user passes the host's /proc/cpuinfo through: say so rather than report x86 flags for ARM
+        model, flags = f"emulated aarch64 (host: {model})", set()
     versions = {}
     for package in PACKAGES:
         try:

@@ -52,7 +52,7 @@ def compare_latency(
                     source, Path(tmp) / f"{label}_int8.onnx", calib=calib, num=256, load_options=options
                 )
                 files[(label, "int8")] = int8.path
-        order = sorted(files, key=lambda k: (k[1], k[0]))  # fp32 before, fp32 after, int8 before, int8 after
+        order = sorted(files, key=lambda k: (k[1], k[0] != "before"))  # fp32 before, fp32 after, int8 ..., int8 ...
         run = bench_models(
             [files[k] for k in order],
             data=data,
