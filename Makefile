@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sshd test-arm64 clean
+.PHONY: demo test lint typecheck unit sshd chromium test-arm64 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 sshd:
 	sh scripts/ensure-sshd.sh
 
-unit: $(STAMP) sshd
+# The pipeline's report.html is checked in a real headless browser.
+chromium:
+	sh scripts/ensure-chromium.sh
+
+unit: $(STAMP) sshd chromium
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit

@@ -544,6 +544,30 @@ def bench(
 
 
 @cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", default="edgeres-run", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (fine-tuning from its last epoch).")
+@click.option("--example", is_flag=True, help="Print a commented starter config and exit.")
+def pipeline(config: str | None, out: str, resume: bool, example: bool) -> None:
+    """Run the stages a config file enables; unchanged stages are skipped; ends with report.html."""
+    from .pipeline import example_config, run_pipeline
+
+    if example:
+        click.echo(example_config(), nl=False)
+        return
+    if config is None:
+        raise click.UsageError("give a CONFIG.toml (edgeres pipeline --example > pipeline.toml)")
+    from .console import phase_progress, print_targets_bench
+
+    with phase_progress() as advance:
+        result = run_pipeline(config, out, resume=resume, progress=advance)
+    print_targets_bench(result.bench)
+    click.echo(f"stages run {len(result.ran)}, skipped (unchanged) {len(result.skipped)}")
+    click.echo(f"manifest {result.manifest}")
+    click.echo(f"report   {result.report}")
+
+
+@cli.command()
 @click.option("--out", default="edgeres-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--train-seconds", default=60.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--seed", default=0, show_default=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,4 +141,18 @@ def save_model(
     metadata = {"format": EDGERES_FORMAT, "spec": json.dumps(spec.to_dict()), "card": card.to_json()}
     with atomic_output(path, force=force) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
+        _sort_header(tmp)
     return Path(path)
+
+
+def _sort_header(path: Path) -> None:
+    """Same model, same bytes: safetensors writes its metadata in hash-map order, which varies per process;
+    rewrite the JSON header with sorted keys (same length, so the tensor data stays where it is)."""
+    with path.open("r+b") as handle:
+        size = struct.unpack("<Q", handle.read(8))[0]
+        header = json.loads(handle.read(size))
+        text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        if len(text) > size:
+            return  # never happens for serde_json's compact output; keep the file as written if it did
+        handle.seek(8)
+        handle.write(text.ljust(size, b" "))

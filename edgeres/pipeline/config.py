@@ -1,0 +1,152 @@
+"""The pipeline's config file: a documented TOML schema, validated with errors that name key and type.
+
+Relative paths in the file are relative to the file's folder, so a config travels with its project.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import EdgeresError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(EdgeresError):
+    """The pipeline config is malformed: the message names the key and what it expects."""
+
+
+# section -> key -> (types, default, meaning). A default of ... means required.
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
+    "model": {
+        "checkpoint": ((str,), ..., "the trained checkpoint (any layout `edgeres inspect` reads)"),
+        "arch": ((str,), "", "architecture name, when it cannot be inferred"),
+        "trust": ((bool,), False, "allow pickled modules / TorchScript (runs code from the file)"),
+    },
+    "data": {
+        "calibration": ((str,), ..., "labeled or unlabeled images for int8 calibration"),
+        "evaluation": ((str,), ..., "labeled images for top-1 (ImageFolder)"),
+        "calibration_images": ((int,), 256, "calibration subset size"),
+        "evaluation_images": ((int,), 1000, "evaluation subset size (class-stratified); 0: all"),
+    },
+    "prune": {
+        "enabled": ((bool,), False, "add a pruned variant"),
+        "target_macs": ((float, int), 0.5, "fraction of the MACs to keep"),
+        "importance": ((str,), "l1", "l1, l2, bn-scale or taylor"),
+        "round_to": ((int,), 8, "channel multiple (1: any)"),
+        "train": ((str,), "", "labeled training images for fine-tuning (empty: no fine-tuning)"),
+        "epochs": ((int,), 1, "fine-tuning epochs"),
+        "train_images": ((int,), 0, "fine-tuning subset size (0: all)"),
+        "lr": ((float, int), 0.01, "initial learning rate (cosine schedule)"),
+        "distill": ((bool,), True, "distil from the unpruned model"),
+    },
+    "export": {
+        "formats": ((list,), ["onnx", "tflite"], "onnx and/or tflite"),
+    },
+    "quantize": {
+        "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
+        "max_drop": ((float, int), 0.0, "accuracy gate in pp on the evaluation subset (0: no gate)"),
+    },
+    "bench": {
+        "targets": ((list,), ["local-cpu"], "target profiles or ssh:// URLs"),
+        "batches": ((list,), [1], "batch sizes"),
+        "warmup": ((int,), 10, "warm-up calls"),
+        "min_runs": ((int,), 100, "timed calls at least"),
+        "min_seconds": ((float, int), 1.0, "timed seconds at least"),
+    },
+}
+_REQUIRED_EXAMPLES = {"checkpoint": "model.pth", "calibration": "data/train", "evaluation": "data/test"}
+TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", float: "a number", list: "a list"}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Validated config: sections as dicts of known keys, with paths made absolute."""
+
+    source: Path
+    sections: dict[str, dict[str, Any]]
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.sections[section]
+
+
+def _check_value(origin: str, section: str, key: str, value: Any) -> Any:
+    types, _, _ = SCHEMA[section][key]
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        expected = " or ".join(TYPE_NAMES[t] for t in types)
+        raise ConfigError(f"{origin}: [{section}] {key} must be {expected}, got {value!r}")
+    if float in types and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline config. Raises ConfigError naming the offending key."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"{file}: cannot read ({exc.strerror}); `edgeres pipeline --example` prints a starter"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - set(SCHEMA))
+    if unknown:
+        raise ConfigError(f"{file}: unknown section(s) {unknown}; known: {list(SCHEMA)}")
+    sections: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        given = data.get(section, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{file}: [{section}] must be a table")
+        extra = sorted(set(given) - set(keys))
+        if extra:
+            raise ConfigError(f"{file}: [{section}] unknown key(s) {extra}; known: {list(keys)}")
+        values = {}
+        for key, (_, default, _) in keys.items():
+            if key not in given and default is ...:
+                raise ConfigError(f"{file}: [{section}] {key} is required ({keys[key][2]})")
+            values[key] = _check_value(str(file), section, key, given[key]) if key in given else default
+        sections[section] = values
+    _resolve_paths(file, sections)
+    return PipelineConfig(file.resolve(), sections)
+
+
+def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
+    base = file.resolve().parent
+    for section, key in (("model", "checkpoint"), ("data", "calibration"), ("data", "evaluation"), ("prune", "train")):
+        value = sections[section][key]
+        if value:
+            sections[section][key] = str((base / Path(value).expanduser()).resolve())
+    formats = sections["export"]["formats"]
+    if not formats or set(formats) - {"onnx", "tflite"}:
+        raise ConfigError(f'{file}: [export] formats must list "onnx" and/or "tflite", got {formats!r}')
+
+
+def example_config() -> str:
+    """A commented starter config covering every key, with its default."""
+    lines = ["# edgeres pipeline config: `edgeres pipeline THIS.toml --out run/`. Paths are relative to this file."]
+    for section, keys in SCHEMA.items():
+        lines += ["", f"[{section}]"]
+        for key, (_, default, meaning) in keys.items():
+            if default is ...:
+                lines.append(f"{key} = {_toml(_REQUIRED_EXAMPLES[key])}  # required: {meaning}")
+            else:
+                lines.append(f"{key} = {_toml(default)}  # {meaning}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)

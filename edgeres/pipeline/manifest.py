@@ -1,0 +1,73 @@
+"""The run's manifest: what went in and came out of every stage (sha256), with versions, config and timing.
+
+A stage is skipped when its key (its config and the hashes of its inputs) matches the manifest and its
+outputs are still there, unchanged. The manifest is rewritten atomically after each stage, so an
+interrupted run leaves a manifest of the stages that finished and no half-written artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .._io import sha256_file, write_text_atomic
+
+SCHEMA = "edgeres.pipeline/1"
+PACKAGES: tuple[str, ...] = ("edgeres", "torch", "torchvision", "torch-pruning", "onnx", "onnxruntime")
+PACKAGES += ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "numpy")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def stage_key(name: str, settings: dict[str, Any], inputs: dict[str, str]) -> str:
+    blob = json.dumps({"stage": name, "settings": settings, "inputs": inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Manifest:
+    def __init__(self, path: Path, config: dict[str, Any]) -> None:
+        self.path = path
+        previous = json.loads(path.read_text()) if path.exists() else {}
+        self.stages: dict[str, dict[str, Any]] = previous.get("stages", {})
+        self.data: dict[str, Any] = {"schema": SCHEMA, "config": config, "versions": versions()}
+
+    def done(self, name: str, key: str) -> dict[str, Any] | None:
+        """The stage's record if it already ran with this key and its outputs are intact."""
+        record = self.stages.get(name)
+        if record is None or record["key"] != key:
+            return None
+        for path, digest in record["outputs"].items():
+            if not Path(path).is_file() or sha256_file(path) != digest:
+                return None
+        return record
+
+    def record(
+        self, name: str, key: str, inputs: dict[str, str], outputs: list[Path], seconds: float, meta: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.stages[name] = {
+            "key": key,
+            "inputs": inputs,
+            "outputs": {str(p): sha256_file(p) for p in outputs},
+            "seconds": seconds,
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "meta": meta,
+        }
+        self.save()
+        return self.stages[name]
+
+    def save(self) -> None:
+        text = json.dumps({**self.data, "stages": self.stages}, indent=2, default=str)
+        write_text_atomic(self.path, text, force=True)

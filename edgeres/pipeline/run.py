@@ -1,0 +1,97 @@
+"""`edgeres pipeline`: checkpoint -> (prune + fine-tune) -> export -> int8 per target recipe -> bench on every
+target -> report.html, each stage skipped when its inputs and settings are unchanged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._io import sha256_file
+from .config import PipelineConfig, load_config
+from .manifest import Manifest, stage_key
+from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    manifest: Path
+    report: Path
+    ran: list[str]
+    skipped: list[str]
+    bench: dict[str, Any]
+
+
+class _Runner:
+    """Runs stages against the manifest: skip what is current, record what ran."""
+
+    def __init__(self, config: PipelineConfig, out: Path, progress: Progress) -> None:
+        self.config, self.out, self.progress = config, out, progress
+        self.manifest = Manifest(out / "manifest.json", config.sections)
+        self.ran: list[str] = []
+        self.skipped: list[str] = []
+
+    def stage(
+        self,
+        name: str,
+        settings: dict[str, Any],
+        inputs: list[Path],
+        job: Callable[[], tuple[list[Path], dict[str, Any]]],
+    ) -> dict[str, Any]:
+        hashes = {str(p): sha256_file(p) for p in inputs}
+        key = stage_key(name, settings, hashes)
+        record = self.manifest.done(name, key)
+        if record is not None:
+            self.skipped.append(name)
+            return record
+        self.progress(name, 0, 1)
+        start = time.perf_counter()
+        outputs, meta = job()
+        record = self.manifest.record(name, key, hashes, outputs, time.perf_counter() - start, meta)
+        self.progress(name, 1, 1)
+        self.ran.append(name)
+        return record
+
+
+def _load_options(config: PipelineConfig) -> dict[str, Any]:
+    model = config["model"]
+    return {"arch": model["arch"] or None, "trust": model["trust"]}
+
+
+def _recipes(config: PipelineConfig) -> list[str]:
+    from ..remote import resolve_target
+
+    return sorted({resolve_target(t).quantize_target for t in config["bench"]["targets"]})
+
+
+def run_pipeline(
+    config_path: str | Path, out: str | Path, *, resume: bool = False, progress: Progress | None = None
+) -> PipelineResult:
+    """Run every enabled stage into `out`; raises ConfigError, the stages' EdgeresErrors, KeyboardInterrupt."""
+    config = load_config(config_path)
+    folder = Path(out)
+    (folder / "files").mkdir(parents=True, exist_ok=True)
+    runner = _Runner(config, folder, progress or (lambda _p, _d, _t: None))
+    variants = {"original": Path(config["model"]["checkpoint"])}
+    prune = None
+    if config["prune"]["enabled"]:
+        prune = prune_stage(runner, variants["original"], resume)
+        variants["pruned"] = folder / "models" / "pruned.safetensors"
+    files: list[Path] = []
+    summaries = {}
+    for variant, source in variants.items():
+        for fmt in config["export"]["formats"]:
+            record = export_stage(runner, variant, source, fmt)
+            fp32 = folder / "files" / f"{variant}.{fmt}"
+            summaries[f"{variant}.{fmt}"] = record["meta"]
+            files.append(fp32)
+            if config["quantize"]["enabled"]:
+                files += [quantize_stage(runner, variant, fp32, fmt, recipe) for recipe in _recipes(config)]
+    bench = bench_stage(runner, files)
+    report = report_stage(runner, files, summaries, prune)
+    return PipelineResult(folder, runner.manifest.path, report, runner.ran, runner.skipped, bench)

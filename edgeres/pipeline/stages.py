@@ -1,0 +1,137 @@
+"""The pipeline's stages. Each returns (output files, metadata) and writes its files atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._io import write_text_atomic
+
+if TYPE_CHECKING:
+    from .run import _Runner
+
+
+def prune_stage(runner: _Runner, source: Path, resume: bool) -> dict[str, Any]:
+    from ..prune import FinetuneOptions, PruneOptions, prune_checkpoint
+    from .run import _load_options
+
+    settings = dict(runner.config["prune"])
+    settings["evaluation"] = [runner.config["data"][k] for k in ("evaluation", "evaluation_images")]
+    out = runner.out / "models" / "pruned.safetensors"
+    train = settings["train"] or None
+
+    def job() -> tuple[list[Path], dict[str, Any]]:
+        result = prune_checkpoint(
+            source,
+            out,
+            options=PruneOptions(importance=settings["importance"], round_to=settings["round_to"] or None),
+            target_macs=settings["target_macs"],
+            finetune_data=train,
+            finetune_options=FinetuneOptions(
+                epochs=settings["epochs"], lr=settings["lr"], distill=settings["distill"],
+                limit=settings["train_images"] or None,
+            ),
+            resume=resume and train is not None,
+            eval_data=runner.config["data"]["evaluation"],
+            eval_limit=runner.config["data"]["evaluation_images"] or None,
+            force=True,
+            load_options=_load_options(runner.config),
+        )  # fmt: skip
+        return [out, result.report_path], result.to_dict()
+
+    inputs = [source] + ([Path(train)] if train and Path(train).is_file() else [])
+    return runner.stage("prune", settings, inputs, job)
+
+
+def export_stage(runner: _Runner, variant: str, source: Path, fmt: str) -> dict[str, Any]:
+    from ..export import export_model
+    from ..inspection import inspect_checkpoint
+    from .run import _load_options
+
+    out = runner.out / "files" / f"{variant}.{fmt}"
+    options = _load_options(runner.config) if variant == "original" else {}
+
+    def job() -> tuple[list[Path], dict[str, Any]]:
+        result = export_model(source, out, force=True, load_options=options)
+        summary = inspect_checkpoint(source, **options).summary
+        meta = {"params": summary.params, "macs": summary.macs, "file_bytes": result.file_bytes}
+        return [out, result.report_path, result.card_path], meta
+
+    return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **options}, [source], job)
+
+
+def quantize_stage(runner: _Runner, variant: str, fp32: Path, fmt: str, recipe: str) -> Path:
+    from ..quantize import quantize_model
+
+    data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
+    out = runner.out / "files" / f"{variant}_int8_{recipe}.{fmt}"
+    settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
+    settings |= {"max_drop": gate}
+
+    def job() -> tuple[list[Path], dict[str, Any]]:
+        result = quantize_model(
+            fp32, out, calib=data["calibration"], target=recipe, num=data["calibration_images"],
+            eval_data=data["evaluation"] if gate else None, eval_limit=data["evaluation_images"] or None,
+            max_drop=gate or None, force=True,
+        )  # fmt: skip
+        return [out, result.report_path], {"sensitivity": result.to_dict()["sensitivity"][:10]}
+
+    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, [fp32], job)
+    return out
+
+
+def bench_stage(runner: _Runner, files: list[Path]) -> dict[str, Any]:
+    from ..bench import TimingConfig
+    from ..remote import SCHEMA, bench_targets
+    from ..report import write_reports
+
+    settings, data = dict(runner.config["bench"]), runner.config["data"]
+    out = runner.out / "bench" / "targets.json"
+
+    def job() -> tuple[list[Path], dict[str, Any]]:
+        timing = TimingConfig(settings["warmup"], settings["min_runs"], settings["min_seconds"])
+        results = bench_targets(
+            files, settings["targets"], data=data["evaluation"], limit=data["evaluation_images"] or None,
+            batches=tuple(settings["batches"]), timing=timing,
+        )  # fmt: skip
+        record = {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
+        outputs = [write_text_atomic(out, json.dumps(record, indent=2), force=True)]
+        for result in results:
+            for run in result.runs[:1]:
+                outputs += write_reports(run, report_dir=runner.out / "bench" / _safe(result.target.name))
+        errors = [r.error for r in results if r.error]
+        return outputs, {"errors": errors}
+
+    runner.stage("bench", settings | {"evaluation": data["evaluation"]}, files, job)
+    loaded: dict[str, Any] = json.loads(out.read_text())
+    return loaded
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def report_stage(
+    runner: _Runner, files: list[Path], summaries: dict[str, dict[str, Any]], prune: dict[str, Any] | None
+) -> Path:
+    from .html import render
+    from .manifest import versions
+
+    out = runner.out / "report.html"
+    bench = json.loads((runner.out / "bench" / "targets.json").read_text())
+    plots = sorted((runner.out / "bench").glob("*/*.png"))
+    sensitivity = {
+        name.split(":", 1)[1]: record["meta"]["sensitivity"]
+        for name, record in runner.manifest.stages.items()
+        if name.startswith("quantize:")
+    }
+    meta = {"config": runner.config.source.name, **versions()}
+
+    def job() -> tuple[list[Path], dict[str, Any]]:
+        page = render("edgeres pipeline report", meta, bench, summaries, plots, sensitivity, (prune or {}).get("meta"))
+        return [write_text_atomic(out, page, force=True)], {}
+
+    inputs = [runner.out / "bench" / "targets.json", *plots]
+    runner.stage("report", {"summaries": summaries, "sensitivity": sensitivity}, inputs, job)
+    return out

@@ -1,0 +1,163 @@
+"""The pipeline: config validation, an end-to-end run on resnet20 with pruning, its manifest and its
+report.html rendered in a real headless browser, skipping unchanged stages, and resuming after SIGINT."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeres._io import sha256_file
+from edgeres.pipeline import ConfigError, example_config, load_config, run_pipeline
+
+from .conftest import CHECKPOINTS, CIFAR, ROOT, one_line_error, run_cli
+
+CONFIG = f"""
+[model]
+checkpoint = "{CHECKPOINTS / "resnet20-12fca82f.th"}"
+[data]
+calibration = "{CIFAR / "train"}"
+evaluation = "{CIFAR / "test"}"
+calibration_images = 64
+evaluation_images = 300
+[prune]
+enabled = true
+target_macs = 0.5
+train = "{CIFAR / "train"}"
+train_images = 1000
+epochs = 2
+[export]
+formats = ["onnx", "tflite"]
+[bench]
+targets = ["local-cpu"]
+min_runs = 20
+min_seconds = 0.0
+"""
+MODEL_SUFFIXES = (".onnx", ".tflite", ".safetensors", ".card.json")
+
+
+def model_hashes(manifest: Path) -> dict[str, str]:
+    """Output hashes of the model files, by path inside the run (reports hold timings, which differ)."""
+    stages = json.loads(manifest.read_text())["stages"]
+    root = manifest.parent
+    return {
+        str(Path(path).relative_to(root)): digest
+        for stage in stages.values()
+        for path, digest in stage["outputs"].items()
+        if path.endswith(MODEL_SUFFIXES)
+    }
+
+
+def test_config_errors_name_the_key_and_the_type(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[model]\ncheckpoint = "m.pth"\n[data]\ncalibration = "c"\nevaluation = "e"\n[prune]\ntarget_macs = "half"\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[prune\] target_macs must be a number or an integer, got 'half'"):
+        load_config(bad)
+    bad.write_text('[model]\ncheckpoint = "m.pth"\n[data]\ncalibration = "c"\nevaluation = "e"\n[bench]\ntargts = []\n')
+    line = one_line_error(run_cli("pipeline", bad))
+    assert "[bench] unknown key(s) ['targts']" in line
+    bad.write_text('[data]\ncalibration = "c"\nevaluation = "e"\n')
+    with pytest.raises(ConfigError, match=r"\[model\] checkpoint is required"):
+        load_config(bad)
+    example = tmp_path / "example.toml"
+    example.write_text(run_cli("pipeline", "--example").stdout)
+    config = load_config(example)  # the starter config is valid as printed
+    assert config["model"]["checkpoint"] == str(tmp_path / "model.pth") and example_config().count("[") >= 7
+
+
+def browser() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("Debian's chromium is not installed (make chromium; needs root)")
+    return found
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
+    config = tmp_path / "pipeline.toml"
+    config.write_text(CONFIG)
+    result = run_pipeline(config, tmp_path / "run")
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["schema"] == "edgeres.pipeline/1" and manifest["config"]["prune"]["target_macs"] == 0.5
+    assert {"torch", "onnxruntime", "torch-pruning", "ai-edge-quantizer"} <= set(manifest["versions"])
+    names = set(manifest["stages"])
+    assert {
+        "prune",
+        "export:original:onnx",
+        "export:pruned:tflite",
+        "quantize:pruned:onnx:x86",
+        "bench",
+        "report",
+    } <= names
+    for stage in manifest["stages"].values():
+        assert stage["seconds"] >= 0 and all(sha256_file(p) == d for p, d in stage["outputs"].items())
+        assert all(sha256_file(p) == d for p, d in stage["inputs"].items())
+    entries = [e for t in result.bench["targets"] for run in t["runs"] for e in run["entries"]]
+    assert len(entries) == 8 and all(e["accuracy"]["n"] == 300 for e in entries)
+    prune = manifest["stages"]["prune"]["meta"]
+    assert abs(prune["after"]["macs"] / prune["before"]["macs"] - 0.5) < 0.015 and len(prune["finetune"]["epochs"]) == 2
+
+    shot = tmp_path / "report.png"
+    chrome = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    subprocess.run(
+        [*chrome, "--window-size=1280,2000", f"--screenshot={shot}", result.report.as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 50_000
+    dom = subprocess.run(
+        [*chrome, "--dump-dom", result.report.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    for text in (
+        "Comparison",
+        "pruned_int8_x86.tflite",
+        "original.onnx",
+        "Pruning",
+        "Quantization sensitivity",
+        "Latency and accuracy",
+        "data:image/png;base64",
+    ):
+        assert text in dom, text
+    assert "http://" not in dom and "https://" not in dom  # self-contained: nothing to fetch
+
+    again = run_pipeline(config, tmp_path / "run")
+    assert again.ran == [] and len(again.skipped) == len(names)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_interrupted_pipeline_resumes_to_the_same_hashes(tmp_path):
+    """SIGINT while the pruned model fine-tunes; --resume finishes; model files equal an uninterrupted run."""
+    config = tmp_path / "pipeline.toml"
+    config.write_text(CONFIG.replace("epochs = 2", "epochs = 3"))
+    run = tmp_path / "interrupted"
+    argv = [sys.executable, str(ROOT / "cli.py"), "pipeline", str(config), "--out", str(run)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = run / "models" / "pruned.safetensors.finetune.pt"
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stderr, stderr
+    leftovers = [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == [] and not (run / "models" / "pruned.safetensors").exists() and state.exists()
+
+    resumed = subprocess.run([*argv, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    prune = json.loads((run / "manifest.json").read_text())["stages"]["prune"]["meta"]
+    assert prune["finetune"]["resumed_from"] >= 1 and len(prune["finetune"]["epochs"]) == 3
+
+    straight = run_pipeline(config, tmp_path / "straight")
+    assert model_hashes(run / "manifest.json") == model_hashes(straight.manifest)
+    assert len(model_hashes(straight.manifest)) == 13  # pruned.safetensors, 4 exports + their cards, 4 int8 files
