@@ -212,5 +212,4 @@ def print_demo(result: DemoResult) -> None:
     stdout.print(f"[bold]edgeres demo[/bold] wrote {result.out}")
     for line in result.lines():
         stdout.print(f"  {line}")
-    if result.bench is not None:
-        print_bench(result.bench)
+    print_targets_bench(result.pipeline.bench)

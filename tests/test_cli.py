@@ -45,35 +45,32 @@ def test_cli_py_launcher_and_debug_flag(tmp_path):
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "CheckpointError" in debug.stderr
 
 
-def test_demo_trains_a_model_that_learns_and_reloads(tmp_path):
+def test_demo_trains_a_model_then_runs_the_pipeline_on_it(tmp_path):
     result = run_demo(tmp_path / "demo", train_seconds=12, per_class=(150, 40))
-    assert result.accuracy.n == 400
-    assert result.accuracy.top1 > 0.5  # ten classes: chance is 0.1
+    assert result.test_images == 400
     reloaded = load_model(result.model_path)
     assert reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"
     evaluated = run_cli("eval", result.model_path, "--data", tmp_path / "demo" / "data" / "test", "--json")
-    assert json.loads(evaluated.stdout)["top1"] == pytest.approx(result.accuracy.top1)
-    assert [e.path.suffix for e, _ in result.exports] == [".onnx", ".tflite"]
-    for export, evaluated in result.exports:
-        assert export.verification.passed and evaluated.n == 400
-        assert evaluated.top1 == pytest.approx(result.accuracy.top1, abs=0.005)
-    assert [q.path.name for q in result.quantized] == ["model_int8.onnx", "model_int8.tflite"]
-    for quantized in result.quantized:
-        assert quantized.accuracy.n == 400 and quantized.accuracy.drop_pp < 5
-    pruned = result.pruned
-    assert abs(pruned.after["macs"] / pruned.before["macs"] - 0.5) < 0.015 and len(pruned.finetune.epochs) == 2
-    assert load_model(pruned.out).spec.name == "cifar_resnet8_pruned" and pruned.top1["n"] == 400
-    bench = result.bench
-    assert [Path(e["model"]).name for e in bench["entries"]] == [
-        "model.onnx",
-        "model_int8.onnx",
-        "model.tflite",
-        "model_int8.tflite",
-        "model_pruned.onnx",
-        "model_pruned_int8.onnx",
-    ]
-    assert all(e["accuracy"]["n"] == 400 for e in bench["entries"])
-    assert (tmp_path / "demo" / "bench" / "accuracy_vs_latency.png").is_file()
+    top1 = json.loads(evaluated.stdout)["top1"]
+    assert top1 > 0.5  # ten classes: chance is 0.1
+    run = result.pipeline
+    entries = {Path(e["model"]).name: e for t in run.bench["targets"] for r in t["runs"] for e in r["entries"]}
+    assert set(entries) == {
+        f"{variant}{kind}.{fmt}"
+        for variant in ("original", "pruned")
+        for kind in ("", "_int8_x86")
+        for fmt in ("onnx", "tflite")
+    }
+    assert all(e["accuracy"]["n"] == 400 for e in entries.values())
+    assert entries["original.onnx"]["accuracy"]["top1"] == pytest.approx(top1, abs=0.005)
+    assert entries["original_int8_x86.onnx"]["accuracy"]["top1"] > top1 - 0.05
+    manifest = json.loads(run.manifest.read_text())
+    prune = manifest["stages"]["prune"]["meta"]
+    assert abs(prune["after"]["macs"] / prune["before"]["macs"] - 0.5) < 0.015 and len(prune["finetune"]["epochs"]) == 2
+    assert load_model(tmp_path / "demo" / "run" / "models" / "pruned.safetensors").spec.name == "cifar_resnet8_pruned"
+    assert run.report.read_text().startswith("<!doctype html>") and str(run.report) in result.lines()[-2]
+    again = run_cli("pipeline", result.config_path, "--out", run.out)
+    assert again.exit_code == 0 and "stages run 0, skipped (unchanged) 11" in again.stdout
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
     assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
 

@@ -109,30 +109,41 @@ def prune_model(
     """A pruned copy of `loaded` (spec with the new widths, card renamed) and the options in effect.
 
     With `target_macs` the ratio is searched so that that fraction of the MACs remains (within 1%, else an
-    error past 3%), falling back to global ranking when uniform steps are too coarse; otherwise
+    error past 3%), falling back to global ranking, then to finer rounding, when steps are too coarse; otherwise
     `options.ratio` is used. The returned options carry the ratio used. `loaded` is left untouched.
     """
     chosen = options or PruneOptions()
     size = loaded.card.input_size
 
-    def prune(model: nn.Module, ratio: float) -> nn.Module:
-        return prune_channels(model, size, dataclasses.replace(chosen, ratio=ratio), gradients)
+    def pruner(opts: PruneOptions) -> Callable[[nn.Module, float], nn.Module]:
+        return lambda model, ratio: prune_channels(model, size, dataclasses.replace(opts, ratio=ratio), gradients)
 
-    if target_macs is not None:
-        macs = lambda m: summarize(m, loaded.card).macs  # noqa: E731
-        try:
-            model, ratio = search_ratio(loaded.model, target_macs, prune, macs)
-        except EdgeresError:  # rounding makes uniform steps coarse; global ranking moves in finer steps
-            if chosen.global_pruning:
-                raise
-            chosen = dataclasses.replace(chosen, global_pruning=True)
-            model, ratio = search_ratio(loaded.model, target_macs, prune, macs)
+    if target_macs is None:
+        model, ratio = pruner(chosen)(copy.deepcopy(loaded.model), chosen.ratio), chosen.ratio
     else:
-        model, ratio = prune(copy.deepcopy(loaded.model), chosen.ratio), chosen.ratio
+        attempts = _fallbacks(chosen)
+        for index, chosen in enumerate(attempts):
+            try:
+                macs = lambda m: summarize(m, loaded.card).macs  # noqa: E731
+                model, ratio = search_ratio(loaded.model, target_macs, pruner(chosen), macs)
+                break
+            except EdgeresError:
+                if index == len(attempts) - 1:
+                    raise
     spec = loaded.spec.replace(channels=channels_of(model))
-    return LoadedModel(model.eval(), loaded.card.replace(arch=spec.name), spec), dataclasses.replace(
-        chosen, ratio=ratio
-    )
+    effective = dataclasses.replace(chosen, ratio=ratio)
+    return LoadedModel(model.eval(), loaded.card.replace(arch=spec.name), spec), effective
+
+
+def _fallbacks(options: PruneOptions) -> list[PruneOptions]:
+    """The options to try for a MAC target, in order: as given, global, then halving round_to (to none)."""
+    attempts, round_to = [], options.round_to
+    while True:
+        for global_pruning in dict.fromkeys((options.global_pruning, True)):
+            attempts.append(dataclasses.replace(options, global_pruning=global_pruning, round_to=round_to))
+        if not round_to or round_to <= 1:
+            return attempts
+        round_to = round_to // 2 if round_to > 2 else None
 
 
 def _accumulate_gradients(model: nn.Module, gradients: GradientBatches) -> None:
