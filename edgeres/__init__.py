@@ -1,7 +1,7 @@
 """edgeres: take trained ResNets to the edge.
 
 Public API: load a checkpoint with its model card, read image sets, evaluate any Predictor, and run each
-stage (prune, export, quantize, bench) as the CLI does. Names are
+stage (prune, export, quantize, bench here or on boards, the whole pipeline) as the CLI does. Names are
 imported on first use, so `import edgeres` (and the torch-free parts: card, data, evaluate) never load
 torch; only what needs it (checkpoint loading, the PyTorch predictor) does.
 """
@@ -50,6 +50,8 @@ _LAZY = {
     "prune_checkpoint": ".prune",
     "PruneOptions": ".prune",
     "FinetuneOptions": ".prune",
+    "run_pipeline": ".pipeline",
+    "bench_targets": ".remote",
 }
 
 if TYPE_CHECKING:
@@ -60,9 +62,11 @@ if TYPE_CHECKING:
     from .export import export_model
     from .inspection import InspectReport, inspect_checkpoint
     from .models import ArchSpec, LoadedModel, build_model, load_model, save_model, spec_from_name
+    from .pipeline import run_pipeline
     from .predict import Predictor, TorchPredictor, open_predictor, register_opener
     from .prune import FinetuneOptions, PruneOptions, prune_checkpoint, prune_model
     from .quantize import quantize_model
+    from .remote import bench_targets
 
 
 def __getattr__(name: str) -> Any:
@@ -93,6 +97,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "__version__",
     "bench_models",
+    "bench_targets",
     "build_model",
     "evaluate",
     "export_model",
@@ -104,6 +109,7 @@ __all__ = [
     "prune_model",
     "quantize_model",
     "register_opener",
+    "run_pipeline",
     "save_model",
     "spec_from_name",
 ]

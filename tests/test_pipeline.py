@@ -120,8 +120,9 @@ def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
     ).stdout
     for text in (
         "Comparison",
-        "pruned_int8_x86.tflite",
-        "original.onnx",
+        "<td>pruned</td><td>tflite</td><td>int8 x86</td><td>local-cpu</td>",
+        "<td>original</td><td>onnx</td><td>fp32</td><td>local-cpu</td>",
+        "agreement with original fp32",
         "Pruning",
         "Quantization sensitivity",
         "Latency and accuracy",

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;color:#1d2330}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;padding:0 1.5rem;
+max-width:72rem;color:#1d2330}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d8dde6;padding-bottom:.3rem}
 table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}th,td{padding:.3rem .6rem;border:1px solid #d8dde6}
 th{background:#f2f4f8;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -39,7 +40,8 @@ def _image(path: Path, alt: str) -> str:
 
 
 def comparison_rows(bench: dict[str, Any], summaries: dict[str, dict[str, Any]]) -> list[list[Any]]:
-    """variant x format x target: size, MACs, p50, p90, throughput, top-1, agreement with the first file."""
+    """variant x format x precision x target: size, MACs, p50, p90, throughput, top-1, agreement with the
+    baseline (the original model's first fp32 file)."""
     rows = []
     for result in bench["targets"]:
         for run in result["runs"]:
@@ -78,7 +80,8 @@ def render(
 ) -> str:
     parts = [f"<h1>{html.escape(title)}</h1>"]
     parts.append(f'<p class="meta">{html.escape(" · ".join(f"{k} {v}" for k, v in meta.items()))}</p>')
-    header = ["file", "target", "batch", "MB", "MMACs", "p50 ms", "p90 ms", "img/s", "top-1", "agreement"]
+    header = ["variant", "format", "precision", "target", "batch", "MB", "MMACs", "p50 ms", "p90 ms", "img/s", "top-1"]
+    header.append("agreement with original fp32")
     parts += ["<h2>Comparison</h2>", _table(header, comparison_rows(bench, summaries))]
     for result in bench["targets"]:
         if result["error"]:
