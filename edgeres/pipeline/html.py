@@ -46,27 +46,31 @@ def comparison_rows(bench: dict[str, Any], summaries: dict[str, dict[str, Any]])
     for result in bench["targets"]:
         for run in result["runs"]:
             for entry in run["entries"]:
-                name = Path(entry["model"]).name
-                variant = name.split("_int8")[0].split(".")[0]
-                summary = summaries.get(f"{variant}.{Path(name).suffix[1:]}", {})
-                acc = entry.get("accuracy") or {}
-                rows.append(
-                    [
-                        name,
-                        result["target"]["name"],
-                        entry["batch"],
-                        f"{entry['file_bytes'] / 1e6:.2f}",
-                        f"{summary.get('macs', 0) / 1e6:.1f}",
-                        f"{entry['stats']['p50_ms']:.3f}",
-                        f"{entry['stats']['p90_ms']:.3f}",
-                        f"{entry['throughput_per_s']:.0f}",
-                        f"{acc['top1']:.4f}" if acc else "-",
-                        f"{acc['agreement_with_baseline']:.4f}"
-                        if acc.get("agreement_with_baseline") is not None
-                        else "-",
-                    ]
-                )
+                rows.append(_comparison_row(Path(entry["model"]).name, result["target"]["name"], entry, summaries))
     return rows
+
+
+def _comparison_row(name: str, target: str, entry: dict[str, Any], summaries: dict[str, Any]) -> list[Any]:
+    variant, fmt = name.split("_int8")[0].split(".")[0], Path(name).suffix[1:]
+    precision = "int8 " + name.split("_int8_")[1].split(".")[0] if "_int8_" in name else "fp32"
+    macs = summaries.get(f"{variant}.{fmt}", {}).get("macs", 0)
+    acc = entry.get("accuracy") or {}
+    agreement = acc.get("agreement_with_baseline")
+    stats = entry["stats"]
+    return [
+        variant,
+        fmt,
+        precision,
+        target,
+        entry["batch"],
+        f"{entry['file_bytes'] / 1e6:.2f}",
+        f"{macs / 1e6:.1f}",
+        f"{stats['p50_ms']:.3f}",
+        f"{stats['p90_ms']:.3f}",
+        f"{entry['throughput_per_s']:.0f}",
+        f"{acc['top1']:.4f}" if acc else "-",
+        f"{agreement:.4f}" if agreement is not None else "-",
+    ]
 
 
 def render(
