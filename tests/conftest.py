@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,3 +126,14 @@ def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             out[f"fp32.{fmt}"], folder / f"int8.{fmt}", calib=CIFAR / "train", num=128
         ).path
     return out
+
+
+def interrupt_when_exists(argv: list[str], path: Path, env: dict[str, str] | None = None) -> None:
+    """Run the CLI `argv`, send it a real SIGINT as soon as `path` exists, and check it stopped as Ctrl-C does."""
+    proc = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stderr, stderr

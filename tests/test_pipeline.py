@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from edgeres._io import sha256_file
 from edgeres.pipeline import ConfigError, example_config, load_config, run_pipeline
 
-from .conftest import CHECKPOINTS, CIFAR, ROOT, one_line_error, run_cli
+from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli
 
 CONFIG = f"""
 [model]
@@ -143,14 +141,8 @@ def test_interrupted_pipeline_resumes_to_the_same_hashes(tmp_path):
     config.write_text(CONFIG.replace("epochs = 2", "epochs = 3"))
     run = tmp_path / "interrupted"
     argv = [sys.executable, str(ROOT / "cli.py"), "pipeline", str(config), "--out", str(run)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = run / "models" / "pruned.safetensors.finetune.pt"
-    deadline = time.monotonic() + 300
-    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in stderr, stderr
+    interrupt_when_exists(argv, state)
     leftovers = [p for p in run.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == [] and not (run / "models" / "pruned.safetensors").exists() and state.exists()
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -22,7 +20,7 @@ from edgeres.prune import IMPORTANCES, PruneOptions, prune_model
 from edgeres.quantize import quantize_model
 from edgeres.summary import summarize
 
-from .conftest import CHECKPOINTS, CIFAR, ROOT, one_line_error, run_cli
+from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli
 
 pytestmark = pytest.mark.shared
 MODELS = ["resnet20-12fca82f.th", "resnet18_cifar10.pth"]
@@ -183,19 +181,7 @@ def test_finetune_interrupted_by_a_signal_resumes_to_the_same_model(tmp_path):
     out = tmp_path / "resumed.safetensors"
     state = tmp_path / "resumed.safetensors.finetune.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out)],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 300
-    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in stderr, stderr
+    interrupt_when_exists([sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out)], state, env)
     assert state.exists() and not out.exists()  # the epoch checkpoint is kept, no half-written model
 
     resumed = subprocess.run(
