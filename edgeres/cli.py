@@ -565,6 +565,9 @@ def pipeline(config: str | None, out: str, resume: bool, example: bool) -> None:
     click.echo(f"stages run {len(result.ran)}, skipped (unchanged) {len(result.skipped)}")
     click.echo(f"manifest {result.manifest}")
     click.echo(f"report   {result.report}")
+    failed = [f"{t['target']['name']}: {t['error']}" for t in result.bench["targets"] if t["error"]]
+    if failed:  # the report shows what was measured; the exit status says not everything was
+        raise EdgeresError(f"{len(failed)} target(s) failed (see the report): " + "; ".join(failed))
 
 
 @cli.command()

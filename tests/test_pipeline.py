@@ -15,6 +15,7 @@ from edgeres._io import sha256_file
 from edgeres.pipeline import ConfigError, example_config, load_config, run_pipeline
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli
+from .sshd import free_port
 
 CONFIG = f"""
 [model]
@@ -154,3 +155,22 @@ def test_interrupted_pipeline_resumes_to_the_same_hashes(tmp_path):
     straight = run_pipeline(config, tmp_path / "straight")
     assert model_hashes(run / "manifest.json") == model_hashes(straight.manifest)
     assert len(model_hashes(straight.manifest)) == 13  # pruned.safetensors, 4 exports + their cards, 4 int8 files
+
+
+@pytest.mark.shared
+def test_a_failing_target_is_reported_and_fails_the_run(tmp_path, monkeypatch):
+    """One unreachable board: the other target's numbers and the report are kept; the exit status is 1."""
+    targets = tmp_path / "config" / "targets"
+    targets.mkdir(parents=True)
+    (targets / "gone.toml").write_text(
+        f'transport = "ssh"\nhost = "127.0.0.1"\nport = {free_port()}\nquantize_target = "x86"\n'
+    )
+    monkeypatch.setenv("EDGERES_CONFIG_DIR", str(tmp_path / "config"))
+    config = tmp_path / "pipeline.toml"
+    small = CONFIG.replace("enabled = true", "enabled = false").replace('["onnx", "tflite"]', '["onnx"]')
+    config.write_text(small.replace('targets = ["local-cpu"]', 'targets = ["local-cpu", "gone"]'))
+    result = run_cli("pipeline", config, "--out", tmp_path / "run")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and "gone" in errors[0] and "cannot connect" in errors[0]
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<td>original</td><td>onnx</td><td>fp32</td><td>local-cpu</td>" in page and "cannot connect" in page
