@@ -230,3 +230,15 @@ def test_remote_arguments_arrive_byte_identical(board, tmp_path):
     target = resolve_target(board)
     echoed = with_board(target, False, lambda ssh, pyz: json.loads(ssh.run([target.python, pyz, "args", *hostile])))
     assert echoed["args"] == hostile and not marker.exists()
+
+
+@pytest.mark.shared
+def test_remote_data_already_on_the_board_gives_the_local_accuracy(board, sshd, resnet20_files):
+    from edgeres.bench import bench_models
+
+    model = resnet20_files["int8.tflite"]
+    timing = TimingConfig(warmup=1, min_runs=5, min_seconds=0)
+    runs = bench_remote(resolve_target(board), [model], remote_data=str(CIFAR / "test"), limit=200, timing=timing)
+    local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing)
+    assert runs[0]["entries"][0]["accuracy"] == local.entries[0].accuracy
+    assert board_leftovers(sshd) == []
