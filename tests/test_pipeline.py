@@ -68,7 +68,12 @@ def test_config_errors_name_the_key_and_the_type(tmp_path):
         load_config(bad)
     example = tmp_path / "example.toml"
     example.write_text(run_cli("pipeline", "--example").stdout)
-    config = load_config(example)  # the starter config is valid as printed
+    with pytest.raises(ConfigError, match=r"\[model\] checkpoint = 'model.pth': .* does not exist"):
+        load_config(example)  # paths are checked before any stage runs
+    (tmp_path / "model.pth").touch()
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "test").mkdir()
+    config = load_config(example)  # the starter config is valid once its paths exist
     assert config["model"]["checkpoint"] == str(tmp_path / "model.pth") and example_config().count("[") >= 7
 
 

@@ -123,7 +123,10 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
     for section, key in (("model", "checkpoint"), ("data", "calibration"), ("data", "evaluation"), ("prune", "train")):
         value = sections[section][key]
         if value:
-            sections[section][key] = str((base / Path(value).expanduser()).resolve())
+            path = (base / Path(value).expanduser()).resolve()
+            if not path.exists():
+                raise ConfigError(f"{file}: [{section}] {key} = {value!r}: {path} does not exist; fix the path")
+            sections[section][key] = str(path)
     formats = sections["export"]["formats"]
     if not formats or set(formats) - {"onnx", "tflite"}:
         raise ConfigError(f'{file}: [export] formats must list "onnx" and/or "tflite", got {formats!r}')
