@@ -16,8 +16,15 @@ import jsonschema
 import pytest
 
 from edgeres.bench import TimingConfig
-from edgeres.remote import HostKeyError, RemoteRunError, TargetError, bench_remote, load_targets, resolve_target
-from edgeres.remote import _with_board as with_board
+from edgeres.remote import (
+    HostKeyError,
+    RemoteRunError,
+    TargetError,
+    bench_remote,
+    load_targets,
+    resolve_target,
+    with_runner,
+)
 from edgeres.report.schema import TARGETS_SCHEMA
 
 from .conftest import CIFAR, one_line_error, run_cli
@@ -228,7 +235,7 @@ def test_remote_arguments_arrive_byte_identical(board, tmp_path):
         "> /tmp/x",
     ]
     target = resolve_target(board)
-    echoed = with_board(target, False, lambda ssh, pyz: json.loads(ssh.run([target.python, pyz, "args", *hostile])))
+    echoed = with_runner(target, False, lambda ssh, pyz: json.loads(ssh.run([target.python, pyz, "args", *hostile])))
     assert echoed["args"] == hostile and not marker.exists()
 
 

@@ -3,15 +3,13 @@ target -> report.html, each stage skipped when its inputs and settings are uncha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import sha256_file
 from .config import PipelineConfig, load_config
-from .manifest import Manifest, stage_key
+from .stage_runner import StageRunner
 from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage
 
 Progress = Callable[[str, int, int], None]
@@ -27,42 +25,6 @@ class PipelineResult:
     bench: dict[str, Any]
 
 
-class _Runner:
-    """Runs stages against the manifest: skip what is current, record what ran."""
-
-    def __init__(self, config: PipelineConfig, out: Path, progress: Progress) -> None:
-        self.config, self.out, self.progress = config, out, progress
-        self.manifest = Manifest(out / "manifest.json", config.sections)
-        self.ran: list[str] = []
-        self.skipped: list[str] = []
-
-    def stage(
-        self,
-        name: str,
-        settings: dict[str, Any],
-        inputs: list[Path],
-        job: Callable[[], tuple[list[Path], dict[str, Any]]],
-    ) -> dict[str, Any]:
-        hashes = {str(p): sha256_file(p) for p in inputs}
-        key = stage_key(name, settings, hashes)
-        record = self.manifest.done(name, key)
-        if record is not None:
-            self.skipped.append(name)
-            return record
-        self.progress(name, 0, 1)
-        start = time.perf_counter()
-        outputs, meta = job()
-        record = self.manifest.record(name, key, hashes, outputs, time.perf_counter() - start, meta)
-        self.progress(name, 1, 1)
-        self.ran.append(name)
-        return record
-
-
-def _load_options(config: PipelineConfig) -> dict[str, Any]:
-    model = config["model"]
-    return {"arch": model["arch"] or None, "trust": model["trust"]}
-
-
 def _recipes(config: PipelineConfig) -> list[str]:
     from ..remote import resolve_target
 
@@ -76,7 +38,7 @@ def run_pipeline(
     config = load_config(config_path)
     folder = Path(out)
     (folder / "files").mkdir(parents=True, exist_ok=True)
-    runner = _Runner(config, folder, progress or (lambda _p, _d, _t: None))
+    runner = StageRunner(config, folder, progress or (lambda _p, _d, _t: None))
     variants = {"original": Path(config["model"]["checkpoint"])}
     prune = None
     if config["prune"]["enabled"]:

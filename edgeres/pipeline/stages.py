@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._io import write_text_atomic
-
-if TYPE_CHECKING:
-    from .run import _Runner
+from .stage_runner import StageRunner, load_options
 
 
-def prune_stage(runner: _Runner, source: Path, resume: bool) -> dict[str, Any]:
+def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, Any]:
     from ..prune import FinetuneOptions, PruneOptions, prune_checkpoint
-    from .run import _load_options
 
     settings = dict(runner.config["prune"])
     settings["evaluation"] = [runner.config["data"][k] for k in ("evaluation", "evaluation_images")]
@@ -36,7 +33,7 @@ def prune_stage(runner: _Runner, source: Path, resume: bool) -> dict[str, Any]:
             eval_data=runner.config["data"]["evaluation"],
             eval_limit=runner.config["data"]["evaluation_images"] or None,
             force=True,
-            load_options=_load_options(runner.config),
+            load_options=load_options(runner.config),
         )  # fmt: skip
         return [out, result.report_path], result.to_dict()
 
@@ -44,13 +41,12 @@ def prune_stage(runner: _Runner, source: Path, resume: bool) -> dict[str, Any]:
     return runner.stage("prune", settings, inputs, job)
 
 
-def export_stage(runner: _Runner, variant: str, source: Path, fmt: str) -> dict[str, Any]:
+def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> dict[str, Any]:
     from ..export import export_model
     from ..inspection import inspect_checkpoint
-    from .run import _load_options
 
     out = runner.out / "files" / f"{variant}.{fmt}"
-    options = _load_options(runner.config) if variant == "original" else {}
+    options = load_options(runner.config) if variant == "original" else {}
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = export_model(source, out, force=True, load_options=options)
@@ -61,7 +57,7 @@ def export_stage(runner: _Runner, variant: str, source: Path, fmt: str) -> dict[
     return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **options}, [source], job)
 
 
-def quantize_stage(runner: _Runner, variant: str, fp32: Path, fmt: str, recipe: str) -> Path:
+def quantize_stage(runner: StageRunner, variant: str, fp32: Path, fmt: str, recipe: str) -> Path:
     from ..quantize import quantize_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
@@ -81,7 +77,7 @@ def quantize_stage(runner: _Runner, variant: str, fp32: Path, fmt: str, recipe: 
     return out
 
 
-def bench_stage(runner: _Runner, files: list[Path]) -> dict[str, Any]:
+def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:
     from ..bench import TimingConfig
     from ..remote import SCHEMA, bench_targets
     from ..report import write_reports
@@ -113,7 +109,7 @@ def _safe(name: str) -> str:
 
 
 def report_stage(
-    runner: _Runner, files: list[Path], summaries: dict[str, dict[str, Any]], prune: dict[str, Any] | None
+    runner: StageRunner, files: list[Path], summaries: dict[str, dict[str, Any]], prune: dict[str, Any] | None
 ) -> Path:
     from .html import render
     from .manifest import versions

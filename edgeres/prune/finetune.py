@@ -92,7 +92,7 @@ def load_training_images(
     return x, mapping[images.labels[np.asarray(kept)]], skipped.count
 
 
-class _Batches:
+class TrainingBatches:
     """Shuffled, normalised, augmented batches of an in-memory uint8 set."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, card: ModelCard, batch_size: int) -> None:
@@ -141,7 +141,7 @@ def finetune(
     rebuild the model. Raises DataError for unusable data, EdgeresError for a state from other options.
     """
     x, y, skipped = load_training_images(data, card, options.limit, options.seed)
-    batches = _Batches(x, y, card, options.batch_size)
+    batches = TrainingBatches(x, y, card, options.batch_size)
     optimizer = torch.optim.SGD(
         model.parameters(), options.lr, momentum=options.momentum, weight_decay=options.weight_decay, nesterov=True
     )
@@ -165,7 +165,7 @@ def finetune(
 def _train_epoch(
     model: nn.Module,
     teacher: nn.Module | None,
-    batches: _Batches,
+    batches: TrainingBatches,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     options: FinetuneOptions,

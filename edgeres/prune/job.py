@@ -18,7 +18,7 @@ from ..errors import EdgeresError, OutputExistsError
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
-from .finetune import FinetuneLog, FinetuneOptions, _Batches, finetune, load_training_images, read_state
+from .finetune import FinetuneLog, FinetuneOptions, TrainingBatches, finetune, load_training_images, read_state
 from .structured import GradientBatches, PruneOptions, prune_model
 
 Progress = Callable[[str, int, int], None]
@@ -55,7 +55,7 @@ def _facts(loaded: LoadedModel, file: Path) -> dict[str, Any]:
 
 def _taylor_batches(data: str | os.PathLike[str], card: ModelCard, count: int = 512) -> GradientBatches:
     x, y, _ = load_training_images(data, card, count, seed=0)
-    batches = _Batches(x, y, card, 64)
+    batches = TrainingBatches(x, y, card, 64)
     return lambda: batches.epoch(torch.Generator().manual_seed(0))
 
 

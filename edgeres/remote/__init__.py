@@ -6,10 +6,8 @@ ones on their boards) and returns one record per target; `check_target` says whe
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,9 +16,8 @@ from typing import Any
 
 from ..bench.harness import TimingConfig
 from ..errors import EdgeresError
-from .bundle import build_bundle
-from .runner import RUN_PREFIX, probe
-from .session import RemoteRunError, bench_remote
+from .runner import probe
+from .session import RemoteRunError, bench_remote, with_runner
 from .ssh import HostKeyError, Ssh, UnreachableError
 from .targets import Target, TargetError, load_targets, resolve_target
 
@@ -37,19 +34,6 @@ class TargetResult:
         return {"target": dataclasses.asdict(self.target), "runs": self.runs, "error": self.error}
 
 
-def _with_board(target: Target, accept_new_host_key: bool, job: Callable[[Ssh, str], Any]) -> Any:
-    """Run `job(ssh, pyz)` with the runner in a fresh temp folder on the board; the folder is removed after."""
-    ssh = Ssh(target, accept_new_host_key)
-    rdir = ssh.run(["mktemp", "-d", f"{target.workdir.rstrip('/')}/{RUN_PREFIX}XXXXXXXX"]).strip()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            ssh.put(build_bundle(Path(tmp)), f"{rdir}/edgeres-runner.pyz")
-        return job(ssh, f"{rdir}/edgeres-runner.pyz")
-    finally:
-        with contextlib.suppress(TargetError):
-            ssh.run(["rm", "-rf", "--", rdir], timeout=30)
-
-
 def check_target(target: Target, *, accept_new_host_key: bool = False) -> dict[str, Any]:
     """Python, CPU and runtime versions where `target` runs; sweeps stale run folders on the way."""
     if target.transport == "local":
@@ -62,7 +46,7 @@ def check_target(target: Target, *, accept_new_host_key: bool = False) -> dict[s
         return info | {"swept": swept["removed"]}
 
     try:
-        return dict(_with_board(target, accept_new_host_key, job))
+        return with_runner(target, accept_new_host_key, job)
     except TargetError as exc:
         if "python" in str(exc).lower() or "exit 127" in str(exc):
             raise TargetError(f"{exc} (is python = {target.python!r} right for this board?)") from None
@@ -154,4 +138,5 @@ __all__ = [
     "check_target",
     "load_targets",
     "resolve_target",
+    "with_runner",
 ]

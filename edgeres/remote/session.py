@@ -17,8 +17,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from .ssh import Ssh
 from .targets import Target, TargetError
 
 Progress = Callable[[str, int, int], None]
+T = TypeVar("T")
 
 
 class RemoteRunError(TargetError):
@@ -160,32 +161,31 @@ def bench_remote(
     for path in models:
         if path.suffix.lower() not in (".onnx", ".tflite"):
             raise TargetError(f"{path}: boards run .onnx and .tflite files (no PyTorch there); export it first")
-    ssh, timing = Ssh(target, accept_new_host_key), timing or TimingConfig()
+    timing = timing or TimingConfig()
     deadline = time.time() + timeout
-    rdir = ssh.run(["mktemp", "-d", f"{target.workdir.rstrip('/')}/{RUN_PREFIX}XXXXXXXX"]).strip()
-    try:
+    names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
+
+    def job(ssh: Ssh, pyz: str) -> list[dict[str, Any]]:
+        rdir = str(PurePosixPath(pyz).parent)
+        ssh.run([target.python, pyz, "sweep", target.workdir, f"--keep={PurePosixPath(rdir).name}"])
         with tempfile.TemporaryDirectory(prefix="edgeres-upload-") as tmp:
             marker = Path(tmp) / DEADLINE_FILE
             marker.write_text(f"{deadline + 60:.0f}")
-            files = {"edgeres-runner.pyz": build_bundle(Path(tmp)), DEADLINE_FILE: marker}
-            files |= {_remote_name(i, p): p for i, p in enumerate(models)}
+            files = {DEADLINE_FILE: marker, **{_remote_name(i, p): p for i, p in enumerate(models)}}
             data_name = None
             if data is not None and remote_data is None:
                 packed = pack_data(data, limit, Path(tmp))
                 files[packed.name], data_name = packed, packed.name
-            ssh.put(files.pop("edgeres-runner.pyz"), f"{rdir}/edgeres-runner.pyz")
-            ssh.run([target.python, f"{rdir}/edgeres-runner.pyz", "sweep", target.workdir, f"--keep={Path(rdir).name}"])
             _upload(ssh, rdir, files, progress)
         data_arg = remote_data or (f"{rdir}/{data_name}" if data_name else None)
         argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, batches, timing, deadline)
-        names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
         try:
             return [_localize(run, names) for run in _run_bench(ssh, argv, timeout, progress)]
         except RemoteRunError as exc:
             exc.partial = [_localize(run, names) for run in exc.partial]
             raise
-    finally:
-        _cleanup(ssh, rdir)
+
+    return with_runner(target, accept_new_host_key, job)
 
 
 def _bench_argv(
@@ -207,7 +207,15 @@ def _bench_argv(
     return argv
 
 
-def _cleanup(ssh: Ssh, rdir: str) -> None:
-    """Remove the run folder; if the board is unreachable now, the next contact's sweep does it."""
-    with contextlib.suppress(TargetError):
-        ssh.run(["rm", "-rf", "--", rdir], timeout=30)
+def with_runner(target: Target, accept_new_host_key: bool, job: Callable[[Ssh, str], T]) -> T:
+    """Run `job(ssh, runner path)` with the runner in a fresh temp folder on the board, and remove the folder
+    afterwards, also after a failure or Ctrl-C (an unreachable board's folder goes at the next contact's sweep)."""
+    ssh = Ssh(target, accept_new_host_key)
+    rdir = ssh.run(["mktemp", "-d", f"{target.workdir.rstrip('/')}/{RUN_PREFIX}XXXXXXXX"]).strip()
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeres-runner-") as tmp:
+            ssh.put(build_bundle(Path(tmp)), f"{rdir}/edgeres-runner.pyz")
+        return job(ssh, f"{rdir}/edgeres-runner.pyz")
+    finally:
+        with contextlib.suppress(TargetError):
+            ssh.run(["rm", "-rf", "--", rdir], timeout=30)
