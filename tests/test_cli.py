@@ -46,7 +46,7 @@ def test_cli_py_launcher_and_debug_flag(tmp_path):
 
 
 def test_demo_trains_a_model_then_runs_the_pipeline_on_it(tmp_path):
-    result = run_demo(tmp_path / "demo", train_seconds=12, per_class=(150, 40))
+    result = run_demo(tmp_path / "demo", train_seconds=12, per_class=(150, 40), min_steps=150)
     assert result.test_images == 400
     reloaded = load_model(result.model_path)
     assert reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"
@@ -84,3 +84,12 @@ def test_cli_help_and_data_layer_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_subpackage_is_packaged():
+    """A wheel (not the editable install the tests use) ships only the packages pyproject.toml lists."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "edgeres").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
