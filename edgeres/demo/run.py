@@ -102,6 +102,7 @@ def run_demo(
     seed: int = 0,
     force: bool = False,
     per_class: tuple[int, int] = (500, 100),
+    min_steps: int = 0,
     progress: Callable[[str, int, int], None] = lambda _p, _d, _t: None,
 ) -> DemoResult:
     """Generate data, train a small model, then run the pipeline on it. Raises OutputExistsError unless `force`."""
@@ -127,7 +128,13 @@ def run_demo(
     model = build_model(spec)
     start = time.perf_counter()
     steps, seen = train_for(
-        model, x, y, seconds=train_seconds, seed=seed, progress=lambda d, t: progress("train", d, t)
+        model,
+        x,
+        y,
+        seconds=train_seconds,
+        min_steps=min_steps,
+        seed=seed,
+        progress=lambda d, t: progress("train", d, t),
     )
     timings["train"] = time.perf_counter() - start
     model_path = save_model(model, spec, card, out / "model.safetensors")

@@ -20,12 +20,15 @@ def train_for(
     y: np.ndarray,
     *,
     seconds: float,
+    min_steps: int = 0,
     seed: int,
     progress: Callable[[int, int], None],
     batch_size: int = 128,
     peak_lr: float = 0.1,
 ) -> tuple[int, int]:
-    """Train on preprocessed arrays until `seconds` pass; the LR anneals to zero at the deadline.
+    """Train on preprocessed arrays until `seconds` pass and `min_steps` are done; the LR anneals to zero then.
+
+    `min_steps` keeps a busy or slow machine from ending with an untrained model.
 
     Returns (steps, images seen).
     """
@@ -34,8 +37,8 @@ def train_for(
     optimizer = torch.optim.SGD(model.parameters(), lr=peak_lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
     model.train()
     start, steps, seen = time.perf_counter(), 0, 0
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fraction = elapsed / seconds
+    while (fraction := _fraction(time.perf_counter() - start, seconds, steps, min_steps)) < 1.0:
+        elapsed = time.perf_counter() - start
         warm = min(1.0, fraction / 0.05)
         for group in optimizer.param_groups:
             group["lr"] = peak_lr * warm * 0.5 * (1 + math.cos(math.pi * fraction))
@@ -50,3 +53,8 @@ def train_for(
     progress(int(seconds), int(seconds))
     model.eval()
     return steps, seen
+
+
+def _fraction(elapsed: float, seconds: float, steps: int, min_steps: int) -> float:
+    """How far training is: the lesser of time and step progress."""
+    return min(elapsed / seconds, steps / min_steps if min_steps else 1.0)
