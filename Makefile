@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sshd chromium test-arm64 clean
+.PHONY: demo test lint typecheck unit sshd chromium qemu-x86 test-arm64 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ sshd:
 chromium:
 	sh scripts/ensure-chromium.sh
 
-unit: $(STAMP) sshd chromium
+# int8 files are checked on an AVX2-only x86 CPU too: natively where this is one, else under qemu-user.
+qemu-x86:
+	sh scripts/ensure-qemu-x86.sh
+
+unit: $(STAMP) sshd chromium qemu-x86
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit

@@ -147,6 +147,8 @@ def eval_(
     predictor.close()
     if result.skipped:
         click.echo(f"warning: {result.skipped} unreadable image(s) skipped, e.g. {result.skipped_example}", err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:
@@ -220,7 +222,13 @@ def export(
 @click.option("--calib", required=True, type=click.Path(), help="Calibration images (folder, CIFAR archive, .npz).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), help="Default: from the --out suffix.")
-@click.option("--target", default="x86", show_default=True, type=click.Choice(["x86", "arm64", "generic"]))
+@click.option(
+    "--target",
+    default="x86",
+    show_default=True,
+    help="x86 (portable: exact on every x86 CPU), x86-vnni (VNNI/AMX CPUs), arm64, generic, auto (this CPU), "
+    "or a target profile name (see `edgeres targets`).",
+)
 @click.option("--num", default=512, show_default=True, type=click.IntRange(min=1), help="Calibration images.")
 @click.option("--method", type=click.Choice(["minmax", "percentile", "entropy", "mse"]), help="Default per engine.")
 @click.option("--io", default="float", show_default=True, type=click.Choice(["float", "int8"]))

@@ -113,7 +113,9 @@ def print_quantization(result: QuantizeResult) -> None:
         f"wrote {result.path} ({result.int8_bytes / 1e6:.2f} MB, {result.int8_bytes / result.fp32_bytes:.0%} of fp32) "
         f"in {result.seconds:.1f} s"
     )
-    stdout.print(f"recipe  {type(recipe).__name__} for {recipe.target}: {recipe}")
+    stdout.print(f"recipe  {type(recipe).__name__} for {recipe.target} ({result.target.reason}): {recipe}")
+    if recipe.isa.needs_any:
+        stdout.print(f"cpus    x86 CPUs need {' or '.join(recipe.isa.needs_any)}: {recipe.isa.why}")
     calib = result.calibration
     stdout.print(
         f"calib   {calib['n']} images from {calib['source']} (file list sha256 {str(calib['files_sha256'])[:12]})"
@@ -124,6 +126,14 @@ def print_quantization(result: QuantizeResult) -> None:
             f"top-1   fp32 {acc.fp32_top1:.4f}  int8 {acc.int8_top1:.4f}  drop {acc.drop_pp:+.2f} pp  "
             f"agreement {acc.agreement:.2%}  ({acc.n} images, same runtime)"
         )
+    check = result.check
+    if check is not None:
+        stdout.print(
+            f"check   int8 vs fp32 on {check.n} held-out calibration images: agreement {check.agreement:.2%}, "
+            f"output SQNR {check.sqnr_db:.1f} dB (this CPU)"
+        )
+    else:
+        stdout.print("check   none: no images beyond the calibration set to check on (use --eval)")
     if result.excluded:
         stdout.print(f"float   {', '.join(layer.name for layer in result.excluded)}")
     table = Table(title="most sensitive layers (int8 vs fp32 output)")
@@ -181,30 +191,39 @@ def print_targets(targets: list[Target]) -> None:
 
 
 def print_targets_bench(record: dict[str, Any]) -> None:
-    from .report.merged import merged_rows
+    from .report.merged import merged_rows, target_machines, target_warnings
 
+    stdout = _stdout()
+    for name, line in target_machines(record["targets"]):
+        stdout.print(f"machine  {name}: {line}")
     header, rows = merged_rows(record["targets"])
     table = Table(title="p50 latency and top-1 per target (timed on each target)")
     for index, column in enumerate(header):
         table.add_column(column, justify="left" if index == 0 else "right")
     for row in rows:
         table.add_row(*row)
-    _stdout().print(table)
+    stdout.print(table)
+    for warning in target_warnings(record["targets"]):
+        stderr.print(f"warning: {warning}", markup=False)
 
 
 def print_bench(run: dict[str, Any]) -> None:
-    from .report.tables import SUMMARY_COLUMNS, cells, rows
+    from .report.tables import SUMMARY_COLUMNS, cells, label, machine_line, rows, visible_columns
 
-    machine = run["machine"]
-    table = Table(title=f"{machine['cpu_model']}, {machine['cores']} cores, {' '.join(machine['cpu_flags'])}")
-    for column in SUMMARY_COLUMNS:
-        table.add_column(column.replace("_per_s", "/s").replace("speedup_vs_baseline", "x baseline"))
-    for row in rows(run):
-        table.add_row(*cells(row, SUMMARY_COLUMNS))
+    table_rows = rows(run)
+    columns = visible_columns(table_rows, SUMMARY_COLUMNS)
     stdout = _stdout()
+    stdout.print(f"machine  {machine_line(run['machine'])}")
+    table = Table()
+    for column in columns:
+        table.add_column(label(column))
+    for row in table_rows:
+        table.add_row(*cells(row, columns))
     stdout.print(table)
-    if any(row["unreliable"] for row in rows(run)):
+    if any(row["unreliable"] for row in table_rows):
         stdout.print("* percentile from too few samples (p90 needs 64, p99 needs 662: raise --min-runs)")
+    for warning in run.get("warnings", []):
+        stderr.print(f"warning: {warning}", markup=False)
 
 
 def print_demo(result: DemoResult) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from .card import ModelCard
 from .data import ImageSet, SkipLog, iter_batches, stratified_subset
 from .errors import DataError
+from .isa import cpu_warning
 from .predict import Predictor
 
 ProgressFn = Callable[[int, int], None]
@@ -31,6 +33,7 @@ class EvalResult:
     skipped_example: str
     label_mapping: str
     seconds: float
+    warnings: list[str] = field(default_factory=list)  # e.g. an int8 file that assumes CPU features absent here
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,4 +139,6 @@ def evaluate(
         progress=progress,
         names=[model_name] if model_name else None,
     )
+    warning = cpu_warning(Path(model_name).name or "the model", predictor)
+    results[0].warnings += [warning] if warning else []
     return results[0]

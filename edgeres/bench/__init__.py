@@ -16,6 +16,7 @@ import numpy as np
 from ..data import open_images
 from ..errors import EdgeresError, ModelFileError
 from ..evaluate import evaluate_many
+from ..isa import cpu_warning
 from .harness import TimingConfig, time_interleaved
 from .record import gpu_process_mb, machine_info, peak_rss_mb, pin_cpus, rss_mb
 from .runners import file_bytes, open_runner, runtime_for
@@ -39,6 +40,7 @@ class BenchEntry:
     throughput_per_s: float
     speedup_vs_baseline: float | None = None
     accuracy: dict[str, Any] | None = None
+    isa: dict[str, Any] | None = None  # int8 files: the CPU features they assume (edgeres.isa)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "stats"}
@@ -52,6 +54,7 @@ class BenchRun:
     machine: dict[str, Any]
     entries: list[BenchEntry] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     gpu_memory: dict[str, float | None] | None = None
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
@@ -66,6 +69,7 @@ class BenchRun:
             "gpu_memory": self.gpu_memory,
             "entries": [e.to_dict() for e in self.entries],
             "skipped": self.skipped,
+            "warnings": self.warnings,
         }
 
 
@@ -122,8 +126,12 @@ def bench_models(
         before, start = rss_mb(), time.perf_counter()
         runners[path] = open_runner(path, runtime_for(path, runtime), cuda_graphs=cuda_graphs, **options)
         loads[path] = (time.perf_counter() - start, rss_mb() - before)
+    run.warnings = [w for p in paths if (w := cpu_warning(p.name, runners[p]))]
     for batch in batches:
         run.entries += _time_batch(runners, loads, batch, timing, base, progress, run.skipped)
+    for entry in run.entries:
+        isa = getattr(runners[Path(entry.model)], "isa", None)
+        entry.isa = isa.to_dict() if isa is not None else None
     if device != "cpu":
         run.gpu_memory = _gpu_memory(runners)
     if data is not None:

@@ -10,36 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-# Flags that decide int8 and fp16 speed: x86 VNNI/AMX, ARM dot-product and int8 matrix multiply.
-INTERESTING_FLAGS = (
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512_vnni",
-    "avx_vnni",
-    "amx_int8",
-    "asimd",
-    "asimddp",
-    "i8mm",
-    "fphp",
-)
+from ..isa import local_cpu
+
 PACKAGES = ("numpy", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime", "torch", "edgeres")
-
-
-def _cpuinfo() -> tuple[str, set[str]]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine(), set()
-    model, flags = platform.processor() or platform.machine(), set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key in ("model name", "hardware", "cpu model") and value.strip():
-            model = value.strip()
-        if key in ("flags", "features"):
-            flags |= set(value.split())
-    return model, flags
 
 
 def _read(path: str) -> str | None:
@@ -49,15 +22,9 @@ def _read(path: str) -> str | None:
         return None
 
 
-_X86_FLAGS = {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
-
-
 def machine_info() -> dict[str, Any]:
     """Facts about this machine and its runtimes, as JSON-ready data."""
-    model, flags = _cpuinfo()
-    if platform.machine().lower() in ("aarch64", "arm64") and flags & _X86_FLAGS:
-        # qemu-user passes the host's /proc/cpuinfo through: say so rather than report x86 flags for ARM
-        model, flags = f"emulated aarch64 (host: {model})", set()
+    cpu = local_cpu()
     versions = {}
     for package in PACKAGES:
         try:
@@ -66,13 +33,14 @@ def machine_info() -> dict[str, Any]:
             continue
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
-        "cpu_model": model,
-        "machine": platform.machine(),
+        "cpu_model": cpu.model,
+        "machine": cpu.arch,
         "system": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "affinity": affinity,
-        "cpu_flags": sorted(f for f in INTERESTING_FLAGS if f in flags),
+        "cpu_flags": sorted(cpu.flags),
+        "cpu_note": cpu.note,
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         "gpus": gpu_info(),
         "versions": versions,

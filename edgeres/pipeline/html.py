@@ -7,6 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from ..report.merged import target_machines, target_warnings
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;padding:0 1.5rem;
 max-width:72rem;color:#1d2330}
@@ -84,6 +86,11 @@ def render(
 ) -> str:
     parts = [f"<h1>{html.escape(title)}</h1>"]
     parts.append(f'<p class="meta">{html.escape(" · ".join(f"{k} {v}" for k, v in meta.items()))}</p>')
+    machines = [[name, line] for name, line in target_machines(bench["targets"])]
+    if machines:
+        parts += ["<h2>Machines</h2>", _table(["target", "CPU, architecture, cores, flags; runtimes"], machines)]
+    for warning in target_warnings(bench["targets"]):
+        parts.append(f'<p class="err">warning: {html.escape(warning)}</p>')
     header = ["variant", "format", "precision", "target", "batch", "MB", "MMACs", "p50 ms", "p90 ms", "img/s", "top-1"]
     header.append("agreement with original fp32")
     parts += ["<h2>Comparison</h2>", _table(header, comparison_rows(bench, summaries))]

@@ -26,9 +26,11 @@ class PipelineResult:
 
 
 def _recipes(config: PipelineConfig) -> list[str]:
+    """One int8 recipe target per distinct CPU kind among the bench targets (`auto` resolved per target)."""
+    from ..quantize.targeting import for_profile
     from ..remote import resolve_target
 
-    return sorted({resolve_target(t).quantize_target for t in config["bench"]["targets"]})
+    return sorted({for_profile(resolve_target(t)).target for t in config["bench"]["targets"]})
 
 
 def run_pipeline(

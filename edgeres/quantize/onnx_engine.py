@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
+from ..errors import DataError
 from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
 from .layers import Layer, from_onnx_scopes
-from .recipes import OrtQdqInt8
+from .recipes import OrtQdqInt8, embedded_record
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add")
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -28,10 +29,12 @@ class _Reader:
     """onnxruntime's CalibrationDataReader protocol over an array, in the model's batch size."""
 
     def __init__(self, inputs: np.ndarray, name: str, batch: int | None) -> None:
-        if batch is None:  # dynamic batch: 32 at a time
-            chunks = np.array_split(inputs, max(1, len(inputs) // 32))
-        else:  # fixed batch: exact slices, a ragged tail dropped
-            chunks = [inputs[i : i + batch] for i in range(0, len(inputs) - batch + 1, batch)]
+        # Every batch has the same size: the histogram calibrators (percentile, entropy) stack the batches'
+        # outputs into one array and fail on ragged ones. Dynamic batch: the largest size <= 32 that divides
+        # the count, so no image is dropped (a prime count runs one at a time). Fixed batch: a ragged tail
+        # cannot be fed, and is dropped.
+        size = batch or next(b for b in range(min(32, max(1, len(inputs))), 0, -1) if len(inputs) % b == 0)
+        chunks = [inputs[i : i + size] for i in range(0, len(inputs) - size + 1, size)]
         self.batches: Iterator[np.ndarray] = iter(chunks)
         self.name = name
 
@@ -64,6 +67,11 @@ class OnnxInt8Engine:
         self.input_name = graph_input.name
         dim = graph_input.type.tensor_type.shape.dim[0]
         self.batch = dim.dim_value if dim.HasField("dim_value") else None
+        if self.batch and calib.n < self.batch:
+            raise DataError(
+                f"{calib.source}: {calib.n} calibration image(s), but {fp32.name} takes batches of {self.batch}; "
+                f"calibrate with at least {self.batch} images (--num)"
+            )
         self.layers = [
             Layer(from_onnx_scopes(_scopes(node), node.name), node.op_type, node.name)
             for node in model.graph.node
@@ -96,7 +104,8 @@ class OnnxInt8Engine:
                 self._quantize_static(out, exclude)
         finally:
             logging.getLogger().removeFilter(quiet)
-        _set_metadata(out, metadata_entries(self.card, IoSpec(**{**self.io.__dict__, "precision": "int8"})))
+        io = IoSpec(**{**self.io.__dict__, "precision": "int8"})
+        _set_metadata(out, metadata_entries(self.card, io, embedded_record(self.recipe)))
 
     def _quantize_static(self, out: Path, exclude: list[Layer]) -> None:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -113,6 +122,7 @@ class OnnxInt8Engine:
             per_channel=recipe.per_channel,
             activation_type=QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
+            reduce_range=recipe.weight_bits == 7,  # weights within +-64: no x86 kernel can saturate them
             calibrate_method=getattr(CalibrationMethod, _METHODS[recipe.method]),
             nodes_to_exclude=[layer.key for layer in exclude],
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": recipe.activations == "int8"},

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
+from ..errors import DataError
 from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
 from ..runtimes.tflite_metadata import read_metadata, write_metadata
 from .calibration import CalibrationSet
 from .layers import Layer, from_tflite_tensor
-from .recipes import LiteRtFullInt8
+from .recipes import LiteRtFullInt8, embedded_record
 
 QUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD")
 
@@ -33,6 +34,11 @@ class TfliteInt8Engine:
 
         self.blob, self.recipe, self.calib, self.card = fp32.read_bytes(), recipe, calib, card
         _, self.io = card_from_entries(read_metadata(self.blob), fp32)
+        if calib.n < (self.io.batch or 1):
+            raise DataError(
+                f"{calib.source}: {calib.n} calibration image(s), but {fp32.name} takes batches of {self.io.batch}; "
+                f"calibrate with at least {self.io.batch} images (--num)"
+            )
         interpreter = Interpreter(model_content=self.blob)
         self.signature, spec = next(iter(interpreter.get_signature_list().items()))
         self.input_name = spec["inputs"][0]
@@ -96,7 +102,9 @@ class TfliteInt8Engine:
             result = quant.quantize(self._calibration(quant), enable_progress_report=False)
         self.quantizer = quant
         io = IoSpec(**{**self.io.__dict__, "precision": "int8"})
-        out.write_bytes(write_metadata(bytes(result.quantized_model), metadata_entries(self.card, io)))
+        out.write_bytes(
+            write_metadata(bytes(result.quantized_model), metadata_entries(self.card, io, embedded_record(self.recipe)))
+        )
 
     def sensitivity(self, int8: Path, inputs: np.ndarray) -> list[tuple[Layer, float]]:
         """SNR (dB) of each layer's int8 output against fp32, worst first, via ai-edge-quantizer's validator."""

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .._shipped import shipped
 from ..errors import EdgeresError
+from ..isa import AUTO, CPU_TARGETS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,7 +42,8 @@ class Target:
     threads: int = 0
     workdir: str = "/tmp"
     device: str = "cpu"
-    quantize_target: str = "generic"
+    quantize_target: str = "auto"  # a recipe target, or "auto": from the CPU's flags (edgeres.quantize.targeting)
+    cpu_flags: tuple[str, ...] = ()  # the board's CPU flags as /proc/cpuinfo names them, where known
     known_hosts: str = ""
     notes: str = ""
     source: str = ""  # the file it came from
@@ -66,8 +68,9 @@ def _parse(text: str, origin: str) -> Target:
     if unknown:
         raise TargetError(f"{origin}: unknown keys {unknown}; known: {sorted(set(fields) - {'source'})}")
     data.setdefault("name", Path(origin).stem)
-    if "runtimes" in data:
-        data["runtimes"] = tuple(data["runtimes"])
+    for key in ("runtimes", "cpu_flags"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
     for key, value in data.items():
         expected = type(getattr(Target(name="x"), key)) if key != "name" else str
         if not isinstance(value, expected) or isinstance(value, bool):
@@ -78,6 +81,13 @@ def _parse(text: str, origin: str) -> Target:
         raise TargetError(f'{origin}: transport must be "local" or "ssh", got {target.transport!r}')
     if target.transport == "ssh" and not target.host:
         raise TargetError(f'{origin}: an ssh target needs host = "..."')
+    if target.quantize_target not in (AUTO, *CPU_TARGETS):
+        raise TargetError(
+            f"{origin}: quantize_target must be one of {', '.join((AUTO, *CPU_TARGETS))}, "
+            f"got {target.quantize_target!r}"
+        )
+    if not all(isinstance(flag, str) for flag in target.runtimes + target.cpu_flags):
+        raise TargetError(f"{origin}: runtimes and cpu_flags must be lists of strings")
     return target
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .tables import machine_line
+
 
 def merged_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) with p50 ms and top-1 per target; '-' where a target has no such entry."""
@@ -26,9 +28,26 @@ def merged_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     return header, rows
 
 
+def target_machines(results: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(target name, machine line) for each target that ran, from its first run's record."""
+    return [(r["target"]["name"], machine_line(r["runs"][0]["machine"])) for r in results if r["runs"]]
+
+
+def target_warnings(results: list[dict[str, Any]]) -> list[str]:
+    """Every run's warnings, each once, prefixed by its target."""
+    found: dict[str, None] = {}
+    for result in results:
+        for run in result["runs"]:
+            for warning in run.get("warnings", []):
+                found[f"{result['target']['name']}: {warning}"] = None
+    return list(found)
+
+
 def merged_markdown(results: list[dict[str, Any]]) -> str:
     header, rows = merged_rows(results)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [f"- {name}: {line}" for name, line in target_machines(results)] + [""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    errors = [f"- {r['target']['name']}: {r['error']}" for r in results if r["error"]]
-    return "\n".join(lines + (["", *errors] if errors else [])) + "\n"
+    notes = [f"- warning: {w}" for w in target_warnings(results)]
+    notes += [f"- {r['target']['name']}: {r['error']}" for r in results if r["error"]]
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -16,11 +18,26 @@ def _pyplot() -> Any:
 
 
 def latency_plot(run: dict[str, Any], out: Path) -> Path:
-    """Box plot of every entry's raw samples, one box per (model, batch)."""
+    """Box plot of every entry's raw samples, one box per (model, batch).
+
+    Boxes span p25-p75 and whiskers p5-p95; the axis stops a little above the largest p95, so that a shared
+    machine's tails (20-50x the median) cannot squash the boxes into lines. How many samples lie above the
+    axis, and the largest, is written at the top of each box's column; p99 is in every table.
+    """
     plt = _pyplot()
     entries = run["entries"]
+    samples = [np.asarray(e["samples_ms"], float) for e in entries]
+    top = 1.3 * max(float(np.percentile(s, 95)) for s in samples)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(entries)), 4))
-    ax.boxplot([e["samples_ms"] for e in entries], showfliers=True)
+    ax.boxplot(samples, whis=(5, 95), showfliers=True, flierprops={"markersize": 2, "alpha": 0.4})
+    ax.set_ylim(0, top)
+    for index, values in enumerate(samples, start=1):
+        above = values[values > top]
+        if len(above):
+            label = f"{len(above)} above\nmax {above.max():.3g}"
+            ax.annotate(
+                label, (index, top), xytext=(0, -2), textcoords="offset points", ha="center", va="top", fontsize=6
+            )
     ax.set_xticks(
         range(1, len(entries) + 1),
         [f"{Path(e['model']).name}\nbatch {e['batch']}" for e in entries],

@@ -2,7 +2,9 @@
 
 Version 1: one entry per (model, batch) with raw latency samples, their statistics, throughput, load time
 and memory, optional accuracy; plus the configuration, the machine (GPUs included), GPU memory on CUDA runs
-(null on CPU), and skipped (model, batch) pairs. Fields added within version 1 are optional.
+(null on CPU), and skipped (model, batch) pairs. Fields added within version 1 are optional: an entry's `isa`
+(the CPU features an int8 file assumes), the run's `warnings` (e.g. such a file on a CPU without them), the
+machine's `cpu_note`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ _ENTRY = {
         "throughput_per_s": _NUMBER,
         "speedup_vs_baseline": {"type": ["number", "null"]},
         "accuracy": _ACCURACY,
+        "isa": {
+            "type": ["object", "null"],
+            "required": ["needs_any"],
+            "properties": {"needs_any": {"type": "array", "items": {"type": "string"}}, "why": {"type": "string"}},
+        },
     },
 }
 BENCH_SCHEMA: dict[str, Any] = {
@@ -78,6 +85,7 @@ BENCH_SCHEMA: dict[str, Any] = {
         },
         "entries": {"type": "array", "items": _ENTRY},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["model", "batch", "reason"]}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
     },
 }
 

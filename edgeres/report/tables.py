@@ -25,8 +25,27 @@ COLUMNS = (
     "load_s",
     "first_ms",
     "n",
+    "cpu_needs",
     "unreliable",
 )
+
+# Column headers for people (terminal, Markdown); CSV and JSON keep the keys above.
+LABELS = {
+    "p50_ms": "p50 ms",
+    "p90_ms": "p90 ms",
+    "p99_ms": "p99 ms",
+    "mean_ms": "mean ms",
+    "std_ms": "std ms",
+    "throughput_per_s": "images/s",
+    "speedup_vs_baseline": "x baseline",
+    "top1": "top-1",
+    "top5": "top-5",
+    "file_mb": "file MB",
+    "load_s": "load s",
+    "first_ms": "first call ms",
+    "n": "samples",
+    "cpu_needs": "x86 CPU needs",
+}
 
 
 # The subset shown in the terminal, where width is scarce.
@@ -42,7 +61,28 @@ SUMMARY_COLUMNS = (
     "top1",
     "agreement",
     "file_mb",
+    "cpu_needs",
 )
+
+
+def label(column: str) -> str:
+    return LABELS.get(column, column)
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """CPU model, architecture, cores, ISA flags and runtime versions: what every report names first."""
+    versions = machine.get("versions") or {}
+    runtimes = ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("edgeres",))
+    note = f" ({machine['cpu_note']})" if machine.get("cpu_note") else ""
+    return (
+        f"{machine.get('cpu_model', '?')}{note}, {machine.get('machine', '?')}, {machine.get('cores', '?')} cores, "
+        f"flags {' '.join(machine.get('cpu_flags') or []) or 'n/a'}; {runtimes}"
+    )
+
+
+def visible_columns(table_rows: list[dict[str, Any]], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """`columns` without cpu_needs when no model needs anything (the usual case)."""
+    return tuple(c for c in columns if c != "cpu_needs" or any(r["cpu_needs"] for r in table_rows))
 
 
 def cells(row: dict[str, Any], columns: tuple[str, ...]) -> list[str]:
@@ -73,6 +113,7 @@ def rows(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "load_s": round(entry["load_s"], 3),
                 "first_ms": round(entry["first_ms"], 3),
                 "n": stats["n"],
+                "cpu_needs": "/".join((entry.get("isa") or {}).get("needs_any", [])),
                 "unreliable": " ".join(stats["unreliable"]),
             }
         )
@@ -88,19 +129,23 @@ def to_csv(run: dict[str, Any]) -> str:
 
 
 def to_markdown(run: dict[str, Any]) -> str:
-    machine = run["machine"]
+    table_rows = rows(run)
+    columns = visible_columns(table_rows, COLUMNS[:-1])
     lines = [
         f"# edgeres benchmark ({run['created']})",
         "",
-        f"Machine: {machine['cpu_model']}, {machine['cores']} cores, flags {', '.join(machine['cpu_flags']) or 'n/a'}; "
-        f"baseline {Path(run['config']['baseline']).name}; percentiles marked * come from too few samples "
+        f"Machine: {machine_line(run['machine'])}",
+        "",
+        f"Baseline {Path(run['config']['baseline']).name}; percentiles marked * come from too few samples "
         "(p90 < 64, p99 < 662, MLPerf LoadGen's rule).",
         "",
-        "| " + " | ".join(COLUMNS[:-1]) + " |",
-        "|" + "---|" * (len(COLUMNS) - 1),
+        "| " + " | ".join(label(c) for c in columns) + " |",
+        "|" + "---|" * len(columns),
     ]
-    for row in rows(run):
-        lines.append("| " + " | ".join(cells(row, COLUMNS[:-1])) + " |")
+    for row in table_rows:
+        lines.append("| " + " | ".join(cells(row, columns)) + " |")
+    for warning in run.get("warnings", []):
+        lines.append(f"\nWarning: {warning}")
     for skip in run["skipped"]:
         lines.append(f"\nSkipped {Path(skip['model']).name} at batch {skip['batch']}: {skip['reason']}")
     return "\n".join(lines) + "\n"

@@ -13,9 +13,11 @@ from typing import Any
 
 from ..card import ModelCard, coerce_fields
 from ..errors import CardError, ModelFileError
+from ..isa import IsaAssumption
 
 CARD_KEY = "edgeres.card"
 IO_KEY = "edgeres.io"
+QUANT_KEY = "edgeres.quantization"  # int8 files: recipe, target and the CPU features they assume
 LABELS_KEY = "labels"
 
 
@@ -34,12 +36,27 @@ class IoSpec:
         return json.dumps(asdict(self))
 
 
-def metadata_entries(card: ModelCard, io: IoSpec) -> dict[str, str]:
+def metadata_entries(card: ModelCard, io: IoSpec, quantization: Mapping[str, object] | None = None) -> dict[str, str]:
     """The key/value strings to embed (ONNX metadata_props, TFLite metadata table)."""
     entries = {CARD_KEY: card.to_json(), IO_KEY: io.to_json()}
     if card.labels is not None:
         entries[LABELS_KEY] = json.dumps(list(card.labels))
+    if quantization is not None:
+        entries[QUANT_KEY] = json.dumps(quantization, sort_keys=True)
     return entries
+
+
+def isa_from_entries(entries: Mapping[str, str]) -> IsaAssumption | None:
+    """The CPU features an int8 file says it assumes; None when it says nothing (or is float)."""
+    text = entries.get(QUANT_KEY)
+    if text is None:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    isa = record.get("isa") if isinstance(record, dict) else None
+    return IsaAssumption.from_dict(isa) if isinstance(isa, dict) else None
 
 
 def card_from_entries(

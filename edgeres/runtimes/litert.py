@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, reject_checkpoint_options
+from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
 from .tflite_metadata import read_metadata
 
 
@@ -65,6 +65,7 @@ class LiteRtPredictor:
         self.card, self.io = card_from_entries(
             entries, self.path, options.get("card_overrides"), options.get("num_classes")
         )
+        self.isa = isa_from_entries(entries)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.fixed_batch = int(self.input["shape"][0])

@@ -10,18 +10,20 @@ import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, reject_checkpoint_options
+from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
+from .onnx_isa import graph_isa
 
 
-def check_onnx_file(path: Path) -> None:
+def check_onnx_file(path: Path) -> Any:
     """Refuse a truncated/corrupt file, and external data that leaves the model's folder, before reading it.
 
-    Needs the `onnx` package; where it is absent (boards), onnxruntime's own path checks apply.
+    Returns the graph (onnx.ModelProto, weights not loaded from external files), or None where the `onnx`
+    package is absent (boards): there onnxruntime's own path checks apply.
     """
     try:
         import onnx
     except ImportError:
-        return
+        return None
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError, RuntimeError or worse on damaged files
@@ -38,6 +40,7 @@ def check_onnx_file(path: Path) -> None:
                 f"{path}: tensor {tensor.name} points at external data {location!r} outside the model's folder; "
                 "refused (re-export the model as one file)"
             )
+    return model
 
 
 def _tensors(graph: Any) -> list[Any]:
@@ -79,7 +82,7 @@ class OrtPredictor:
         reject_checkpoint_options(self.path, options)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such file")
-        check_onnx_file(self.path)
+        graph = check_onnx_file(self.path)
         settings = ort.SessionOptions()
         if threads:
             settings.intra_op_num_threads = threads
@@ -93,6 +96,8 @@ class OrtPredictor:
         self.card, self.io = card_from_entries(
             entries, self.path, options.get("card_overrides"), options.get("num_classes")
         )
+        # What the weights need beats what the file says of itself; boards without `onnx` read the metadata.
+        self.isa = graph_isa(graph) if graph is not None else isa_from_entries(entries)
         self.input_name = self.session.get_inputs()[0].name
         batch_dim = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None

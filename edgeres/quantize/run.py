@@ -1,0 +1,242 @@
+"""`quantize_model`: calibrate, quantize for a target's CPU, check, measure and gate one model."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_output, write_text_atomic
+from ..card import ModelCard
+from ..data import open_images
+from ..errors import EdgeresError, OutputExistsError
+from ..evaluate import evaluate_many
+from ..export import export_model, format_for
+from ..export.base import get_exporter
+from ..models import LoadedModel, load_model
+from .calibration import CalibrationSet, calibration_set
+from .check import HeldOutCheck, held_out_check
+from .layers import Layer, select
+from .recipes import OrtQdqInt8, Recipe, RecipeError, embedded_record, recipe_for
+from .targeting import ResolvedTarget, resolve_quantize_target
+
+SENSITIVITY_INPUTS = 32
+HELD_OUT = 128  # images beyond the calibration set for the label-free check
+Progress = Callable[[str, int, int], None]
+MAX_FALLBACK_LAYERS = 12
+
+
+class GateError(EdgeresError):
+    """The int8 model loses more accuracy than --max-drop allows."""
+
+
+@dataclass
+class Accuracy:
+    n: int
+    fp32_top1: float
+    int8_top1: float
+    agreement: float
+
+    @property
+    def drop_pp(self) -> float:
+        return 100.0 * (self.fp32_top1 - self.int8_top1)
+
+
+@dataclass
+class QuantizeResult:
+    path: Path
+    report_path: Path
+    recipe: Recipe
+    target: ResolvedTarget
+    calibration: dict[str, Any]
+    sensitivity: list[tuple[Layer, float]]
+    excluded: list[Layer]
+    accuracy: Accuracy | None
+    fp32_bytes: int
+    int8_bytes: int
+    seconds: float
+    check: HeldOutCheck | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        acc = self.accuracy
+        return {
+            "path": str(self.path),
+            "recipe": {**embedded_record(self.recipe), "why": type(self.recipe).__doc__},
+            "target": asdict(self.target),
+            "engines": {p: version(p) for p in ("onnxruntime", "ai-edge-quantizer", "ai-edge-litert", "onnx")},
+            "calibration": self.calibration,
+            "sensitivity": [{"layer": x.name, "op": x.op, "key": x.key, "snr_db": s} for x, s in self.sensitivity],
+            "excluded": [x.name for x in self.excluded],
+            "accuracy": None if acc is None else {**asdict(acc), "drop_pp": acc.drop_pp},
+            "held_out_check": None if self.check is None else self.check.to_dict(),
+            "files": {"fp32_bytes": self.fp32_bytes, "int8_bytes": self.int8_bytes},
+            "seconds": self.seconds,
+            "warnings": self.warnings,
+        }
+
+
+def cache_dir() -> Path:
+    """Where calibration statistics are kept between runs ($EDGERES_CACHE_DIR, else ~/.cache/edgeres)."""
+    return Path(os.environ.get("EDGERES_CACHE_DIR") or Path.home() / ".cache" / "edgeres")
+
+
+def _engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard) -> Any:
+    if isinstance(recipe, OrtQdqInt8):
+        from .onnx_engine import OnnxInt8Engine
+
+        return OnnxInt8Engine(fp32, recipe, calib, card, cache_dir())
+    from .tflite_engine import TfliteInt8Engine
+
+    return TfliteInt8Engine(fp32, recipe, calib, card, cache_dir())
+
+
+def _fp32_source(
+    model: str | os.PathLike[str] | LoadedModel, fmt: str, work: Path, load: dict[str, Any]
+) -> tuple[Path, ModelCard]:
+    """An fp32 file of `fmt`: the model itself when it already is one, else a fresh verified export."""
+    if not isinstance(model, LoadedModel) and Path(model).suffix.lower() == get_exporter(fmt).suffix:
+        predictor = get_exporter(fmt).open(Path(model))
+        if predictor.io.precision != "float32":  # type: ignore[attr-defined]
+            raise RecipeError(f"{model}: is already {predictor.io.precision}; quantize the float32 file")  # type: ignore[attr-defined]
+        return Path(model), predictor.card
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, **load)
+    exported = export_model(loaded, work / f"fp32{get_exporter(fmt).suffix}")
+    return exported.path, loaded.card
+
+
+def _measure(
+    fmt: str, fp32: Path, int8: Path, data: str | os.PathLike[str], limit: int | None, progress: Progress
+) -> Accuracy:
+    exporter = get_exporter(fmt)
+    predictors = [exporter.open(fp32), exporter.open(int8)]
+    try:
+        results, agreement = evaluate_many(
+            predictors, open_images(data), limit=limit, progress=partial(progress, "evaluate")
+        )
+    finally:
+        for predictor in predictors:
+            predictor.close()
+    return Accuracy(results[0].n, results[0].top1, results[1].top1, agreement[1])
+
+
+def quantize_model(
+    model: str | os.PathLike[str] | LoadedModel,
+    out: str | os.PathLike[str],
+    *,
+    calib: str | os.PathLike[str],
+    fmt: str | None = None,
+    target: str = "x86",
+    num: int = 512,
+    method: str | None = None,
+    io: str = "float",
+    eval_data: str | os.PathLike[str] | None = None,
+    eval_limit: int | None = None,
+    max_drop: float | None = None,
+    auto_fallback: bool = False,
+    exclude: tuple[str, ...] = (),
+    force: bool = False,
+    load_options: dict[str, Any] | None = None,
+    progress: Progress = lambda _phase, _done, _total: None,
+) -> QuantizeResult:
+    """Calibrate, quantize, measure and gate; the int8 file appears only if everything passed.
+
+    `target` is a recipe target (x86 is portable across x86 CPUs), `auto` (this CPU) or a target profile.
+    Without `eval_data` the int8 file is still checked against fp32 on held-out calibration-source images.
+    Raises RecipeError (bad options), GateError (accuracy gate failed; the report is kept), DataError,
+    OutputExistsError, or the loader's and exporter's errors.
+    """
+    target_path = Path(out)
+    chosen = format_for(target_path, fmt)
+    resolved = resolve_quantize_target(target)
+    recipe = recipe_for(chosen, resolved.target, method, io)
+    if max_drop is not None and eval_data is None:
+        raise RecipeError("--max-drop needs --eval DIR: the gate measures accuracy on labeled images")
+    if auto_fallback and max_drop is None:
+        raise RecipeError("--auto-fallback needs --max-drop: it keeps layers in float until that gate holds")
+    if target_path.exists() and not force:
+        raise OutputExistsError(f"{target_path}: already exists; pass --force to overwrite it or choose another --out")
+    report_path = target_path.with_name(target_path.name + ".report.json")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        fp32, card = _fp32_source(model, chosen, Path(work), load_options or {})
+        calibration = calibration_set(
+            calib, card, num=num, held_out=HELD_OUT, progress=partial(progress, "calibration")
+        )
+        engine = _engine(fp32, recipe, calibration, card)
+        excluded = select(engine.layers, exclude)
+        with atomic_output(target_path, force=force) as tmp:
+            progress("quantize", 0, 1)
+            engine.quantize(tmp, excluded)
+            sensitivity = engine.sensitivity(tmp, calibration.inputs[:SENSITIVITY_INPUTS])
+            progress("quantize", 1, 1)
+            accuracy = _measure(chosen, fp32, tmp, eval_data, eval_limit, progress) if eval_data is not None else None
+            if (
+                accuracy is not None
+                and eval_data is not None
+                and max_drop is not None
+                and accuracy.drop_pp > max_drop
+                and auto_fallback
+            ):
+                accuracy = _fall_back(
+                    engine, tmp, fp32, chosen, sensitivity, excluded, eval_data, eval_limit, max_drop, progress
+                )
+            check = held_out_check(chosen, fp32, tmp, calibration.held_out)
+            result = QuantizeResult(
+                target_path,
+                report_path,
+                recipe,
+                resolved,
+                calibration.describe(),
+                sensitivity,
+                excluded,
+                accuracy,
+                fp32.stat().st_size,
+                tmp.stat().st_size,
+                time.perf_counter() - start,
+                check,
+                calibration.warnings + [w for w in [check and check.warning()] if w],
+            )
+            write_text_atomic(report_path, json.dumps(result.to_dict(), indent=2), force=True)
+            if accuracy is not None and max_drop is not None and accuracy.drop_pp > max_drop:
+                raise GateError(
+                    f"{target_path}: int8 top-1 {accuracy.int8_top1:.4f} is {accuracy.drop_pp:.2f} pp below fp32 "
+                    f"{accuracy.fp32_top1:.4f}, over --max-drop {max_drop}"
+                    + (f" even with {len(excluded)} layer(s) in float" if auto_fallback else "; try --auto-fallback")
+                    + f"; nothing written, see {report_path}"
+                )
+    write_text_atomic(target_path.with_name(target_path.name + ".card.json"), card.to_json(), force=True)
+    return result
+
+
+def _fall_back(
+    engine: Any,
+    tmp: Path,
+    fp32: Path,
+    fmt: str,
+    ranked: list[tuple[Layer, float]],
+    excluded: list[Layer],
+    data: str | os.PathLike[str],
+    limit: int | None,
+    max_drop: float,
+    progress: Progress,
+) -> Accuracy:
+    """Keep the most sensitive layers in float, one at a time, until the gate holds (or we give up)."""
+    accuracy = None
+    for layer, _ in ranked[:MAX_FALLBACK_LAYERS]:
+        if layer in excluded:
+            continue
+        excluded.append(layer)
+        engine.quantize(tmp, excluded)
+        accuracy = _measure(fmt, fp32, tmp, data, limit, progress)
+        if accuracy.drop_pp <= max_drop:
+            break
+    assert accuracy is not None, "fallback had no layer left to keep in float"
+    return accuracy
