@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from edgeres._io import sha256_file
+from edgeres.isa import local_cpu
 from edgeres.pipeline import ConfigError, example_config, load_config, run_pipeline
+from edgeres.quantize.targeting import target_for_cpu
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli
 from .sshd import free_port
@@ -94,11 +96,12 @@ def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
     assert manifest["schema"] == "edgeres.pipeline/1" and manifest["config"]["prune"]["target_macs"] == 0.5
     assert {"torch", "onnxruntime", "torch-pruning", "ai-edge-quantizer"} <= set(manifest["versions"])
     names = set(manifest["stages"])
+    recipe = target_for_cpu(local_cpu())  # local-cpu's quantize_target is auto: this CPU's recipe
     assert {
         "prune",
         "export:original:onnx",
         "export:pruned:tflite",
-        "quantize:pruned:onnx:x86",
+        f"quantize:pruned:onnx:{recipe}",
         "bench",
         "report",
     } <= names
@@ -124,7 +127,8 @@ def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
     ).stdout
     for text in (
         "Comparison",
-        "<td>pruned</td><td>tflite</td><td>int8 x86</td><td>local-cpu</td>",
+        f"<td>pruned</td><td>tflite</td><td>int8 {recipe}</td><td>local-cpu</td>",
+        "Machines",
         "<td>original</td><td>onnx</td><td>fp32</td><td>local-cpu</td>",
         "agreement with original fp32",
         "Pruning",

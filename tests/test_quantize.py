@@ -30,7 +30,7 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory) -> dict:
-    """The three shared checkpoints, int8 ONNX (x86) and int8 TFLite, calibrated on 512 train images."""
+    """The three shared checkpoints, int8 ONNX and TFLite for this CPU (`auto`), calibrated on 512 train images."""
     folder = tmp_path_factory.mktemp("int8")
     results = {}
     with pytest.MonkeyPatch.context() as patch:
@@ -43,6 +43,7 @@ def quantized(tmp_path_factory) -> dict:
                     out,
                     calib=CIFAR / "train",
                     num=512,
+                    target="auto",
                     eval_data=CIFAR / "test",
                     eval_limit=EVAL_LIMIT,
                     max_drop=0.5,
@@ -98,6 +99,32 @@ def test_residual_adds_run_in_int8(quantized, name):
     adds = [op for op in ops if op["op_name"] == "ADD"]
     assert adds and all(dtypes[i] == np.int8 for op in adds for i in [*op["inputs"], *op["outputs"]])
     assert sum(op["op_name"] in ("QUANTIZE", "DEQUANTIZE") for op in ops) == 2  # float I/O only
+
+
+@pytest.mark.parametrize(("num", "method"), [(65, "percentile"), (100, "entropy"), (100, "percentile")])
+def test_calibration_counts_that_do_not_divide_into_batches(tmp_path, num, method):
+    result = run_cli(
+        "quantize", RESNET20, "--calib", CIFAR / "train", "--num", num, "--method", method, "--out", tmp_path / "q.onnx"
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "q.onnx.report.json").read_text())
+    assert report["calibration"]["n"] == num and report["held_out_check"]["n"] == 128
+    assert "check   int8 vs fp32 on 128 held-out" in result.stdout
+
+
+def test_calibration_with_a_corrupt_image_skipped(tmp_path):
+    import shutil
+
+    folder = tmp_path / "calib"
+    for cls in ("cat", "dog"):
+        (folder / cls).mkdir(parents=True)
+        for jpg in sorted((CIFAR / "train" / cls).iterdir())[:50]:
+            shutil.copy(jpg, folder / cls / jpg.name)
+    (folder / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    result = quantize_model(RESNET20, tmp_path / "q.onnx", calib=folder, num=101, method="percentile")
+    assert result.calibration["n"] == 100 and result.calibration["skipped"] == 1  # 101 asked, 100 read: batches of 25
+    assert any("broken.jpg" in w for w in result.warnings)
+    assert result.check is None or result.check.n == 0  # every image was used for calibration
 
 
 def test_recipes_per_target():
@@ -196,6 +223,7 @@ def test_cli_json_and_few_images_warning(tmp_path):
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["calibration"]["n"] == 20 and report["recipe"]["target"] == "x86"
+    assert report["target"] == {"target": "x86", "reason": "as given"}
     assert "only 20 calibration images" in result.stderr
     assert "--max-drop needs --eval" in one_line_error(
         run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--out", tmp_path / "g.onnx", "--max-drop", "1")
