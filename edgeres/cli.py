@@ -420,6 +420,7 @@ def targets(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def targets_check(name: str, accept_new_host_key: bool, as_json: bool) -> None:
     """Probe a target: reachable, Python, numpy, runtimes and their versions; sweeps stale run folders."""
+    from .isa import cpu_from_record, target_for_cpu
     from .remote import check_target, resolve_target
 
     target = resolve_target(name)
@@ -430,6 +431,7 @@ def targets_check(name: str, accept_new_host_key: bool, as_json: bool) -> None:
     packages = info.get("packages") or info.get("versions", {})
     click.echo(f"{target.name}: reachable; Python {info['python']} ({info['machine']}, {info['cores']} cores)")
     click.echo(f"  cpu       {info['cpu_model']}; flags {' '.join(info['cpu_flags']) or '-'}")
+    click.echo(f"  int8      --target {target_for_cpu(cpu_from_record(info))} fits this CPU")
     for package, found in packages.items():
         click.echo(f"  {package:<15} {found or 'missing'}")
     usable = [p for p in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime") if packages.get(p)]

@@ -146,6 +146,15 @@ def mismatch(name: str, assumption: IsaAssumption | None, cpu: Cpu) -> str | Non
     )
 
 
+def target_for_cpu(cpu: Cpu) -> str:
+    """The recipe target (CPU_TARGETS) that is both exact and fast on `cpu`."""
+    if cpu.is_x86:
+        return "x86-vnni" if cpu.has_vnni else "x86"
+    if cpu.arch.lower() in ("aarch64", "arm64"):
+        return "arm64"
+    return "generic"
+
+
 def cpu_from_record(machine: dict[str, object]) -> Cpu:
     """A Cpu from a machine record (bench JSON, `targets check`): how remote boards are judged."""
     flags = machine.get("cpu_flags") or []

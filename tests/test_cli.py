@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgeres.demo import run_demo
+from edgeres.isa import local_cpu, target_for_cpu
 from edgeres.models import load_model
 
 from .conftest import CHECKPOINTS, ROOT, one_line_error, run_cli
@@ -54,16 +55,17 @@ def test_demo_trains_a_model_then_runs_the_pipeline_on_it(tmp_path):
     top1 = json.loads(evaluated.stdout)["top1"]
     assert top1 > 0.5  # ten classes: chance is 0.1
     run = result.pipeline
+    recipe = target_for_cpu(local_cpu())  # the demo benches on local-cpu, whose recipe follows this CPU
     entries = {Path(e["model"]).name: e for t in run.bench["targets"] for r in t["runs"] for e in r["entries"]}
     assert set(entries) == {
         f"{variant}{kind}.{fmt}"
         for variant in ("original", "pruned")
-        for kind in ("", "_int8_x86")
+        for kind in ("", f"_int8_{recipe}")
         for fmt in ("onnx", "tflite")
     }
     assert all(e["accuracy"]["n"] == 400 for e in entries.values())
     assert entries["original.onnx"]["accuracy"]["top1"] == pytest.approx(top1, abs=0.005)
-    assert entries["original_int8_x86.onnx"]["accuracy"]["top1"] > top1 - 0.05
+    assert entries[f"original_int8_{recipe}.onnx"]["accuracy"]["top1"] > top1 - 0.05
     manifest = json.loads(run.manifest.read_text())
     prune = manifest["stages"]["prune"]["meta"]
     assert abs(prune["after"]["macs"] / prune["before"]["macs"] - 0.5) < 0.015 and len(prune["finetune"]["epochs"]) == 2

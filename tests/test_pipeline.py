@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from edgeres._io import sha256_file
-from edgeres.isa import local_cpu
+from edgeres.isa import local_cpu, target_for_cpu
 from edgeres.pipeline import ConfigError, example_config, load_config, run_pipeline
-from edgeres.quantize.targeting import target_for_cpu
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli
 from .sshd import free_port

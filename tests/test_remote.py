@@ -16,6 +16,8 @@ import jsonschema
 import pytest
 
 from edgeres.bench import TimingConfig
+from edgeres.isa import local_cpu, target_for_cpu
+from edgeres.quantize.targeting import resolve_quantize_target
 from edgeres.remote import (
     HostKeyError,
     RemoteRunError,
@@ -88,6 +90,11 @@ def test_check_reports_the_boards_python_and_runtimes(board, sshd, torch_free_py
     ).stdout.split()
     assert [info["packages"]["onnxruntime"], info["packages"]["numpy"]] == board_versions
     assert info["executable"].startswith(str(Path(torch_free_python).parent.parent))
+    # The board is this machine: its int8 recipe follows this CPU, found by probing (the profile states no flags).
+    recipe = target_for_cpu(local_cpu())
+    assert f"int8      --target {recipe} fits this CPU" in run_cli("targets", "check", board).stdout
+    resolved = resolve_quantize_target(board)
+    assert resolved.target == recipe and "probed over SSH" in resolved.reason
     assert board_leftovers(sshd) == []
 
 

@@ -76,7 +76,7 @@ Recipe = OrtQdqInt8 | LiteRtFullInt8
 
 def embedded_record(recipe: Recipe) -> dict[str, object]:
     """What an int8 file says about how it was made and which CPUs it assumes (its `edgeres.quantization`)."""
-    return {"recipe": type(recipe).__name__, **asdict(recipe), "isa": recipe.isa.to_dict()}
+    return {"name": type(recipe).__name__, **asdict(recipe), "isa": recipe.isa.to_dict()}
 
 
 # The first method of each engine is its default.

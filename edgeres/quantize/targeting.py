@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..isa import AUTO, Cpu, cpu_from_record, local_cpu
+from ..isa import AUTO, Cpu, cpu_from_record, local_cpu, target_for_cpu
 from .recipes import TARGETS, RecipeError
 
 if TYPE_CHECKING:
@@ -26,15 +26,6 @@ class ResolvedTarget:
     reason: str
 
 
-def target_for_cpu(cpu: Cpu) -> str:
-    """The recipe target that is both exact and fast on `cpu`."""
-    if cpu.is_x86:
-        return "x86-vnni" if cpu.has_vnni else "x86"
-    if cpu.arch.lower() in ("aarch64", "arm64"):
-        return "arm64"
-    return "generic"
-
-
 def _stated_cpu(name: str, flags: tuple[str, ...]) -> Cpu:
     arch = "aarch64" if set(flags) & _ARM_FLAGS else "x86_64"
     return Cpu(f"{name} (profile)", arch, flags)
@@ -48,15 +39,15 @@ def resolve_quantize_target(spec: str, *, accept_new_host_key: bool = False) -> 
     if spec == AUTO:
         cpu = local_cpu()
         return ResolvedTarget(target_for_cpu(cpu), f"auto: this CPU, {cpu.describe()}")
-    from ..remote.targets import load_targets
+    from ..remote.targets import load_targets, resolve_target
 
     profiles = load_targets()
-    if spec not in profiles:
+    if spec not in profiles and not spec.startswith("ssh://"):
         raise RecipeError(
             f"unknown --target {spec!r}; choose x86 (portable, any x86 CPU), x86-vnni (VNNI/AMX CPUs), arm64, "
-            f"generic, auto (this CPU), or a target profile ({', '.join(profiles)})"
+            f"generic, auto (this CPU), a target profile ({', '.join(profiles)}) or ssh://user@host:port"
         )
-    return for_profile(profiles[spec], accept_new_host_key=accept_new_host_key)
+    return for_profile(resolve_target(spec), accept_new_host_key=accept_new_host_key)
 
 
 def for_profile(profile: Target, *, accept_new_host_key: bool = False) -> ResolvedTarget:
