@@ -13,8 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
+from _table import print_rows
 
 from edgeres.bench.record import machine_info
 from edgeres.data import open_images
@@ -44,12 +43,7 @@ def main() -> None:
                 predictor.close()
                 rows.append({"checkpoint": name, "model": kind, "n": result.n, "top1": round(result.top1, 4),
                              "reference": reference, "top5": round(result.top5, 4)})  # fmt: skip
-    table = Table(title="fp32 top-1 on the full CIFAR-10 test split")
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*map(str, row.values()))
-    Console(width=140).print(table)
+    print_rows("fp32 top-1 on the full CIFAR-10 test split", rows, width=140)
     args.json.write_text(json.dumps({"machine": machine_info(), "rows": rows}, indent=2))
     print(f"wrote {args.json}")
 

@@ -11,8 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
+from _table import print_rows
 
 from edgeres.quantize import quantize_model
 
@@ -54,12 +53,7 @@ def main() -> None:
                         "seconds": round(result.seconds, 1),
                     }
                 )
-    table = Table(title="int8 vs fp32 on the full CIFAR-10 test split (10,000 images)")
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*map(str, row.values()))
-    Console(width=170).print(table)
+    print_rows("int8 vs fp32 on the full CIFAR-10 test split (10,000 images)", rows, width=170)
     args.json.write_text(json.dumps(rows, indent=2))
     print(f"wrote {args.json}")
 

@@ -12,6 +12,7 @@ Speed: resnet18_cifar10 at 32x32 and at 224x224 (card input size overridden), ba
 interleaved rounds on this CPU. Prints a table and writes JSON.
 
 Usage: python benchmarks/x86_recipes.py [--shared ../shared] [--limit N] [--avx2-limit N] [--json FILE]
+                                      [--checkpoints NAME...] [--no-speed]
        python benchmarks/x86_recipes.py predict OUT.npy INPUTS.npy FILE...   (the AVX2 worker)
 """
 
@@ -29,8 +30,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
+from _table import print_rows
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
 RECIPES = ("x86", "x86-vnni", "u8u8", "s8s8")
@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--limit", type=int, help="test images on this CPU (default: the whole split)")
     parser.add_argument("--avx2-limit", type=int, default=2000, help="test images on the AVX2-only CPU")
+    parser.add_argument("--checkpoints", nargs="+", default=CHECKPOINTS, choices=CHECKPOINTS, metavar="NAME")
+    parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     parser.add_argument("--json", type=Path, default=Path("x86_recipes.json"))
     args = parser.parse_args()
     from edgeres.bench.record import machine_info
@@ -172,20 +174,14 @@ def main() -> None:
     accuracy, speed = [], []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("EDGERES_CACHE_DIR", str(Path(tmp) / "cache"))
-        for name in CHECKPOINTS:
+        for name in args.checkpoints:
             files = make_files(args.shared / "checkpoints" / name, Path(tmp), calib)
             accuracy += accuracy_rows(files, name, test, args.limit, args.avx2_limit)
-            if name.startswith("resnet18"):
+            if name.startswith("resnet18") and not args.no_speed:
                 speed += speed_rows(files, 32)
                 speed += speed_rows(make_files(args.shared / "checkpoints" / name, Path(tmp), calib, 224), 224)
-    console = Console(width=160)
-    for title, rows in (("agreement with fp32 (top-1)", accuracy), ("speed, resnet18_cifar10, batch 1", speed)):
-        table = Table(title=title)
-        for column in rows[0]:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*map(str, row.values()))
-        console.print(table)
+    print_rows("agreement with fp32 (top-1)", accuracy)
+    print_rows("speed, resnet18_cifar10, batch 1", speed)
     machine = machine_info()
     record = {"date": date.today().isoformat(), "machine": machine, "accuracy": accuracy, "speed": speed,
               "command": " ".join(sys.argv), "onnxruntime": version("onnxruntime")}  # fmt: skip

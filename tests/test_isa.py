@@ -140,18 +140,21 @@ def test_portable_file_is_exact_on_avx2_and_the_vnni_file_says_what_it_needs(tmp
         assert recorded["target"] == target and graph_isa(model) == (NO_ASSUMPTION if target == "x86" else NEEDS_VNNI)
         assert recorded["isa"]["needs_any"] == list(graph_isa(model).needs_any)
         assert result.check is not None and result.check.n == 128 and result.check.agreement > 0.9
-    from edgeres.runtimes.onnxruntime import OrtPredictor
+    files["tflite"] = quantize_model(
+        CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / "x86.tflite", calib=CIFAR / "train", num=64
+    ).path
+    from edgeres.predict import open_predictor
 
     x = np.load(_inputs(tmp_path))
-    native = OrtPredictor(files["x86"]).predict(x)
     script = (
-        "import sys, numpy as np; from edgeres.runtimes.onnxruntime import OrtPredictor as P; "
-        "np.save(sys.argv[3], P(sys.argv[1]).predict(np.load(sys.argv[2])))"
+        "import sys, numpy as np; from edgeres.predict import open_predictor as p; "
+        "np.save(sys.argv[3], p(sys.argv[1]).predict(np.load(sys.argv[2])))"
     )
-    out = tmp_path / "avx2.npy"
-    result = run_avx2("-c", script, str(files["x86"]), str(tmp_path / "x.npy"), str(out))
-    assert result.returncode == 0, result.stderr
-    assert (np.load(out).argmax(1) == native.argmax(1)).mean() >= 0.99  # same integers: no saturation
+    for kind in ("x86", "tflite"):  # the portable ONNX file and XNNPACK's int8: the same integers on AVX2
+        native, out = open_predictor(files[kind]).predict(x), tmp_path / f"avx2-{kind}.npy"
+        result = run_avx2("-c", script, str(files[kind]), str(tmp_path / "x.npy"), str(out))
+        assert result.returncode == 0, result.stderr
+        assert (np.load(out).argmax(1) == native.argmax(1)).mean() >= 0.99, kind
     edgeres = str(Path(sys.executable).parent / "edgeres")
     evaluated = run_avx2(edgeres, "eval", str(files["x86-vnni"]), "--data", str(CIFAR / "test"), "--limit", "20")
     warnings = [line for line in evaluated.stderr.splitlines() if line.startswith("warning:")]
