@@ -12,7 +12,7 @@ Speed: resnet18_cifar10 at 32x32 and at 224x224 (card input size overridden), ba
 interleaved rounds on this CPU. Prints a table and writes JSON.
 
 Usage: python benchmarks/x86_recipes.py [--shared ../shared] [--limit N] [--avx2-limit N] [--json FILE]
-                                      [--checkpoints NAME...] [--no-speed]
+                                      [--checkpoints NAME...] [--recipes NAME...] [--no-speed]
        python benchmarks/x86_recipes.py predict OUT.npy INPUTS.npy FILE...   (the AVX2 worker)
 """
 
@@ -116,7 +116,7 @@ def accuracy_rows(files: dict[str, Path], name: str, test: Path, limit: int | No
             prefix = [sys.executable] if where == "this CPU" else avx2_prefix()
             subprocess.run([*prefix, __file__, "predict", *command], check=True, stderr=subprocess.DEVNULL)
             top1 = dict(zip(files, np.load(Path(tmp) / "p.npy"), strict=True))
-        for recipe in RECIPES:
+        for recipe in [r for r in files if r != "fp32"]:
             agreement = float(np.mean(top1[recipe] == top1["fp32"]))
             rows.append({"model": name, "cpu": where, "recipe": recipe, "n": len(y), "agreement": round(agreement, 4),
                          "top1": round(float(np.mean(top1[recipe] == y)), 4),
@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--avx2-limit", type=int, default=2000, help="test images on the AVX2-only CPU")
     parser.add_argument("--checkpoints", nargs="+", default=CHECKPOINTS, choices=CHECKPOINTS, metavar="NAME")
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
+    parser.add_argument("--recipes", nargs="+", default=RECIPES, choices=RECIPES, help="accuracy of these only")
     parser.add_argument("--json", type=Path, default=Path("x86_recipes.json"))
     args = parser.parse_args()
     from edgeres.bench.record import machine_info
@@ -176,7 +177,8 @@ def main() -> None:
         os.environ.setdefault("EDGERES_CACHE_DIR", str(Path(tmp) / "cache"))
         for name in args.checkpoints:
             files = make_files(args.shared / "checkpoints" / name, Path(tmp), calib)
-            accuracy += accuracy_rows(files, name, test, args.limit, args.avx2_limit)
+            chosen = {k: v for k, v in files.items() if k == "fp32" or k in args.recipes}
+            accuracy += accuracy_rows(chosen, name, test, args.limit, args.avx2_limit)
             if name.startswith("resnet18") and not args.no_speed:
                 speed += speed_rows(files, 32)
                 speed += speed_rows(make_files(args.shared / "checkpoints" / name, Path(tmp), calib, 224), 224)

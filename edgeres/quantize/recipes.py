@@ -8,7 +8,7 @@ the fp32 .tflite 3.02x faster, ahead of litert-torch's own PT2E int8 path (2.83x
 The x86 targets differ in one thing, the weight range (edgeres.isa says why): `x86` keeps int8 weights
 within +-64, which no x86 int8 kernel can saturate, on the same fast u8*s8 kernels; `x86-vnni` uses the
 full +-127 for CPUs with VNNI or AMX. resnet18_cifar10, full test split, agreement with fp32 on a VNNI CPU:
-99.08% (x86) and 99.22% (x86-vnni); on an AVX2-only CPU the x86-vnni file fell to about 88% (benchmarks).
+99.08% (x86) and 99.22% (x86-vnni); on an AVX2-only CPU the x86-vnni file fell to 86.5% (docs/benchmarks.md).
 """
 
 from __future__ import annotations
