@@ -87,7 +87,7 @@ def local_cpu() -> Cpu:
     x86_in_proc = flags & {"avx2", "sse2", *X86_VNNI}
     if arch.lower() in ("aarch64", "arm64") and x86_in_proc:
         # qemu-user passes the host's /proc/cpuinfo through: say so rather than report x86 flags for ARM
-        return Cpu(f"emulated aarch64 (host: {model})", arch, (), "emulated")
+        return Cpu(f"emulated aarch64 (host: {model})", arch, ())
     cpuid = _cpuid_view() if x86_in_proc else None
     if cpuid is not None:
         missing = [f for f, name in _NUMPY_NAMES.items() if f in flags and not cpuid.get(name, False)]
