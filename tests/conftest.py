@@ -130,7 +130,16 @@ def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def interrupt_when_exists(argv: list[str], path: Path, env: dict[str, str] | None = None) -> None:
     """Run the CLI `argv`, send it a real SIGINT as soon as `path` exists, and check it stopped as Ctrl-C does."""
-    proc = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A suite started in the background (`make test &`) inherits an ignored SIGINT, and Python then installs no
+    # KeyboardInterrupt handler: give the child the default disposition, as an interactive shell would.
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
