@@ -9,7 +9,6 @@ in 32 bits, ARM's int8 kernels widen first: neither saturates.
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -115,14 +114,6 @@ class IsaAssumption:
     def from_dict(cls, data: dict[str, object]) -> IsaAssumption:
         needs = data.get("needs_any", ())
         return cls(tuple(str(x) for x in needs) if isinstance(needs, (list, tuple)) else (), str(data.get("why", "")))
-
-    @classmethod
-    def from_json(cls, text: str) -> IsaAssumption | None:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        return cls.from_dict(data) if isinstance(data, dict) else None
 
 
 NO_ASSUMPTION = IsaAssumption()

@@ -21,7 +21,7 @@ from edgeres.runtimes.embedded import QUANT_KEY
 from edgeres.runtimes.onnx_isa import graph_isa
 
 from .avx2 import run_avx2
-from .conftest import CHECKPOINTS, CIFAR
+from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
 
 AVX2 = Cpu("Haswell", "x86_64", ("avx2", "fma"))
 VNNI = Cpu("Ice Lake", "x86_64", ("avx2", "avx512_vnni", "avx512f", "fma"))
@@ -76,8 +76,10 @@ def test_local_cpu_agrees_with_cpuid():
     cpu = local_cpu()
     if not cpu.is_x86:
         pytest.skip("x86 flags only")
-    from numpy._core._multiarray_umath import __cpu_features__ as cpuid
+    from edgeres.isa import _cpuid_view
 
+    cpuid = _cpuid_view()
+    assert cpuid is not None
     assert ("avx2" in cpu.flags) == bool(cpuid["AVX2"])
     assert ("avx512_vnni" in cpu.flags) == bool(cpuid["AVX512VNNI"])
 
@@ -170,3 +172,21 @@ def _inputs(folder):
     indices = stratified_subset(images.labels, len(images), 200, 7)
     np.save(folder / "x.npy", next(iter(iter_batches(images, card, indices, batch_size=200))).x)
     return folder / "x.npy"
+
+
+@pytest.mark.shared
+def test_bad_targets_and_too_few_images_for_a_fixed_batch_are_one_line_errors(tmp_path):
+    from edgeres.export import ExportOptions, export_model
+
+    ckpt = CHECKPOINTS / "resnet20-12fca82f.th"
+    line = one_line_error(
+        run_cli("quantize", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "q.onnx", "--target", "x86-avx2")
+    )
+    assert "unknown --target 'x86-avx2'" in line and "x86-vnni" in line and "auto" in line
+    fixed = export_model(ckpt, tmp_path / "b8.onnx", options=ExportOptions(batch=8)).path
+    result = run_cli("quantize", fixed, "--calib", CIFAR / "train", "--num", "4", "--out", tmp_path / "q.onnx")
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error: ")]  # after the calibration bar
+    assert result.exit_code == 1 and len(errors) == 1 and "Traceback" not in result.stderr
+    line = errors[0]
+    assert "4 calibration image(s), but b8.onnx takes batches of 8" in line and "--num" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b8.onnx", "b8.onnx.card.json", "b8.onnx.report.json"]

@@ -33,6 +33,14 @@ class CalibrationSet:
     def n(self) -> int:
         return int(self.inputs.shape[0])
 
+    def require(self, batch: int | None, model: str) -> None:
+        """Raises DataError when a file with a fixed batch cannot take even one batch of these images."""
+        if batch and self.n < batch:
+            raise DataError(
+                f"{self.source}: {self.n} calibration image(s), but {model} takes batches of {batch}; "
+                f"calibrate with at least {batch} images (--num)"
+            )
+
     def describe(self) -> dict[str, object]:
         return {
             "source": self.source,

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
-from ..errors import DataError
 from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
 from .layers import Layer, from_onnx_scopes
@@ -67,11 +66,7 @@ class OnnxInt8Engine:
         self.input_name = graph_input.name
         dim = graph_input.type.tensor_type.shape.dim[0]
         self.batch = dim.dim_value if dim.HasField("dim_value") else None
-        if self.batch and calib.n < self.batch:
-            raise DataError(
-                f"{calib.source}: {calib.n} calibration image(s), but {fp32.name} takes batches of {self.batch}; "
-                f"calibrate with at least {self.batch} images (--num)"
-            )
+        calib.require(self.batch, fp32.name)
         self.layers = [
             Layer(from_onnx_scopes(_scopes(node), node.name), node.op_type, node.name)
             for node in model.graph.node

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
-from ..errors import DataError
 from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
 from ..runtimes.tflite_metadata import read_metadata, write_metadata
 from .calibration import CalibrationSet
@@ -34,11 +33,7 @@ class TfliteInt8Engine:
 
         self.blob, self.recipe, self.calib, self.card = fp32.read_bytes(), recipe, calib, card
         _, self.io = card_from_entries(read_metadata(self.blob), fp32)
-        if calib.n < (self.io.batch or 1):
-            raise DataError(
-                f"{calib.source}: {calib.n} calibration image(s), but {fp32.name} takes batches of {self.io.batch}; "
-                f"calibrate with at least {self.io.batch} images (--num)"
-            )
+        calib.require(self.io.batch or 1, fp32.name)
         interpreter = Interpreter(model_content=self.blob)
         self.signature, spec = next(iter(interpreter.get_signature_list().items()))
         self.input_name = spec["inputs"][0]
