@@ -1,36 +1,148 @@
-"""Atomic file output and hashing: an interrupted or failed write never leaves a half-written file."""
+"""Output files: a set of files appears together or not at all, with the user's umask, and nothing that a
+failed, interrupted or killed run leaves behind survives the next run on the same output.
+
+Every temporary name carries the writer's process id (`.<name>.<pid>.<random>.tmp`, and `.work` for
+scratch folders), so a later run can tell a dead writer's leftovers from a live one's work in progress.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .errors import OutputExistsError
+from .errors import EdgeresError, OutputError, OutputExistsError
+
+_LEFTOVER = re.compile(r"\.(?P<pid>\d+)\.[^.]+\.(tmp|work)$")
+_FIXES = {
+    errno.ENOSPC: "the disk is full; free space there or choose another --out",
+    errno.EDQUOT: "the disk quota is exceeded; free space there or choose another --out",
+    errno.EROFS: "the file system is read-only; choose a writable --out",
+    errno.EACCES: "check the permissions of that path (or choose another --out)",
+    errno.EPERM: "check the permissions of that path (or choose another --out)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another --out",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter --out",
+}
+_LOW_SPACE = 1 << 20  # below this many free bytes, a failed write is taken for a full disk
+
+
+def os_error_message(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
+    """One line for an OS error: the path, what went wrong, and the fix when one is known."""
+    where = exc.filename if exc.filename is not None else path
+    what = exc.strerror or str(exc)
+    fix = _FIXES.get(exc.errno or 0)
+    return f"{where}: {what}" + (f"; {fix}" if fix else "") if where is not None else what
+
+
+def output_mode() -> int:
+    """File mode a plain `open(..., 'w')` would give: 0o666 less the process umask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask by setting it, and put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def sweep_leftovers(target: Path) -> list[Path]:
+    """Remove temp files and scratch folders that dead writers of `target` (or its sidecars) left beside it."""
+    removed: list[Path] = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _LEFTOVER.search(entry.name)
+        if not entry.name.startswith(f".{target.name}") or match is None or _pid_alive(int(match["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _full_disk(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _LOW_SPACE
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _as_output_error(target: Path) -> Iterator[None]:
+    """OS errors while producing `target`, and any failure on a full disk, become one OutputError line."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(os_error_message(exc, target)) from exc
+    except Exception as exc:
+        if isinstance(exc, EdgeresError) or not _full_disk(target.parent):
+            raise
+        raise OutputError(f"{target}: {_FIXES[errno.ENOSPC]} (failed with: {str(exc)[:120]})") from exc
+
+
+def _temp_file(target: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: Sequence[str | os.PathLike[str]], *, force: bool = False) -> Iterator[list[Path]]:
+    """Yield one temp path per output; when the block succeeds, move them all into place, else remove them.
+
+    The first path is the main output: OutputExistsError when it exists and `force` is false. The rest are
+    its sidecars (card, report) and are always replaced. Temp files sit beside their targets, so the moves
+    need no space and cannot fail half-way for a full disk.
+    """
+    targets = [Path(p) for p in paths]
+    if targets[0].exists() and not force:
+        raise OutputExistsError(f"{targets[0]}: already exists; pass --force to overwrite it or choose another --out")
+    temps: list[Path] = []
+    try:
+        with _as_output_error(targets[0]):
+            for target in targets:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                sweep_leftovers(target)
+                temps.append(_temp_file(target))
+            yield temps
+            mode = output_mode()
+            for temp in temps:
+                os.chmod(temp, mode)
+            for temp, target in zip(temps[1:], targets[1:], strict=True):
+                os.replace(temp, target)
+            os.replace(temps[0], targets[0])  # the main file last: it never stands without its sidecars
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds.
-
-    Raises OutputExistsError when `path` exists and `force` is false.
-    """
-    target = Path(path)
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target}: already exists; pass --force to overwrite it or choose another --out")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
+    with atomic_outputs([path], force=force) as temps:
+        yield temps[0]
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> Path:
@@ -38,6 +150,33 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, force: bool = 
     with atomic_output(path, force=force) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+@contextlib.contextmanager
+def scratch_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A scratch folder beside `target` for the files made on the way to it, this process's temp folder too.
+
+    Converters and quantizers (onnxruntime, LiteRT) write large intermediates through `tempfile`; they land
+    here, on the output's own disk, are removed when the block ends, and are swept by the next run on
+    `target` if this one is killed.
+    """
+    out = Path(target)
+    with _as_output_error(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sweep_leftovers(out)
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".work", dir=out.parent))
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir, os.environ["TMPDIR"] = str(folder), str(folder)
+    try:
+        with _as_output_error(out):
+            yield folder
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,29 @@ import click
 from .errors import EdgeresError
 from .predict import COMPILE_MODES
 
+MAP_HELP = "Score the data's i-th class folder (sorted) as output i, when its names differ from the model's."
 IMPORTANCE_NAMES = ("l1", "l2", "bn-scale", "taylor")  # edgeres.prune.IMPORTANCES, without importing torch
 
 
 class _Group(click.Group):
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True, **kw: Any
+    ) -> Any:
+        """Bad flags, like every other error, are one `error:` line (click's usage block is several)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, standalone_mode=False, **kw)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **kw)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+            click.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -32,6 +52,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:  # disk full, read-only, permissions where no library code expected them
+            if ctx.meta.get("edgeres.debug"):
+                raise
+            from ._io import os_error_message
+
+            click.echo(f"error: {os_error_message(exc)}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,6 +135,7 @@ def inspect(checkpoint: str, as_json: bool, load: dict[str, Any]) -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable image instead of skipping it.")
 @click.option("--max-pixels", default=None, type=click.IntRange(min=1), help="Refuse larger images (bombs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (top1, top5, n, ...).")
+@click.option("--map-by-position", is_flag=True, help=MAP_HELP)
 @load_options
 def eval_(
     model: str,
@@ -119,6 +147,7 @@ def eval_(
     strict: bool,
     max_pixels: int | None,
     as_json: bool,
+    map_by_position: bool,
     load: dict[str, Any],
 ) -> None:
     """Top-1/top-5 accuracy of a checkpoint (or exported model) on labeled images."""
@@ -143,6 +172,7 @@ def eval_(
             strict=strict,
             progress=advance,
             model_name=model,
+            by_position=map_by_position,
         )
     predictor.close()
     if result.skipped:
@@ -154,7 +184,7 @@ def eval_(
     else:
         click.echo(
             f"{Path(model).name}: top-1 {result.top1:.4f}  top-{result.topk} {result.top5:.4f}  "
-            f"on {result.n} images of {data} ({result.seconds:.1f} s)"
+            f"on {result.n} images of {data}, classes {result.label_mapping} ({result.seconds:.1f} s)"
         )
 
 
@@ -234,7 +264,10 @@ def export(
 @click.option("--io", default="float", show_default=True, type=click.Choice(["float", "int8"]))
 @click.option("--eval", "eval_data", type=click.Path(), help="Labeled images: measure fp32 and int8 top-1.")
 @click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate a stratified subset of N images.")
-@click.option("--max-drop", type=float, help="Fail when int8 top-1 is more than this many points below fp32.")
+@click.option("--map-by-position", is_flag=True, help=MAP_HELP)
+@click.option(
+    "--max-drop", type=click.FloatRange(min=0), help="Fail when int8 top-1 is more than this many points below fp32."
+)
 @click.option("--auto-fallback", is_flag=True, help="Keep the most sensitive layers in float until --max-drop holds.")
 @click.option("--exclude", multiple=True, help="Keep this layer (or block, e.g. layer1.0) in float; repeatable.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
@@ -251,6 +284,7 @@ def quantize(
     io: str,
     eval_data: str | None,
     eval_limit: int | None,
+    map_by_position: bool,
     max_drop: float | None,
     auto_fallback: bool,
     exclude: tuple[str, ...],
@@ -274,6 +308,7 @@ def quantize(
             io=io,
             eval_data=eval_data,
             eval_limit=eval_limit,
+            map_by_position=map_by_position,
             max_drop=max_drop,
             auto_fallback=auto_fallback,
             exclude=exclude,
@@ -312,6 +347,7 @@ def quantize(
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tuning from <out>.finetune.pt.")
 @click.option("--eval", "eval_data", type=click.Path(), help="Labeled test images: top-1 before and after.")
 @click.option("--eval-limit", type=click.IntRange(min=1), help="Score a class-stratified subset of N images.")
+@click.option("--map-by-position", is_flag=True, help=MAP_HELP)
 @click.option("--bench", is_flag=True, help="Time ONNX fp32/int8 exports of both models side by side.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -335,6 +371,7 @@ def prune(
     resume: bool,
     eval_data: str | None,
     eval_limit: int | None,
+    map_by_position: bool,
     bench: bool,
     force: bool,
     as_json: bool,
@@ -366,6 +403,7 @@ def prune(
             resume=resume,
             eval_data=eval_data,
             eval_limit=eval_limit,
+            map_by_position=map_by_position,
             bench=bench,
             force=force,
             load_options=load,
@@ -374,8 +412,10 @@ def prune(
         )
     if as_json:
         click.echo(json.dumps(result.to_dict()))
-        return
-    print_prune(result)
+    else:
+        print_prune(result)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _bench_on_targets(
@@ -453,19 +493,56 @@ def targets_clean(name: str, accept_new_host_key: bool) -> None:
     click.echo(f"removed {len(info.get('swept', []))} stale run folder(s)")
 
 
-def _int_list(value: str | None) -> list[int] | None:
+def _int_list(value: str | None, option: str, minimum: int = 1) -> list[int] | None:
+    """Comma-separated integers of at least `minimum`; BadParameter naming the option otherwise."""
     if not value:
         return None
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        numbers = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=option) from None
+    low = [n for n in numbers if n < minimum]
+    if low or not numbers:
+        raise click.BadParameter(f"{low[0] if low else value!r} is below {minimum}", param_hint=option)
+    return numbers
+
+
+def _cpu_list(value: str | None) -> list[int] | None:
+    """--cpus: CPU numbers this process may run on (sched_getaffinity), else BadParameter listing them."""
+    cpus = _int_list(value, "--cpus", minimum=0)
+    if cpus is None:
+        return None
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    missing = [c for c in cpus if c not in allowed]
+    if missing:
+        raise click.BadParameter(
+            f"CPU {missing[0]} is not one this process may use; choose among {','.join(map(str, allowed))}",
+            param_hint="--cpus",
+        )
+    return cpus
+
+
+_LOCAL_ONLY = ("runtime", "threads", "baseline", "cpus", "fp16", "compile_mode", "cuda_graphs", "csv_path")
+_REMOTE_ONLY = ("remote_data", "accept_new_host_key", "timeout")
+
+
+def _check_bench_flags(targets: tuple[str, ...], given: dict[str, Any]) -> None:
+    """A flag that does not apply to this kind of run is an error, never silently ignored."""
+    ctx = click.get_current_context()
+    names = {p.name: p.opts[0] for p in ctx.command.params if p.name}
+    for name in _LOCAL_ONLY if targets else _REMOTE_ONLY:
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE and given[name]:
+            hint = "target profiles set these per board" if targets else "it applies with --target only"
+            raise click.UsageError(f"{names[name]} does not apply {'with' if targets else 'without'} --target: {hint}")
+    if given["device"] != "cpu" and targets:
+        raise click.UsageError("--device does not apply with --target: target profiles set the device")
 
 
 @cli.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path())
 @click.option("--data", type=click.Path(), help="Labeled images: top-1/top-5 by each model's own runner.")
 @click.option("--limit", type=click.IntRange(min=1), help="Score a class-stratified subset of N images.")
+@click.option("--map-by-position", is_flag=True, help=MAP_HELP)
 @click.option("--runtime", type=click.Choice(["ort", "litert", "torch"]), help="Default: from the file type.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads (default: the runtime's).")
@@ -489,6 +566,7 @@ def bench(
     models: tuple[str, ...],
     data: str | None,
     limit: int | None,
+    map_by_position: bool,
     runtime: str | None,
     device: str,
     threads: int | None,
@@ -514,10 +592,15 @@ def bench(
     from .console import phase_progress, print_bench
     from .report import write_reports
 
+    _check_bench_flags(targets, locals())
+    if map_by_position and data is None and remote_data is None:
+        raise click.UsageError("--map-by-position applies to --data: give the labeled images too")
+    batch_sizes = tuple(_int_list(batches, "--batch") or [1])
+    pinned = _cpu_list(cpus)
     timing = TimingConfig(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds)
     if targets:
-        batch_sizes = tuple(_int_list(batches) or [1])
         extra: dict[str, Any] = {"data": data, "remote_data": remote_data, "limit": limit, "batches": batch_sizes}
+        extra["map_by_position"] = map_by_position
         extra["timing"] = timing
         extra |= {"accept_new_host_key": accept_new_host_key, "timeout": timeout}
         _bench_on_targets(list(models), list(targets), extra, json_path, report_dir)
@@ -527,13 +610,14 @@ def bench(
             list(models),
             data=data,
             limit=limit,
+            map_by_position=map_by_position,
             runtime=runtime,
             device=device,
             threads=threads,
-            batches=tuple(_int_list(batches) or [1]),
+            batches=batch_sizes,
             timing=timing,
             baseline=baseline,
-            cpus=_int_list(cpus),
+            cpus=pinned,
             fp16=fp16,
             compile_mode=compile_mode,
             cuda_graphs=cuda_graphs,
@@ -575,6 +659,8 @@ def pipeline(config: str | None, out: str, resume: bool, example: bool) -> None:
     click.echo(f"stages run {len(result.ran)}, skipped (unchanged) {len(result.skipped)}")
     click.echo(f"manifest {result.manifest}")
     click.echo(f"report   {result.report}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     failed = [f"{t['target']['name']}: {t['error']}" for t in result.bench["targets"] if t["error"]]
     if failed:  # the report shows what was measured; the exit status says not everything was
         raise EdgeresError(f"{len(failed)} target(s) failed (see the report): " + "; ".join(failed))

@@ -36,6 +36,10 @@ class BadImageError(DataError):
     """One image cannot be decoded safely (corrupt, not an image, too many pixels)."""
 
 
+class OutputError(EdgeresError):
+    """An output cannot be written: disk full, read-only, no permission; nothing partial is left."""
+
+
 class OutputExistsError(EdgeresError):
     """An output file already exists and overwriting was not asked for."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,17 +40,42 @@ class EvalResult:
         return asdict(self)
 
 
-def class_mapping(card: ModelCard, images: ImageSet) -> tuple[np.ndarray, str]:
-    """Map data label -> model output: by class name when the card names classes, else by position.
+@dataclass(frozen=True)
+class LabeledData:
+    """Labeled images to score on: a class-stratified subset of `limit` (None: all), and whether the data's
+    i-th class is output i (`by_position`) instead of matching class names."""
 
-    Raises DataError when the data is unlabeled or its classes cannot match the model's.
+    path: str | os.PathLike[str]
+    limit: int | None = None
+    by_position: bool = False
+
+
+def class_mapping(card: ModelCard, images: ImageSet, by_position: bool = False) -> tuple[np.ndarray, str]:
+    """Map data label -> model output, and say how: "by-name" (the data's class names among the model's
+    labels) or "by-position" (class i is output i: asked for with `by_position`, or the model names none).
+
+    Raises DataError when the data is unlabeled, or names classes the model does not have.
     """
-    if images.labels is None or images.classes is None:
+    if images.labels is None:
         raise DataError(f"{images.name}: has no labels; evaluation needs one sub-folder per class (ImageFolder)")
+    if images.classes is None:  # arrays with labels but no class names: the labels are output indices
+        if images.labels.size and images.labels.max() >= card.num_classes:
+            raise DataError(
+                f"{images.name}: label {int(images.labels.max())} is out of range for a model with "
+                f"{card.num_classes} outputs; labels must be 0..{card.num_classes - 1}"
+            )
+        return np.arange(card.num_classes, dtype=np.int64), "by-position"
     data_classes = images.classes
-    if card.labels is not None and set(data_classes) <= set(card.labels):
-        index = {name: i for i, name in enumerate(card.labels)}
-        return np.asarray([index[c] for c in data_classes], np.int64), "by-name"
+    if card.labels is not None and not by_position:
+        unknown = [c for c in data_classes if c not in card.labels]
+        if not unknown:
+            index = {name: i for i, name in enumerate(card.labels)}
+            return np.asarray([index[c] for c in data_classes], np.int64), "by-name"
+        raise DataError(
+            f"{images.name}: class(es) {', '.join(unknown[:4])} are not among the model's classes "
+            f"({', '.join(card.labels[:10])}{', ...' if len(card.labels) > 10 else ''}); rename those folders, "
+            "or pass --map-by-position to score the data's i-th class (sorted) as output i"
+        )
     if len(data_classes) == card.num_classes:
         return np.arange(card.num_classes, dtype=np.int64), "by-position"
     raise DataError(
@@ -68,13 +94,14 @@ def evaluate_many(
     strict: bool = False,
     progress: ProgressFn | None = None,
     names: list[str] | None = None,
+    by_position: bool = False,
 ) -> tuple[list[EvalResult], list[float]]:
     """Score several predictors on the same batches; also return each one's top-1 agreement with the first.
 
     All predictors must share the first one's classes. Raises DataError on a mismatch.
     """
     card = predictors[0].card
-    mapping, how = class_mapping(card, images)
+    mapping, how = class_mapping(card, images, by_position)
     indices = stratified_subset(images.labels, len(images), limit, seed)
     k = min(5, card.num_classes)
     hits1, hits5, agree = (np.zeros(len(predictors), np.int64) for _ in range(3))
@@ -127,6 +154,7 @@ def evaluate(
     strict: bool = False,
     progress: ProgressFn | None = None,
     model_name: str = "",
+    by_position: bool = False,
 ) -> EvalResult:
     """Score `predictor` on `images` (a stratified `limit` subset when given). Raises DataError."""
     results, _ = evaluate_many(
@@ -138,6 +166,7 @@ def evaluate(
         strict=strict,
         progress=progress,
         names=[model_name] if model_name else None,
+        by_position=by_position,
     )
     warning = cpu_warning(Path(model_name).name or "the model", predictor)
     results[0].warnings += [warning] if warning else []

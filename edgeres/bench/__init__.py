@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import open_images
 from ..errors import EdgeresError, ModelFileError
-from ..evaluate import evaluate_many
+from ..evaluate import LabeledData, evaluate_many
 from ..isa import cpu_warning
 from .harness import TimingConfig, time_interleaved
 from .record import gpu_process_mb, machine_info, peak_rss_mb, pin_cpus, rss_mb
@@ -78,6 +78,7 @@ def bench_models(
     *,
     data: str | os.PathLike[str] | None = None,
     limit: int | None = None,
+    map_by_position: bool = False,
     runtime: str | None = None,
     device: str = "cpu",
     threads: int | None = None,
@@ -96,6 +97,8 @@ def bench_models(
 
     Raises EdgeresError subclasses for missing runtimes, devices, files, or mismatched data.
     """
+    if not batches or min(batches) < 1:
+        raise EdgeresError(f"batch sizes must be 1 or more, got {list(batches)}")
     timing = timing or TimingConfig()
     paths = [Path(m) for m in models]
     if baseline is not None and Path(baseline) not in paths:
@@ -113,6 +116,7 @@ def bench_models(
             "timing": timing.__dict__,
             "data": str(data) if data else None,
             "limit": limit,
+            "map_by_position": map_by_position,
             "cpus": cpus,
             "fp16": fp16,
             "compile": compile_mode,
@@ -135,7 +139,7 @@ def bench_models(
     if device != "cpu":
         run.gpu_memory = _gpu_memory(runners)
     if data is not None:
-        _add_accuracy(run, runners, base, data, limit, progress)
+        _add_accuracy(run, runners, base, LabeledData(data, limit, map_by_position), progress)
     for runner in runners.values():
         runner.close()
     run.peak_rss_mb = peak_rss_mb()
@@ -193,11 +197,9 @@ def _gpu_memory(runners: dict[Path, Any]) -> dict[str, float | None]:
     return {"process_mb": gpu_process_mb(), "torch_peak_allocated_mb": max(known) if known else None}
 
 
-def _add_accuracy(
-    run: BenchRun, runners: dict[Path, Any], base: Path, data: str | os.PathLike[str], limit: int | None, progress: Any
-) -> None:
+def _add_accuracy(run: BenchRun, runners: dict[Path, Any], base: Path, data: LabeledData, progress: Any) -> None:
     """Top-1/top-5 by each model's own runner; agreement with the baseline when preprocessing matches."""
-    images = open_images(data)
+    images = open_images(data.path)
     order = [base, *[p for p in runners if p != base]]
     cards = [runners[p].card for p in order]
     same = all(
@@ -209,8 +211,9 @@ def _add_accuracy(
         results, agreement = evaluate_many(
             [runners[p] for p in group],
             images,
-            limit=limit,
+            limit=data.limit,
             progress=(lambda d, t: progress("accuracy", d, t)) if progress else None,
+            by_position=data.by_position,
         )
         for path, result, agree in zip(group, results, agreement, strict=True):
             accuracy = {
@@ -218,13 +221,14 @@ def _add_accuracy(
                 "top5": result.top5,
                 "n": result.n,
                 "skipped": result.skipped,
+                "label_mapping": result.label_mapping,
                 "agreement_with_baseline": agree if same else None,
             }
             for entry in run.entries:
                 if entry.model == str(path):
                     entry.accuracy = accuracy
     if not any(e.accuracy for e in run.entries):
-        raise EdgeresError(f"{data}: no accuracy could be measured")
+        raise EdgeresError(f"{data.path}: no accuracy could be measured")
 
 
 __all__ = ["SCHEMA", "BenchEntry", "BenchRun", "TimingConfig", "bench_models"]

@@ -155,12 +155,21 @@ def _open_array_file(path: Path) -> ImageSet:
                 raise DataError(f"{path}: no image array; name it 'images' or 'x' (found {sorted(keys)})")
             images = loaded[image_key]
             label_key = next((k for k in ("labels", "y", "targets", "y_test", "y_train") if k in keys), None)
-            labels = loaded[label_key].reshape(-1).astype(np.int64) if label_key else None
+            labels = _integer_labels(loaded[label_key], path) if label_key else None
             class_key = next((k for k in ("classes", "label_names") if k in keys), None)
             classes = tuple(str(c) for c in loaded[class_key]) if class_key else None
     else:
         images = loaded
-    return ArrayImageSet(str(path), _as_nhwc_uint8(images, path), _check_labels(labels, len(images), path), classes)
+    images = _as_nhwc_uint8(images, path)
+    return ArrayImageSet(str(path), images, _check_labels(labels, len(images), classes, path), classes)
+
+
+def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
+    flat = values.reshape(-1)
+    if not (np.issubdtype(flat.dtype, np.integer) or (np.issubdtype(flat.dtype, np.floating) and
+            np.all(np.isfinite(flat)) and np.all(flat == np.round(flat)))):  # fmt: skip
+        raise DataError(f"{path}: labels must be whole class indices 0, 1, ..., got {flat.dtype} {flat[:3]}")
+    return flat.astype(np.int64)
 
 
 def _as_nhwc_uint8(images: np.ndarray, path: Path) -> np.ndarray:
@@ -171,17 +180,38 @@ def _as_nhwc_uint8(images: np.ndarray, path: Path) -> np.ndarray:
     if images.shape[3] != 3:
         images = images.transpose(0, 2, 3, 1)
     if images.dtype != np.uint8:
-        if not np.issubdtype(images.dtype, np.floating) or images.min() < 0 or images.max() > 1:
+        if not np.issubdtype(images.dtype, np.floating):
             raise DataError(f"{path}: images must be uint8 0-255 or float 0-1, got {images.dtype}")
+        finite = np.isfinite(images)
+        if not finite.all():
+            bad = int(np.argmin(finite.reshape(len(images), -1).all(axis=1)))
+            raise DataError(f"{path}: image {bad} holds NaN or infinite values; images must be float 0-1 or uint8")
+        if images.size and (images.min() < 0 or images.max() > 1):
+            raise DataError(
+                f"{path}: float images must be 0-1, got {images.min():.3g}..{images.max():.3g}; "
+                "scale them (x / 255) or store uint8"
+            )
         images = np.round(images * 255).astype(np.uint8)
     if images.shape[0] == 0:
         raise DataError(f"{path}: holds no images")
     return np.ascontiguousarray(images)
 
 
-def _check_labels(labels: np.ndarray | None, count: int, path: Path) -> np.ndarray | None:
-    if labels is not None and labels.shape[0] != count:
+def _check_labels(
+    labels: np.ndarray | None, count: int, classes: tuple[str, ...] | None, path: Path
+) -> np.ndarray | None:
+    """Labels are class indices: one per image, none negative, each naming one of `classes` when given."""
+    if labels is None:
+        return None
+    if labels.shape[0] != count:
         raise DataError(f"{path}: {labels.shape[0]} labels for {count} images; they must match one to one")
+    if labels.size and labels.min() < 0:
+        raise DataError(f"{path}: label {int(labels.min())} is negative; labels must be class indices 0, 1, ...")
+    if classes is not None and labels.size and labels.max() >= len(classes):
+        raise DataError(
+            f"{path}: label {int(labels.max())} is out of range for its {len(classes)} class names; "
+            f"labels must be 0..{len(classes) - 1}"
+        )
     return labels
 
 

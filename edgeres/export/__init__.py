@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_output, sha256_file, write_text_atomic
+from .._io import atomic_outputs, scratch_folder, sha256_file, write_text_atomic
 from ..errors import ExportError, OutputExistsError
 from ..models import LoadedModel, load_model
 from ..runtimes.embedded import IoSpec
@@ -78,7 +78,8 @@ def export_model(
     inputs = verification_inputs(loaded.card, verify_data, verify_limit) if verify_output else None
     report_path = target.with_name(target.name + ".report.json")
     card_path = target.with_name(target.name + ".card.json")
-    with atomic_output(target, force=force) as tmp:
+    with scratch_folder(target), atomic_outputs([target, report_path, card_path], force=force) as temps:
+        tmp = temps[0]
         start = time.perf_counter()
         exporter.export(loaded.model, loaded.card, tmp, io)
         seconds = time.perf_counter() - start
@@ -92,14 +93,16 @@ def export_model(
         result = ExportResult(
             target, chosen, io, seconds, tmp.stat().st_size, sha256_file(tmp), verification, report_path, card_path
         )
-        write_text_atomic(report_path, json.dumps(result.to_dict(), indent=2), force=True)
+        report = json.dumps(result.to_dict(), indent=2)
         if verification is not None and not verification.passed:
+            write_text_atomic(report_path, report, force=True)
             raise ExportError(
                 f"{target}: exported file disagrees with PyTorch (top-1 agreement {verification.top1_agreement:.2%}, "
                 f"max |diff| {verification.max_abs_diff:.3g}; rule: {verification.rule}); nothing written, "
                 f"see {report_path}"
             )
-    write_text_atomic(card_path, loaded.card.to_json(), force=True)
+        temps[1].write_text(report, encoding="utf-8")
+        temps[2].write_text(loaded.card.to_json(), encoding="utf-8")
     return result
 
 

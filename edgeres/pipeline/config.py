@@ -5,7 +5,9 @@ Relative paths in the file are relative to the file's folder, so a config travel
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "evaluation": ((str,), ..., "labeled images for top-1 (ImageFolder)"),
         "calibration_images": ((int,), 256, "calibration subset size"),
         "evaluation_images": ((int,), 1000, "evaluation subset size (class-stratified); 0: all"),
+        "map_by_position": ((bool,), False, "score class folder i as model output i when the names differ"),
     },
     "prune": {
         "enabled": ((bool,), False, "add a pruned variant"),
@@ -61,6 +64,27 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "min_seconds": ((float, int), 1.0, "timed seconds at least"),
     },
 }
+# (section, key) -> (test, what the value must be): checked before any stage runs
+Check = Callable[[Any], bool]
+_RANGES: dict[tuple[str, str], tuple[Check, str]] = {
+    ("data", "calibration_images"): (lambda v: v >= 1, "at least 1"),
+    ("data", "evaluation_images"): (lambda v: v >= 0, "0 (all) or more"),
+    ("prune", "target_macs"): (lambda v: 0 < v < 1, "between 0 and 1 (exclusive), e.g. 0.5"),
+    ("prune", "importance"): (lambda v: v in ("l1", "l2", "bn-scale", "taylor"), "l1, l2, bn-scale or taylor"),
+    ("prune", "round_to"): (lambda v: v >= 1, "at least 1"),
+    ("prune", "epochs"): (lambda v: v >= 1, "at least 1"),
+    ("prune", "train_images"): (lambda v: v >= 0, "0 (all) or more"),
+    ("prune", "lr"): (lambda v: v > 0 and math.isfinite(v), "a positive number"),
+    ("quantize", "max_drop"): (lambda v: v >= 0 and math.isfinite(v), "0 (no gate) or a positive number"),
+    ("bench", "targets"): (lambda v: bool(v) and all(isinstance(t, str) and t for t in v), "a list of names"),
+    ("bench", "batches"): (
+        lambda v: bool(v) and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in v),
+        "a list of batch sizes of at least 1, e.g. [1, 8]",
+    ),
+    ("bench", "warmup"): (lambda v: v >= 0, "0 or more"),
+    ("bench", "min_runs"): (lambda v: v >= 1, "at least 1"),
+    ("bench", "min_seconds"): (lambda v: v >= 0 and math.isfinite(v), "0 or more seconds"),
+}
 _REQUIRED_EXAMPLES = {"checkpoint": "model.pth", "calibration": "data/train", "evaluation": "data/test"}
 TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", float: "a number", list: "a list"}
 
@@ -82,7 +106,10 @@ def _check_value(origin: str, section: str, key: str, value: Any) -> Any:
         expected = " or ".join(TYPE_NAMES[t] for t in types)
         raise ConfigError(f"{origin}: [{section}] {key} must be {expected}, got {value!r}")
     if float in types and isinstance(value, int):
-        return float(value)
+        value = float(value)
+    test, must = _RANGES.get((section, key), (lambda v: True, ""))
+    if not test(value):
+        raise ConfigError(f"{origin}: [{section}] {key} must be {must}, got {value!r}")
     return value
 
 

@@ -83,9 +83,11 @@ def render(
     plots: list[Path],
     sensitivity: dict[str, list[dict[str, Any]]],
     prune: dict[str, Any] | None,
+    warnings: tuple[str, ...] | list[str] = (),
 ) -> str:
     parts = [f"<h1>{html.escape(title)}</h1>"]
     parts.append(f'<p class="meta">{html.escape(" · ".join(f"{k} {v}" for k, v in meta.items()))}</p>')
+    parts += [f'<p class="err"><strong>warning:</strong> {html.escape(w)}</p>' for w in warnings]
     machines = [[name, line] for name, line in target_machines(bench["targets"])]
     if machines:
         parts += ["<h2>Machines</h2>", _table(["target", "CPU, architecture, cores, flags; runtimes"], machines)]
@@ -115,9 +117,11 @@ def _prune_table(prune: dict[str, Any]) -> str:
     before, after = prune["before"], prune["after"]
     rows = [[k, before[k], after[k], f"{after[k] / before[k]:.3f}"] for k in ("params", "macs", "weight_bytes_fp32")]
     if prune.get("top1"):
-        rows.append(["top-1", f"{prune['top1']['before']:.4f}", f"{prune['top1']['after']:.4f}", ""])
+        top1 = prune["top1"]
+        rows.append(["top-1", f"{top1['before']:.4f}", f"{top1['after']:.4f}", f"{top1['after'] / top1['before']:.3f}"])
     epochs = (prune.get("finetune") or {}).get("epochs", [])
     rows += [[f"epoch {e['epoch']}", "", f"loss {e['loss']:.3f}, train top-1 {e['top1']:.4f}", ""] for e in epochs]
-    return f"<p>channel ratio {prune['ratio']:.3f}, {html.escape(prune['arch'])}</p>" + _table(
+    loud = "".join(f'<p class="err"><strong>warning:</strong> {html.escape(w)}</p>' for w in prune.get("warnings", []))
+    return f"<p>channel ratio {prune['ratio']:.3f}, {html.escape(prune['arch'])}</p>{loud}" + _table(
         ["", "before", "after", "after / before"], rows
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from .config import PipelineConfig, load_config
 from .stage_runner import StageRunner
-from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage
+from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage, stage_warnings
 
 Progress = Callable[[str, int, int], None]
 
@@ -23,6 +23,7 @@ class PipelineResult:
     ran: list[str]
     skipped: list[str]
     bench: dict[str, Any]
+    warnings: list[str]
 
 
 def _recipes(config: PipelineConfig) -> list[str]:
@@ -38,6 +39,7 @@ def run_pipeline(
 ) -> PipelineResult:
     """Run every enabled stage into `out`; raises ConfigError, the stages' EdgeresErrors, KeyboardInterrupt."""
     config = load_config(config_path)
+    recipes = _recipes(config)  # every target resolved before any work: a bad name fails now, not at the bench
     folder = Path(out)
     (folder / "files").mkdir(parents=True, exist_ok=True)
     runner = StageRunner(config, folder, progress or (lambda _p, _d, _t: None))
@@ -55,7 +57,8 @@ def run_pipeline(
             summaries[f"{variant}.{fmt}"] = record["meta"]
             files.append(fp32)
             if config["quantize"]["enabled"]:
-                files += [quantize_stage(runner, variant, fp32, fmt, recipe) for recipe in _recipes(config)]
+                files += [quantize_stage(runner, variant, fp32, fmt, recipe) for recipe in recipes]
     bench = bench_stage(runner, files)
-    report = report_stage(runner, files, summaries, prune)
-    return PipelineResult(folder, runner.manifest.path, report, runner.ran, runner.skipped, bench)
+    warnings = stage_warnings(runner)
+    report = report_stage(runner, files, summaries, prune, warnings)
+    return PipelineResult(folder, runner.manifest.path, report, runner.ran, runner.skipped, bench, warnings)

@@ -32,6 +32,7 @@ def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, An
             resume=resume and train is not None,
             eval_data=runner.config["data"]["evaluation"],
             eval_limit=runner.config["data"]["evaluation_images"] or None,
+            map_by_position=runner.config["data"]["map_by_position"],
             force=True,
             load_options=load_options(runner.config),
         )  # fmt: skip
@@ -52,7 +53,7 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
         result = export_model(source, out, force=True, load_options=options)
         summary = inspect_checkpoint(source, **options).summary
         meta = {"params": summary.params, "macs": summary.macs, "file_bytes": result.file_bytes}
-        return [out, result.report_path, result.card_path], meta
+        return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
 
     return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **options}, [source], job)
 
@@ -63,15 +64,16 @@ def quantize_stage(runner: StageRunner, variant: str, fp32: Path, fmt: str, reci
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
     out = runner.out / "files" / f"{variant}_int8_{recipe}.{fmt}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
-    settings |= {"max_drop": gate}
+    settings |= {"max_drop": gate, "map_by_position": data["map_by_position"]}
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = quantize_model(
             fp32, out, calib=data["calibration"], target=recipe, num=data["calibration_images"],
             eval_data=data["evaluation"] if gate else None, eval_limit=data["evaluation_images"] or None,
-            max_drop=gate or None, force=True,
+            max_drop=gate or None, map_by_position=data["map_by_position"], force=True,
         )  # fmt: skip
-        return [out, result.report_path], {"sensitivity": result.to_dict()["sensitivity"][:10]}
+        meta = {"sensitivity": result.to_dict()["sensitivity"][:10], "warnings": result.warnings}
+        return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
 
     runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, [fp32], job)
     return out
@@ -89,7 +91,7 @@ def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:
         timing = TimingConfig(settings["warmup"], settings["min_runs"], settings["min_seconds"])
         results = bench_targets(
             files, settings["targets"], data=data["evaluation"], limit=data["evaluation_images"] or None,
-            batches=tuple(settings["batches"]), timing=timing,
+            batches=tuple(settings["batches"]), timing=timing, map_by_position=data["map_by_position"],
         )  # fmt: skip
         record = {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
         outputs = [write_text_atomic(out, json.dumps(record, indent=2), force=True)]
@@ -99,7 +101,8 @@ def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:
         errors = [r.error for r in results if r.error]
         return outputs, {"errors": errors}
 
-    runner.stage("bench", settings | {"evaluation": data["evaluation"]}, files, job)
+    evaluation = {k: data[k] for k in ("evaluation", "evaluation_images", "map_by_position")}
+    runner.stage("bench", settings | evaluation, files, job)
     loaded: dict[str, Any] = json.loads(out.read_text())
     return loaded
 
@@ -108,8 +111,22 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def stage_warnings(runner: StageRunner) -> list[str]:
+    """What the prune and quantize stages warned about (e.g. a pruned model far below the original), by stage."""
+    return [
+        f"{name}: {warning}"
+        for name, record in runner.manifest.stages.items()
+        if name.startswith(("prune", "quantize:"))
+        for warning in record["meta"].get("warnings", [])
+    ]
+
+
 def report_stage(
-    runner: StageRunner, files: list[Path], summaries: dict[str, dict[str, Any]], prune: dict[str, Any] | None
+    runner: StageRunner,
+    files: list[Path],
+    summaries: dict[str, dict[str, Any]],
+    prune: dict[str, Any] | None,
+    warnings: list[str],
 ) -> Path:
     from .html import render
     from .manifest import versions
@@ -125,9 +142,11 @@ def report_stage(
     meta = {"config": runner.config.source.name, **versions()}
 
     def job() -> tuple[list[Path], dict[str, Any]]:
-        page = render("edgeres pipeline report", meta, bench, summaries, plots, sensitivity, (prune or {}).get("meta"))
+        page = render(
+            "edgeres pipeline report", meta, bench, summaries, plots, sensitivity, (prune or {}).get("meta"), warnings
+        )
         return [write_text_atomic(out, page, force=True)], {}
 
     inputs = [runner.out / "bench" / "targets.json", *plots]
-    runner.stage("report", {"summaries": summaries, "sensitivity": sensitivity}, inputs, job)
+    runner.stage("report", {"summaries": summaries, "sensitivity": sensitivity, "warnings": warnings}, inputs, job)
     return out

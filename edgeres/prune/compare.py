@@ -14,7 +14,7 @@ from typing import Any
 
 from ..bench import TimingConfig, bench_models
 from ..data import open_images
-from ..evaluate import evaluate_many
+from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model
 from ..predict import open_predictor
 from ..quantize import quantize_model
@@ -22,13 +22,12 @@ from ..quantize import quantize_model
 Progress = Callable[[str, int, int], None]
 
 
-def compare_accuracy(
-    before: Path, after: Path, data: str | os.PathLike[str], limit: int | None, load_options: dict[str, Any]
-) -> dict[str, float]:
+def compare_accuracy(before: Path, after: Path, data: LabeledData, load_options: dict[str, Any]) -> dict[str, Any]:
     """Top-1 of both checkpoints in PyTorch on the same images."""
     predictors = [open_predictor(before, **load_options), open_predictor(after)]
-    results, _ = evaluate_many(predictors, open_images(data), limit=limit)
-    return {"before": results[0].top1, "after": results[1].top1, "n": results[0].n}
+    results, _ = evaluate_many(predictors, open_images(data.path), limit=data.limit, by_position=data.by_position)
+    first, second = results
+    return {"before": first.top1, "after": second.top1, "n": first.n, "label_mapping": first.label_mapping}
 
 
 def compare_latency(
@@ -36,8 +35,7 @@ def compare_latency(
     after: Path,
     *,
     calib: str | os.PathLike[str] | None,
-    data: str | os.PathLike[str] | None,
-    limit: int | None,
+    data: LabeledData | None,
     load_options: dict[str, Any],
     timing: TimingConfig | None = None,
     progress: Progress | None = None,
@@ -55,8 +53,9 @@ def compare_latency(
         order = sorted(files, key=lambda k: (k[1], k[0] != "before"))  # fp32 before, fp32 after, int8 ..., int8 ...
         run = bench_models(
             [files[k] for k in order],
-            data=data,
-            limit=limit,
+            data=data.path if data else None,
+            limit=data.limit if data else None,
+            map_by_position=data.by_position if data else False,
             timing=timing or TimingConfig(min_runs=300, min_seconds=3.0),
             progress=progress,
         )

@@ -67,11 +67,11 @@ class FinetuneLog:
 
 
 def load_training_images(
-    data: str | os.PathLike[str], card: ModelCard, limit: int | None, seed: int
+    data: str | os.PathLike[str], card: ModelCard, limit: int | None, seed: int, by_position: bool = False
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(N x H x W x 3 uint8 at the card's input size, model-class labels, unreadable count)."""
     images = open_images(data, split="train")
-    mapping, _ = class_mapping(card, images)
+    mapping, _ = class_mapping(card, images, by_position)
     assert images.labels is not None
     indices = stratified_subset(images.labels, len(images), limit, seed)
     skipped = SkipLog()
@@ -134,13 +134,14 @@ def finetune(
     teacher: nn.Module | None = None,
     resume: bool = False,
     progress: TrainProgress | None = None,
+    by_position: bool = False,
 ) -> FinetuneLog:
     """Train `model` in place on the labeled folder `data`; the state after each epoch goes to `state_path`.
 
     `state_extra` (e.g. the pruned spec and card as JSON) is stored with the state so a resumed run can
     rebuild the model. Raises DataError for unusable data, EdgeresError for a state from other options.
     """
-    x, y, skipped = load_training_images(data, card, options.limit, options.seed)
+    x, y, skipped = load_training_images(data, card, options.limit, options.seed, by_position)
     batches = TrainingBatches(x, y, card, options.batch_size)
     optimizer = torch.optim.SGD(
         model.parameters(), options.lr, momentum=options.momentum, weight_decay=options.weight_decay, nesterov=True

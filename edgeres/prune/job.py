@@ -12,9 +12,11 @@ from typing import Any
 
 import torch
 
-from .._io import write_text_atomic
+from .._io import atomic_outputs, scratch_folder
 from ..card import ModelCard
+from ..data import open_images
 from ..errors import EdgeresError, OutputExistsError
+from ..evaluate import LabeledData, class_mapping
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
@@ -22,6 +24,7 @@ from .finetune import FinetuneLog, FinetuneOptions, TrainingBatches, finetune, l
 from .structured import GradientBatches, PruneOptions, prune_model
 
 Progress = Callable[[str, int, int], None]
+USELESS_DROP = 0.10  # top-1 lost beyond this (10 pp) is said loudly: the pruned model needs fine-tuning
 
 
 @dataclass
@@ -38,6 +41,7 @@ class PruneResult:
     top1: dict[str, float] | None = None
     latency: list[dict[str, Any]] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. a pruned model far below the original's top-1
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k not in ("options", "finetune")}
@@ -53,8 +57,26 @@ def _facts(loaded: LoadedModel, file: Path) -> dict[str, Any]:
     return facts | {"file_bytes": file.stat().st_size}
 
 
-def _taylor_batches(data: str | os.PathLike[str], card: ModelCard, count: int = 512) -> GradientBatches:
-    x, y, _ = load_training_images(data, card, count, seed=0)
+def _check_classes(
+    card: ModelCard,
+    labeled: LabeledData | None,
+    finetune_data: str | os.PathLike[str] | None,
+    importance_data: str | os.PathLike[str] | None,
+    by_position: bool,
+) -> None:
+    """Every labeled input meets the model's classes (DataError otherwise), before any pruning or training."""
+    if by_position and labeled is None and finetune_data is None and importance_data is None:
+        raise EdgeresError("--map-by-position applies to labeled images: give --eval, --finetune or --data")
+    evaluation = labeled.path if labeled is not None else None
+    for data, split in ((evaluation, "test"), (finetune_data, "train"), (importance_data, "train")):
+        if data is not None:
+            class_mapping(card, open_images(data, split=split), by_position)
+
+
+def _taylor_batches(
+    data: str | os.PathLike[str], card: ModelCard, by_position: bool, count: int = 512
+) -> GradientBatches:
+    x, y, _ = load_training_images(data, card, count, seed=0, by_position=by_position)
     batches = TrainingBatches(x, y, card, 64)
     return lambda: batches.epoch(torch.Generator().manual_seed(0))
 
@@ -66,6 +88,7 @@ def _pruned_or_resumed(
     options: PruneOptions,
     target_macs: float | None,
     importance_data: str | os.PathLike[str] | None,
+    by_position: bool,
 ) -> tuple[LoadedModel, PruneOptions]:
     """The pruned model: rebuilt from a saved training state under --resume, else pruned now."""
     if resume and state_path.exists():
@@ -74,7 +97,7 @@ def _pruned_or_resumed(
         card = ModelCard.from_dict(json.loads(state["card"]), str(state_path))
         effective = PruneOptions(**json.loads(state["prune_options"]))
         return LoadedModel(build_model(spec), card, spec), effective
-    gradients = _taylor_batches(importance_data, loaded.card) if importance_data else None
+    gradients = _taylor_batches(importance_data, loaded.card, by_position) if importance_data else None
     return prune_model(loaded, options=options, target_macs=target_macs, gradients=gradients)
 
 
@@ -90,6 +113,7 @@ def prune_checkpoint(
     resume: bool = False,
     eval_data: str | os.PathLike[str] | None = None,
     eval_limit: int | None = None,
+    map_by_position: bool = False,
     bench: bool = False,
     force: bool = False,
     load_options: dict[str, Any] | None = None,
@@ -108,10 +132,14 @@ def prune_checkpoint(
     options, load_options = options or PruneOptions(), load_options or {}
     timer, seconds = time.perf_counter(), {}
     loaded = load_model(source, **load_options)
+    labeled = LabeledData(eval_data, eval_limit, map_by_position) if eval_data is not None else None
+    _check_classes(loaded.card, labeled, finetune_data, importance_data, map_by_position)
     state_path = target.with_name(target.name + ".finetune.pt")
     if importance_data is None and options.importance == "taylor":
         importance_data = finetune_data
-    pruned, options = _pruned_or_resumed(loaded, state_path, resume, options, target_macs, importance_data)
+    pruned, options = _pruned_or_resumed(
+        loaded, state_path, resume, options, target_macs, importance_data, map_by_position
+    )
     seconds["prune"] = time.perf_counter() - timer
     log = None
     if finetune_data is not None:
@@ -133,12 +161,11 @@ def prune_checkpoint(
             teacher=teacher,
             resume=resume,
             progress=train_progress,
+            by_position=map_by_position,
         )
         seconds["finetune"] = time.perf_counter() - timer
     elif resume:
         raise EdgeresError("--resume continues fine-tuning: give --finetune DIR (the same as before)")
-    save_model(pruned.model, pruned.spec, pruned.card, target, force=force)
-    state_path.unlink(missing_ok=True)
     result = PruneResult(
         target,
         target.with_name(target.name + ".report.json"),
@@ -147,20 +174,38 @@ def prune_checkpoint(
         target_macs,
         options,
         _facts(loaded, source),
-        _facts(pruned, target),
+        {},
         log,
         seconds=seconds,
     )
-    _compare(result, source, eval_data, eval_limit, bench, finetune_data, load_options, progress)
-    write_text_atomic(result.report_path, json.dumps(result.to_dict(), indent=2), force=True)
+    with scratch_folder(target) as work:
+        made = save_model(pruned.model, pruned.spec, pruned.card, work / target.name, force=True)
+        result.after = _facts(pruned, made)
+        _compare(result, source, made, labeled, bench, finetune_data, load_options, progress)
+        result.warnings += [w for w in [accuracy_warning(result.top1, finetune_data is not None)] if w]
+        with atomic_outputs([target, result.report_path], force=force) as temps:
+            os.replace(made, temps[0])
+            temps[1].write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    state_path.unlink(missing_ok=True)
     return result
+
+
+def accuracy_warning(top1: dict[str, float] | None, finetuned: bool) -> str | None:
+    """A loud line when the pruned model lost so much top-1 that it is no use as it is."""
+    if not top1 or top1["before"] - top1["after"] <= USELESS_DROP:
+        return None
+    fix = "fine-tune longer or prune less" if finetuned else "fine-tune it (--finetune TRAIN_DIR) or prune less"
+    return (
+        f"pruned top-1 {top1['after']:.4f} is {100 * (top1['before'] - top1['after']):.1f} pp below the "
+        f"original's {top1['before']:.4f}: this model is not usable as it is; {fix}"
+    )
 
 
 def _compare(
     result: PruneResult,
     source: Path,
-    eval_data: str | os.PathLike[str] | None,
-    eval_limit: int | None,
+    pruned: Path,
+    labeled: LabeledData | None,
     bench: bool,
     finetune_data: str | os.PathLike[str] | None,
     load_options: dict[str, Any],
@@ -168,17 +213,11 @@ def _compare(
 ) -> None:
     timer = time.perf_counter()
     if bench:
-        calib = eval_data or finetune_data
+        calib = labeled.path if labeled else finetune_data
         result.latency = compare_latency(
-            source,
-            result.out,
-            calib=calib,
-            data=eval_data,
-            limit=eval_limit,
-            load_options=load_options,
-            progress=progress,
+            source, pruned, calib=calib, data=labeled, load_options=load_options, progress=progress
         )
         result.seconds["bench"] = time.perf_counter() - timer
-    if eval_data is not None:
-        result.top1 = compare_accuracy(source, result.out, eval_data, eval_limit, load_options)
+    if labeled is not None:
+        result.top1 = compare_accuracy(source, pruned, labeled, load_options)
         result.seconds["eval"] = time.perf_counter() - timer

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,11 +13,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_output, write_text_atomic
+from .._io import atomic_outputs, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
 from ..errors import EdgeresError, OutputExistsError
-from ..evaluate import evaluate_many
+from ..evaluate import LabeledData, class_mapping, evaluate_many
 from ..export import export_model, format_for
 from ..export.base import get_exporter
 from ..models import LoadedModel, load_model
@@ -43,6 +43,7 @@ class Accuracy:
     fp32_top1: float
     int8_top1: float
     agreement: float
+    label_mapping: str  # by-name or by-position: how the data's classes met the model's outputs
 
     @property
     def drop_pp(self) -> float:
@@ -112,19 +113,21 @@ def _fp32_source(
     return exported.path, loaded.card
 
 
-def _measure(
-    fmt: str, fp32: Path, int8: Path, data: str | os.PathLike[str], limit: int | None, progress: Progress
-) -> Accuracy:
+def _measure(fmt: str, fp32: Path, int8: Path, data: LabeledData, progress: Progress) -> Accuracy:
     exporter = get_exporter(fmt)
     predictors = [exporter.open(fp32), exporter.open(int8)]
     try:
         results, agreement = evaluate_many(
-            predictors, open_images(data), limit=limit, progress=partial(progress, "evaluate")
+            predictors,
+            open_images(data.path),
+            limit=data.limit,
+            progress=partial(progress, "evaluate"),
+            by_position=data.by_position,
         )
     finally:
         for predictor in predictors:
             predictor.close()
-    return Accuracy(results[0].n, results[0].top1, results[1].top1, agreement[1])
+    return Accuracy(results[0].n, results[0].top1, results[1].top1, agreement[1], results[0].label_mapping)
 
 
 def quantize_model(
@@ -139,6 +142,7 @@ def quantize_model(
     io: str = "float",
     eval_data: str | os.PathLike[str] | None = None,
     eval_limit: int | None = None,
+    map_by_position: bool = False,
     max_drop: float | None = None,
     auto_fallback: bool = False,
     exclude: tuple[str, ...] = (),
@@ -154,40 +158,47 @@ def quantize_model(
     OutputExistsError, or the loader's and exporter's errors.
     """
     target_path = Path(out)
+    labeled = LabeledData(eval_data, eval_limit, map_by_position) if eval_data is not None else None
     chosen = format_for(target_path, fmt)
     resolved = resolve_quantize_target(target)
     recipe = recipe_for(chosen, resolved.target, method, io)
+    if max_drop is not None and not (max_drop >= 0 and math.isfinite(max_drop)):
+        raise RecipeError(f"--max-drop must be 0 or more percentage points, got {max_drop}")
     if max_drop is not None and eval_data is None:
         raise RecipeError("--max-drop needs --eval DIR: the gate measures accuracy on labeled images")
+    if map_by_position and eval_data is None:
+        raise RecipeError("--map-by-position applies to --eval DIR: give the labeled images too")
     if auto_fallback and max_drop is None:
         raise RecipeError("--auto-fallback needs --max-drop: it keeps layers in float until that gate holds")
     if target_path.exists() and not force:
         raise OutputExistsError(f"{target_path}: already exists; pass --force to overwrite it or choose another --out")
     report_path = target_path.with_name(target_path.name + ".report.json")
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as work:
-        fp32, card = _fp32_source(model, chosen, Path(work), load_options or {})
+    card_path = target_path.with_name(target_path.name + ".card.json")
+    with scratch_folder(target_path) as work:
+        fp32, card = _fp32_source(model, chosen, work, load_options or {})
+        if labeled is not None:  # the data's classes must meet the model's before hours of calibration
+            class_mapping(card, open_images(labeled.path), labeled.by_position)
         calibration = calibration_set(
             calib, card, num=num, held_out=HELD_OUT, progress=partial(progress, "calibration")
         )
         engine = _engine(fp32, recipe, calibration, card)
         excluded = select(engine.layers, exclude)
-        with atomic_output(target_path, force=force) as tmp:
+        with atomic_outputs([target_path, report_path, card_path], force=force) as temps:
+            tmp = temps[0]
             progress("quantize", 0, 1)
             engine.quantize(tmp, excluded)
             sensitivity = engine.sensitivity(tmp, calibration.inputs[:SENSITIVITY_INPUTS])
             progress("quantize", 1, 1)
-            accuracy = _measure(chosen, fp32, tmp, eval_data, eval_limit, progress) if eval_data is not None else None
+            accuracy = _measure(chosen, fp32, tmp, labeled, progress) if labeled is not None else None
             if (
                 accuracy is not None
-                and eval_data is not None
+                and labeled is not None
                 and max_drop is not None
                 and accuracy.drop_pp > max_drop
                 and auto_fallback
             ):
-                accuracy = _fall_back(
-                    engine, tmp, fp32, chosen, sensitivity, excluded, eval_data, eval_limit, max_drop, progress
-                )
+                accuracy = _fall_back(engine, tmp, fp32, chosen, sensitivity, excluded, labeled, max_drop, progress)
             check = held_out_check(chosen, fp32, tmp, calibration.held_out)
             result = QuantizeResult(
                 target_path,
@@ -204,15 +215,17 @@ def quantize_model(
                 check,
                 calibration.warnings + [w for w in [check and check.warning()] if w],
             )
-            write_text_atomic(report_path, json.dumps(result.to_dict(), indent=2), force=True)
+            report = json.dumps(result.to_dict(), indent=2)
             if accuracy is not None and max_drop is not None and accuracy.drop_pp > max_drop:
+                write_text_atomic(report_path, report, force=True)
                 raise GateError(
                     f"{target_path}: int8 top-1 {accuracy.int8_top1:.4f} is {accuracy.drop_pp:.2f} pp below fp32 "
                     f"{accuracy.fp32_top1:.4f}, over --max-drop {max_drop}"
                     + (f" even with {len(excluded)} layer(s) in float" if auto_fallback else "; try --auto-fallback")
                     + f"; nothing written, see {report_path}"
                 )
-    write_text_atomic(target_path.with_name(target_path.name + ".card.json"), card.to_json(), force=True)
+            temps[1].write_text(report, encoding="utf-8")
+            temps[2].write_text(card.to_json(), encoding="utf-8")
     return result
 
 
@@ -223,8 +236,7 @@ def _fall_back(
     fmt: str,
     ranked: list[tuple[Layer, float]],
     excluded: list[Layer],
-    data: str | os.PathLike[str],
-    limit: int | None,
+    data: LabeledData,
     max_drop: float,
     progress: Progress,
 ) -> Accuracy:
@@ -235,7 +247,7 @@ def _fall_back(
             continue
         excluded.append(layer)
         engine.quantize(tmp, excluded)
-        accuracy = _measure(fmt, fp32, tmp, data, limit, progress)
+        accuracy = _measure(fmt, fp32, tmp, data, progress)
         if accuracy.drop_pp <= max_drop:
             break
     assert accuracy is not None, "fallback had no layer left to keep in float"

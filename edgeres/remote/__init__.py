@@ -60,6 +60,7 @@ def bench_targets(
     data: str | os.PathLike[str] | None = None,
     remote_data: str | None = None,
     limit: int | None = None,
+    map_by_position: bool = False,
     batches: tuple[int, ...] = (1,),
     timing: TimingConfig | None = None,
     accept_new_host_key: bool = False,
@@ -77,7 +78,7 @@ def bench_targets(
         result = TargetResult(target)
         try:
             if target.transport == "local":
-                result.runs = _bench_local(target, models, data, limit, batches, timing, tagged)
+                result.runs = _bench_local(target, models, data, limit, map_by_position, batches, timing, tagged)
             else:
                 result.runs = bench_remote(
                     target,
@@ -85,6 +86,7 @@ def bench_targets(
                     data=data,
                     remote_data=remote_data,
                     limit=limit,
+                    map_by_position=map_by_position,
                     batches=batches,
                     timing=timing,
                     accept_new_host_key=accept_new_host_key,
@@ -106,6 +108,7 @@ def _bench_local(
     models: list[Path],
     data: str | os.PathLike[str] | None,
     limit: int | None,
+    map_by_position: bool,
     batches: tuple[int, ...],
     timing: TimingConfig | None,
     progress: Callable[[str, int, int], None],
@@ -116,6 +119,7 @@ def _bench_local(
         models,
         data=data,
         limit=limit,
+        map_by_position=map_by_position,
         device=target.device,
         threads=target.threads or None,
         batches=batches,

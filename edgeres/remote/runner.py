@@ -127,6 +127,7 @@ def bench(args: argparse.Namespace) -> int:
                 args.model,
                 data=data if index == len(batches) - 1 else None,
                 limit=args.limit,
+                map_by_position=args.map_by_position,
                 threads=args.threads or None,
                 batches=(batch,),
                 timing=timing,
@@ -154,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model", action="append", required=True)
     run.add_argument("--data")
     run.add_argument("--limit", type=int)
+    run.add_argument("--map-by-position", action="store_true")
     run.add_argument("--batch", default="1")
     run.add_argument("--threads", type=int, default=0)
     run.add_argument("--warmup", type=int, default=10)

@@ -147,6 +147,7 @@ def bench_remote(
     data: str | os.PathLike[str] | None = None,
     remote_data: str | None = None,
     limit: int | None = None,
+    map_by_position: bool = False,
     batches: tuple[int, ...] = (1,),
     timing: TimingConfig | None = None,
     accept_new_host_key: bool = False,
@@ -179,6 +180,7 @@ def bench_remote(
             _upload(ssh, rdir, files, progress)
         data_arg = remote_data or (f"{rdir}/{data_name}" if data_name else None)
         argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, batches, timing, deadline)
+        argv += ["--map-by-position"] if map_by_position and data_arg else []
         try:
             return [_localize(run, names) for run in _run_bench(ssh, argv, timeout, progress)]
         except RemoteRunError as exc:

@@ -81,6 +81,10 @@ def _parse(text: str, origin: str) -> Target:
         raise TargetError(f'{origin}: transport must be "local" or "ssh", got {target.transport!r}')
     if target.transport == "ssh" and not target.host:
         raise TargetError(f'{origin}: an ssh target needs host = "..."')
+    if not 1 <= target.port <= 65535:
+        raise TargetError(f"{origin}: port must be 1-65535, got {target.port}")
+    if target.threads < 0:
+        raise TargetError(f"{origin}: threads must be 0 (the runtime's default) or more, got {target.threads}")
     if target.quantize_target not in (AUTO, *CPU_TARGETS):
         raise TargetError(
             f"{origin}: quantize_target must be one of {', '.join((AUTO, *CPU_TARGETS))}, "
@@ -112,9 +116,15 @@ def resolve_target(spec: str) -> Target:
         url = urlsplit(spec)
         if not url.hostname:
             raise TargetError(f"{spec}: no host; write ssh://user@host:port")
+        try:
+            port = url.port if url.port is not None else 22
+        except ValueError:
+            port = 0
+        if not 1 <= port <= 65535:
+            raise TargetError(f"{spec}: the port must be a number 1-65535; write ssh://user@host:port")
         base = load_targets().get("generic-arm64", Target(name="generic-arm64", transport="ssh", host="x"))
         return dataclasses.replace(
-            base, name=spec, host=url.hostname, user=url.username or "", port=url.port or 22, source=spec, notes=""
+            base, name=spec, host=url.hostname, user=url.username or "", port=port, source=spec, notes=""
         )
     targets = load_targets()
     if spec not in targets:
