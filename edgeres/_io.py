@@ -21,9 +21,9 @@ from .errors import EdgeresError, OutputError, OutputExistsError
 
 _LEFTOVER = re.compile(r"\.(?P<pid>\d+)\.[^.]+\.(tmp|work)$")
 _FIXES = {
-    errno.ENOSPC: "the disk is full; free space there or choose another --out",
-    errno.EDQUOT: "the disk quota is exceeded; free space there or choose another --out",
-    errno.EROFS: "the file system is read-only; choose a writable --out",
+    errno.ENOSPC: "free space there or choose another --out",
+    errno.EDQUOT: "free space there or choose another --out",
+    errno.EROFS: "choose a writable --out",
     errno.EACCES: "check the permissions of that path (or choose another --out)",
     errno.EPERM: "check the permissions of that path (or choose another --out)",
     errno.ENOTDIR: "a part of the path is a file, not a folder; choose another --out",
@@ -95,11 +95,15 @@ def _as_output_error(target: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        if exc.filename is not None and f"/.{target.name}." in str(exc.filename):  # our temp file: name the output
+            exc.filename = str(target)
         raise OutputError(os_error_message(exc, target)) from exc
     except Exception as exc:
         if isinstance(exc, EdgeresError) or not _full_disk(target.parent):
             raise
-        raise OutputError(f"{target}: {_FIXES[errno.ENOSPC]} (failed with: {str(exc)[:120]})") from exc
+        raise OutputError(
+            f"{target}: the disk is full; {_FIXES[errno.ENOSPC]} (failed with: {str(exc)[:120]})"
+        ) from exc
 
 
 def _temp_file(target: Path) -> Path:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from torch import nn
 
+from .._quiet import native_stderr_silenced
 from ..card import ModelCard
 from ..errors import ExportError
 from ..predict import Predictor
@@ -30,13 +32,15 @@ class TfliteExporter:
         """Write `out`; raise ExportError when conversion fails."""
         if io.batch is None:
             raise ExportError("TFLite files are exported with a fixed batch; pass --batch N (apps use 1)")
-        try:
-            import litert_torch
-        except ImportError:
-            raise ExportError("litert-torch is not installed: pip install 'edgeres[export]'") from None
         wrapped = ExportWrapper(model, io.layout).eval()
         try:
-            blob = litert_torch.convert(wrapped, (example_input(card, io, io.batch),)).model_content()
+            logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # litert-torch's enums
+            with native_stderr_silenced():
+                import litert_torch
+
+                blob = litert_torch.convert(wrapped, (example_input(card, io, io.batch),)).model_content()
+        except ImportError:
+            raise ExportError("litert-torch is not installed: pip install 'edgeres[export]'") from None
         except Exception as exc:  # the converter raises many types; all mean "cannot convert"
             raise conversion_error("TFLite", model, exc) from None
         if io.precision == "float16":

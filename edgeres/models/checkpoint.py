@@ -138,10 +138,13 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 f"{path}: loading needs globals that safe loading refuses ({', '.join(unsafe)}), so it could "
                 "run code; pass --trust only if you trust its source"
             ) from None
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+        raise CheckpointError(
+            _not_torch_file(path) or f"{path}: not a readable checkpoint ({_first_line(exc)})"
+        ) from None
     except Exception as exc:  # arbitrary bytes make the unpickler raise anything (IndexError, KeyError...)
         raise CheckpointError(
-            f"{path}: not a readable checkpoint, truncated or not a PyTorch/safetensors file "
+            _not_torch_file(path)
+            or f"{path}: not a readable checkpoint, truncated or not a PyTorch/safetensors file "
             f"({_first_line(exc)}); re-save or re-download it"
         ) from None
 
@@ -157,9 +160,28 @@ def _unsafe_globals(path: Path, message: str) -> list[str]:
     return sorted(set(names))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    """The exception's first line, shortened at a word boundary (never mid-word)."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+
+
+def _not_torch_file(path: Path) -> str | None:
+    """A message for bytes that torch.save never writes: neither its zip archive nor the legacy pickle."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return None
+    if head.startswith(b"PK") or head[:1] == b"\x80":  # zip (torch >= 1.6) or pickle protocol 2+ (legacy)
+        return None
+    return (
+        f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle: it begins with bytes "
+        f"{head.hex(' ')}); re-save it with torch.save or safetensors, or re-download it"
+    )
 
 
 def _is_weights(obj: Any) -> bool:

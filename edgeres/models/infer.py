@@ -38,17 +38,27 @@ def rename_cifar_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return renamed
 
 
+def _not_resnet(sd: StateDict, origin: str) -> str:
+    """Why these weights are no ResNet, and the fix: --key when a ResNet sits under a prefix, else what is supported."""
+    sample = ", ".join(list(sd)[:3])
+    prefixes = [k[: -len("layer1.0.conv1.weight")] for k in sd if k.endswith(".layer1.0.conv1.weight")]
+    if prefixes:
+        key = prefixes[0].rstrip(".")
+        return f"{origin}: the ResNet's weights sit under {key!r} (keys start {sample}); pass --key {key}"
+    return (
+        f"{origin}: these weights are not a ResNet (no conv1.weight / layer1.0.conv1.weight; keys start {sample}); "
+        "edgeres takes torchvision ResNets (resnet18 ... resnet152, resnext, wide_resnet) and CIFAR ResNets "
+        "(cifar_resnet20 ... cifar_resnet110)"
+    )
+
+
 def infer_spec(sd: StateDict, origin: str) -> ArchSpec:
     """Return the spec whose state_dict has these keys and shapes.
 
     Raises ArchitectureError when the keys fit no known family, or several (listing the candidates).
     """
     if "conv1.weight" not in sd or "layer1.0.conv1.weight" not in sd:
-        sample = ", ".join(list(sd)[:5])
-        raise ArchitectureError(
-            f"{origin}: not a ResNet state_dict (no conv1.weight / layer1.0.conv1.weight; "
-            f"keys start {sample}); pass --key to pick the weights inside the file"
-        )
+        raise ArchitectureError(_not_resnet(sd, origin))
     layers = tuple(_stage_blocks(sd))
     bottleneck = "layer1.0.conv3.weight" in sd
     candidates = []

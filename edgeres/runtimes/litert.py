@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._quiet import native_stderr_silenced
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
@@ -56,8 +57,9 @@ class LiteRtPredictor:
         blob = self._blob = self.path.read_bytes()  # the interpreter reads from this buffer; keep it alive
         try:
             entries = read_metadata(blob)
-            self.interpreter = _interpreter_class()(model_content=blob, num_threads=threads or os.cpu_count())
-            self.interpreter.allocate_tensors()
+            with native_stderr_silenced():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter = _interpreter_class()(model_content=blob, num_threads=threads or os.cpu_count())
+                self.interpreter.allocate_tensors()
         except RuntimeMissingError:
             raise
         except Exception as exc:  # flatbuffer and interpreter errors come as ValueError, IndexError, ...

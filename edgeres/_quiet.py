@@ -1,0 +1,27 @@
+"""Native libraries' start-up chatter kept off the terminal: stderr is for edgeres's warnings and errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block.
+
+    TensorFlow Lite and LiteRT print lines such as "Created TensorFlow Lite XNNPACK delegate" and absl/oneDNN
+    start-up notes straight to descriptor 2, whatever the log level. Python exceptions raised in the block
+    still carry their messages, so a failure is never hidden.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
