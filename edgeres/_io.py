@@ -82,6 +82,14 @@ def sweep_leftovers(target: Path) -> list[Path]:
     return removed
 
 
+def require_new(target: str | os.PathLike[str], *, force: bool = False) -> None:
+    """Before any work: OutputExistsError when `target` exists and `force` is false; sweep dead leftovers."""
+    path = Path(target)
+    sweep_leftovers(path)
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists; pass --force to overwrite it or choose another --out")
+
+
 def _full_disk(folder: Path) -> bool:
     try:
         return shutil.disk_usage(folder).free < _LOW_SPACE
@@ -121,8 +129,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]], *, force: bool = Fal
     need no space and cannot fail half-way for a full disk.
     """
     targets = [Path(p) for p in paths]
-    if targets[0].exists() and not force:
-        raise OutputExistsError(f"{targets[0]}: already exists; pass --force to overwrite it or choose another --out")
+    require_new(targets[0], force=force)
     temps: list[Path] = []
     try:
         with _as_output_error(targets[0]):
@@ -157,30 +164,45 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, force: bool = 
 
 
 @contextlib.contextmanager
-def scratch_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """A scratch folder beside `target` for the files made on the way to it, this process's temp folder too.
-
-    Converters and quantizers (onnxruntime, LiteRT) write large intermediates through `tempfile`; they land
-    here, on the output's own disk, are removed when the block ends, and are swept by the next run on
-    `target` if this one is killed.
-    """
+def own_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """A fresh folder `.<target name>.<pid>.<random>.work` beside `target`, removed when the block ends and
+    swept by the next use of the same `target` if this process is killed."""
     out = Path(target)
     with _as_output_error(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         sweep_leftovers(out)
         folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".work", dir=out.parent))
-    saved = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir, os.environ["TMPDIR"] = str(folder), str(folder)
     try:
-        with _as_output_error(out):
-            yield folder
+        yield folder
     finally:
-        tempfile.tempdir = saved[0]
-        if saved[1] is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved[1]
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """An `own_folder` beside `target` for the files made on the way to it, this process's temp folder too.
+
+    Converters and quantizers (onnxruntime, LiteRT) write large intermediates through `tempfile`; they land
+    here, on the output's own disk, and go with the folder. Not for threads: the temp folder is per process.
+    """
+    out = Path(target)
+    with own_folder(out) as folder:
+        saved = tempfile.tempdir, os.environ.get("TMPDIR")
+        tempfile.tempdir, os.environ["TMPDIR"] = str(folder), str(folder)
+        try:
+            with _as_output_error(out):
+                yield folder
+        finally:
+            tempfile.tempdir = saved[0]
+            if saved[1] is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved[1]
+
+
+def system_temp(name: str) -> contextlib.AbstractContextManager[Path]:
+    """An `own_folder` in the system's temp folder (for files that are no output's, e.g. uploads to a board)."""
+    return own_folder(Path(tempfile.gettempdir()) / f"edgeres-{name}")
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -138,6 +138,7 @@ def evaluate_many(
             skipped.examples[0] if skipped.examples else "",
             how,
             seconds,
+            list(images.warnings),
         )
         for i in range(len(predictors))
     ]

@@ -200,6 +200,7 @@ def _gpu_memory(runners: dict[Path, Any]) -> dict[str, float | None]:
 def _add_accuracy(run: BenchRun, runners: dict[Path, Any], base: Path, data: LabeledData, progress: Any) -> None:
     """Top-1/top-5 by each model's own runner; agreement with the baseline when preprocessing matches."""
     images = open_images(data.path)
+    run.warnings += images.warnings
     order = [base, *[p for p in runners if p != base]]
     cards = [runners[p].card for p in order]
     same = all(

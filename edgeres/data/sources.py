@@ -29,6 +29,7 @@ class ImageSet:
         self.name = name
         self.labels = labels
         self.classes = classes
+        self.warnings: list[str] = []  # e.g. links out of the folder that were not followed
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -106,30 +107,58 @@ def _visible(path: Path) -> bool:
 
 
 def _open_folder(root: Path, max_pixels: int) -> ImageSet:
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    walk = _Walk(root.resolve())
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p) and walk.inside(p))
     if subdirs:
         classes = tuple(p.name for p in subdirs)
         files: list[Path] = []
         labels: list[int] = []
         for label, subdir in enumerate(subdirs):
-            found = _files_under(subdir)
+            found = walk.files_under(subdir)
             files += found
             labels += [label] * len(found)
         if not files:
             raise DataError(f"{root}: class folders {list(classes)[:5]} hold no files; add images to them")
-        return FileImageSet(str(root), files, np.asarray(labels, np.int64), classes, max_pixels)
-    files = sorted(p for p in root.iterdir() if p.is_file() and _visible(p))
-    if not files:
-        raise DataError(f"{root}: folder is empty; put images in it (flat) or in one sub-folder per class")
-    return FileImageSet(str(root), files, None, None, max_pixels)
+        images = FileImageSet(str(root), files, np.asarray(labels, np.int64), classes, max_pixels)
+    else:
+        files = sorted(p for p in root.iterdir() if p.is_file() and _visible(p) and walk.inside(p))
+        if not files:
+            raise DataError(f"{root}: folder is empty; put images in it (flat) or in one sub-folder per class")
+        images = FileImageSet(str(root), files, None, None, max_pixels)
+    if walk.outside:
+        images.warnings.append(
+            f"{root}: {len(walk.outside)} link(s) out of the folder not followed, e.g. {walk.outside[0]}; "
+            "copy those images in, or point at the folder they live in"
+        )
+    return images
 
 
-def _files_under(folder: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
-    return found
+class _Walk:
+    """Reads a data folder where the user pointed: links out of it are skipped (and noted), loops not entered."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.outside: list[str] = []
+        self.seen: set[Path] = set()
+
+    def inside(self, path: Path) -> bool:
+        real = path.resolve()
+        if real == self.root or self.root in real.parents:
+            return True
+        self.outside.append(f"{path} -> {real}")
+        return False
+
+    def files_under(self, folder: Path) -> list[Path]:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            here = Path(dirpath)
+            if here.resolve() in self.seen:  # a link back to a folder already read: a loop or a duplicate
+                dirnames[:] = []
+                continue
+            self.seen.add(here.resolve())
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and self.inside(here / d))
+            found += [here / f for f in sorted(filenames) if not f.startswith(".") and self.inside(here / f)]
+        return found
 
 
 def _open_file(path: Path, split: str) -> ImageSet:

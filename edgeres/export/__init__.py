@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_outputs, scratch_folder, sha256_file, write_text_atomic
-from ..errors import ExportError, OutputExistsError
+from .._io import atomic_outputs, require_new, scratch_folder, sha256_file, write_text_atomic
+from ..errors import ExportError
 from ..models import LoadedModel, load_model
 from ..runtimes.embedded import IoSpec
 from .base import EXPORTERS, ExportOptions, get_exporter, resolve_io
@@ -72,8 +72,7 @@ def export_model(
     chosen = format_for(target, fmt)
     exporter = get_exporter(chosen)
     io = resolve_io(exporter, options or ExportOptions())
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target}: already exists; pass --force to overwrite it or choose another --out")
+    require_new(target, force=force)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, **(load_options or {}))
     inputs = verification_inputs(loaded.card, verify_data, verify_limit) if verify_output else None
     report_path = target.with_name(target.name + ".report.json")

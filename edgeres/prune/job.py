@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_outputs, scratch_folder
+from .._io import atomic_outputs, require_new, scratch_folder
 from ..card import ModelCard
 from ..data import open_images
-from ..errors import EdgeresError, OutputExistsError
+from ..errors import EdgeresError
 from ..evaluate import LabeledData, class_mapping
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..summary import summarize
@@ -127,8 +127,7 @@ def prune_checkpoint(
     `eval_data` or `finetune_data`). Raises OutputExistsError before any work when `out` exists.
     """
     source, target = Path(checkpoint), Path(out)
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target}: already exists; pass --force to overwrite it or choose another --out")
+    require_new(target, force=force)
     options, load_options = options or PruneOptions(), load_options or {}
     timer, seconds = time.perf_counter(), {}
     loaded = load_model(source, **load_options)

@@ -84,6 +84,7 @@ def calibration_set(
         )
     if skipped.count:
         result.warnings.append(skipped.summary())
+    result.warnings += images.warnings
     return result
 
 

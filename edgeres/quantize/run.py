@@ -13,10 +13,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_outputs, scratch_folder, write_text_atomic
+from .._io import atomic_outputs, require_new, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
-from ..errors import EdgeresError, OutputExistsError
+from ..errors import EdgeresError
 from ..evaluate import LabeledData, class_mapping, evaluate_many
 from ..export import export_model, format_for
 from ..export.base import get_exporter
@@ -170,8 +170,7 @@ def quantize_model(
         raise RecipeError("--map-by-position applies to --eval DIR: give the labeled images too")
     if auto_fallback and max_drop is None:
         raise RecipeError("--auto-fallback needs --max-drop: it keeps layers in float until that gate holds")
-    if target_path.exists() and not force:
-        raise OutputExistsError(f"{target_path}: already exists; pass --force to overwrite it or choose another --out")
+    require_new(target_path, force=force)
     report_path = target_path.with_name(target_path.name + ".report.json")
     start = time.perf_counter()
     card_path = target_path.with_name(target_path.name + ".card.json")

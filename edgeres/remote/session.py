@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._io import sha256_file
+from .._io import sha256_file, system_temp
 from ..bench.harness import TimingConfig
 from ..data import ArrayImageSet, FileImageSet, open_images, stratified_subset
 from .bundle import build_bundle
@@ -169,7 +168,7 @@ def bench_remote(
     def job(ssh: Ssh, pyz: str) -> list[dict[str, Any]]:
         rdir = str(PurePosixPath(pyz).parent)
         ssh.run([target.python, pyz, "sweep", target.workdir, f"--keep={PurePosixPath(rdir).name}"])
-        with tempfile.TemporaryDirectory(prefix="edgeres-upload-") as tmp:
+        with system_temp("upload") as tmp:
             marker = Path(tmp) / DEADLINE_FILE
             marker.write_text(f"{deadline + 60:.0f}")
             files = {DEADLINE_FILE: marker, **{_remote_name(i, p): p for i, p in enumerate(models)}}
@@ -215,8 +214,8 @@ def with_runner(target: Target, accept_new_host_key: bool, job: Callable[[Ssh, s
     ssh = Ssh(target, accept_new_host_key)
     rdir = ssh.run(["mktemp", "-d", f"{target.workdir.rstrip('/')}/{RUN_PREFIX}XXXXXXXX"]).strip()
     try:
-        with tempfile.TemporaryDirectory(prefix="edgeres-runner-") as tmp:
-            ssh.put(build_bundle(Path(tmp)), f"{rdir}/edgeres-runner.pyz")
+        with system_temp("runner") as tmp:
+            ssh.put(build_bundle(tmp), f"{rdir}/edgeres-runner.pyz")
         return job(ssh, f"{rdir}/edgeres-runner.pyz")
     finally:
         with contextlib.suppress(TargetError):
