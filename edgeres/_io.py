@@ -99,19 +99,24 @@ def _full_disk(folder: Path) -> bool:
 
 @contextlib.contextmanager
 def _as_output_error(target: Path) -> Iterator[None]:
-    """OS errors while producing `target`, and any failure on a full disk, become one OutputError line."""
+    """OS errors while producing `target`, and any failure on a full disk, become one OutputError line that
+    names `target` (not the hidden temp file or scratch folder the user never asked for)."""
     try:
         yield
+    except OutputError as exc:
+        raise OutputError(_named_for(str(exc), target)) from exc
     except OSError as exc:
-        if exc.filename is not None and f"/.{target.name}." in str(exc.filename):  # our temp file: name the output
-            exc.filename = str(target)
-        raise OutputError(os_error_message(exc, target)) from exc
+        raise OutputError(_named_for(os_error_message(exc, target), target)) from exc
     except Exception as exc:
         if isinstance(exc, EdgeresError) or not _full_disk(target.parent):
             raise
-        raise OutputError(
-            f"{target}: the disk is full; {_FIXES[errno.ENOSPC]} (failed with: {str(exc)[:120]})"
-        ) from exc
+        raise OutputError(f"{target}: the disk is full; {_FIXES[errno.ENOSPC]} (failed with: {str(exc)[:120]})") from exc
+
+
+def _named_for(message: str, target: Path) -> str:
+    """`message` with paths inside `target`'s temp files and scratch folders replaced by `target` itself."""
+    hidden = re.escape(str(target.parent / f".{target.name}.")) + r"\d+\.[^./\s]+\.(tmp|work)(/[^\s:;]*)?"
+    return re.sub(hidden, str(target), message)
 
 
 def _temp_file(target: Path) -> Path:

@@ -87,5 +87,5 @@ def test_non_resnet_weights_are_refused_with_the_keys_seen():
     from edgeres.errors import ArchitectureError
 
     sd = torchvision.models.mobilenet_v2(num_classes=3).state_dict()
-    with pytest.raises(ArchitectureError, match="not a ResNet state_dict"):
+    with pytest.raises(ArchitectureError, match="not a ResNet"):
         infer_spec(sd, "mobilenet.pth")

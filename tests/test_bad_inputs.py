@@ -72,7 +72,7 @@ def test_file_that_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "notes.pth"
     path.write_text("this is a text file, not weights\n")
     line = one_line_error(run_cli("eval", path, "--data", CIFAR / "test"))
-    assert str(path) in line and "not a readable checkpoint" in line
+    assert str(path) in line and "not a PyTorch checkpoint" in line
 
 
 def test_empty_checkpoint(tmp_path):
