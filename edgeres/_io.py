@@ -110,7 +110,8 @@ def _as_output_error(target: Path) -> Iterator[None]:
     except Exception as exc:
         if isinstance(exc, EdgeresError) or not _full_disk(target.parent):
             raise
-        raise OutputError(f"{target}: the disk is full; {_FIXES[errno.ENOSPC]} (failed with: {str(exc)[:120]})") from exc
+        cause = str(exc)[:120]
+        raise OutputError(f"{target}: the disk is full; {_FIXES[errno.ENOSPC]} (failed with: {cause})") from exc
 
 
 def _named_for(message: str, target: Path) -> str:

@@ -33,7 +33,7 @@ def edgeres(*args: object, umask: int | None = None) -> subprocess.CompletedProc
         capture_output=True,
         text=True,
         timeout=600,
-        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,  # noqa: PLW1509 - test only
+        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
     )
 
 
