@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data import open_images
 from ..errors import EdgeresError, ModelFileError
-from ..evaluate import LabeledData, evaluate_many
+from ..evaluate import LabeledData, class_mapping, evaluate_many
 from ..isa import cpu_warning
 from .harness import TimingConfig, time_interleaved
 from .record import gpu_process_mb, machine_info, peak_rss_mb, pin_cpus, rss_mb
@@ -131,6 +131,10 @@ def bench_models(
         runners[path] = open_runner(path, runtime_for(path, runtime), cuda_graphs=cuda_graphs, **options)
         loads[path] = (time.perf_counter() - start, rss_mb() - before)
     run.warnings = [w for p in paths if (w := cpu_warning(p.name, runners[p]))]
+    if data is not None:  # the data's classes must meet every model's before minutes of timing
+        images = open_images(data)
+        for runner in runners.values():
+            class_mapping(runner.card, images, map_by_position)
     for batch in batches:
         run.entries += _time_batch(runners, loads, batch, timing, base, progress, run.skipped)
     for entry in run.entries:
