@@ -124,7 +124,7 @@ def print_quantization(result: QuantizeResult) -> None:
         acc = result.accuracy
         stdout.print(
             f"top-1   fp32 {acc.fp32_top1:.4f}  int8 {acc.int8_top1:.4f}  drop {acc.drop_pp:+.2f} pp  "
-            f"agreement {acc.agreement:.2%}  ({acc.n} images, same runtime)"
+            f"agreement {acc.agreement:.2%}  ({acc.n} images, classes {acc.label_mapping}, same runtime)"
         )
     check = result.check
     if check is not None:
@@ -191,7 +191,7 @@ def print_targets(targets: list[Target]) -> None:
 
 
 def print_targets_bench(record: dict[str, Any]) -> None:
-    from .report.merged import merged_rows, target_machines, target_warnings
+    from .report.merged import merged_rows, target_accuracy, target_machines, target_warnings
 
     stdout = _stdout()
     for name, line in target_machines(record["targets"]):
@@ -203,12 +203,14 @@ def print_targets_bench(record: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     stdout.print(table)
+    for line in target_accuracy(record["targets"]):
+        stdout.print(line, markup=False)
     for warning in target_warnings(record["targets"]):
         stderr.print(f"warning: {warning}", markup=False)
 
 
 def print_bench(run: dict[str, Any]) -> None:
-    from .report.tables import SUMMARY_COLUMNS, cells, label, machine_line, rows, visible_columns
+    from .report.tables import SUMMARY_COLUMNS, accuracy_line, cells, label, machine_line, rows, visible_columns
 
     table_rows = rows(run)
     columns = visible_columns(table_rows, SUMMARY_COLUMNS)
@@ -222,6 +224,8 @@ def print_bench(run: dict[str, Any]) -> None:
     stdout.print(table)
     if any(row["unreliable"] for row in table_rows):
         stdout.print("* percentile from too few samples (p90 needs 64, p99 needs 662: raise --min-runs)")
+    if accuracy_line(run):
+        stdout.print(accuracy_line(run), markup=False)
     for warning in run.get("warnings", []):
         stderr.print(f"warning: {warning}", markup=False)
 

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from ..report.merged import target_machines, target_warnings
+from ..report.merged import target_accuracy, target_machines, target_warnings
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;padding:0 1.5rem;
@@ -96,6 +96,7 @@ def render(
     header = ["variant", "format", "precision", "target", "batch", "MB", "MMACs", "p50 ms", "p90 ms", "img/s", "top-1"]
     header.append("agreement with original fp32")
     parts += ["<h2>Comparison</h2>", _table(header, comparison_rows(bench, summaries))]
+    parts += [f'<p class="meta">{html.escape(line)}</p>' for line in target_accuracy(bench["targets"])]
     for result in bench["targets"]:
         if result["error"]:
             parts.append(f'<p class="err">{html.escape(result["target"]["name"])}: {html.escape(result["error"])}</p>')

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .tables import machine_line
+from .tables import accuracy_line, machine_line
 
 
 def merged_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -43,11 +43,21 @@ def target_warnings(results: list[dict[str, Any]]) -> list[str]:
     return list(found)
 
 
+def target_accuracy(results: list[dict[str, Any]]) -> list[str]:
+    """Per target: on what top-1 was measured and how the data's classes met the outputs."""
+    lines = []
+    for result in results:
+        found = [line for run in result["runs"] if (line := accuracy_line(run))]
+        lines += [f"{result['target']['name']}: {found[0]}"] if found else []
+    return lines
+
+
 def merged_markdown(results: list[dict[str, Any]]) -> str:
     header, rows = merged_rows(results)
     lines = [f"- {name}: {line}" for name, line in target_machines(results)] + [""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    notes = [f"- warning: {w}" for w in target_warnings(results)]
+    notes = [f"- {line}" for line in target_accuracy(results)]
+    notes += [f"- warning: {w}" for w in target_warnings(results)]
     notes += [f"- {r['target']['name']}: {r['error']}" for r in results if r["error"]]
     return "\n".join(lines + (["", *notes] if notes else [])) + "\n"

@@ -80,6 +80,15 @@ def machine_line(machine: dict[str, Any]) -> str:
     )
 
 
+def accuracy_line(run: dict[str, Any]) -> str | None:
+    """Where top-1 was measured and how the data's classes met the models' outputs; None without accuracy."""
+    measured = [e["accuracy"] for e in run["entries"] if e.get("accuracy")]
+    if not measured:
+        return None
+    mappings = sorted({a.get("label_mapping", "?") for a in measured})
+    return f"top-1 on {measured[0]['n']} images of {run['config'].get('data')}, classes {'/'.join(mappings)}"
+
+
 def visible_columns(table_rows: list[dict[str, Any]], columns: tuple[str, ...]) -> tuple[str, ...]:
     """`columns` without cpu_needs when no model needs anything (the usual case)."""
     return tuple(c for c in columns if c != "cpu_needs" or any(r["cpu_needs"] for r in table_rows))
@@ -144,6 +153,8 @@ def to_markdown(run: dict[str, Any]) -> str:
     ]
     for row in table_rows:
         lines.append("| " + " | ".join(cells(row, columns)) + " |")
+    if accuracy_line(run):
+        lines.append(f"\n{accuracy_line(run)}")
     for warning in run.get("warnings", []):
         lines.append(f"\nWarning: {warning}")
     for skip in run["skipped"]:
