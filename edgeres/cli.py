@@ -670,7 +670,7 @@ def pipeline(config: str | None, out: str, resume: bool, example: bool) -> None:
 @click.option("--out", default="edgeres-demo", show_default=True, type=click.Path(file_okay=False))
 @click.option(
     "--train-steps",
-    default=900,  # edgeres.demo.train.DEMO_STEPS, without importing torch here
+    default=600,  # edgeres.demo.train.DEMO_STEPS, without importing torch here
     show_default=True,
     type=click.IntRange(min=1),
     help="SGD steps: a fixed amount of work, so the same command trains the same model on any machine.",

@@ -6,9 +6,9 @@ import contextlib
 import hashlib
 import json
 import logging
-import sys
 import tempfile
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ class OnnxInt8Engine:
         quiet = _DropMessage("pre-processing before quantization")  # exports are already folded
         logging.getLogger().addFilter(quiet)
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # the calibrators print progress; stdout is for results
+            with contextlib.redirect_stdout(StringIO()):  # the calibrators print progress lines; ours is the bar
                 self._quantize_static(out, exclude)
         finally:
             logging.getLogger().removeFilter(quiet)
