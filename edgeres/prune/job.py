@@ -193,7 +193,11 @@ def accuracy_warning(top1: dict[str, float] | None, finetuned: bool) -> str | No
     """A loud line when the pruned model lost so much top-1 that it is no use as it is."""
     if not top1 or top1["before"] - top1["after"] <= USELESS_DROP:
         return None
-    fix = "fine-tune longer or prune less" if finetuned else "fine-tune it (--finetune TRAIN_DIR) or prune less"
+    fix = (
+        "fine-tune longer (--epochs; [prune] epochs in a pipeline) or prune less"
+        if finetuned
+        else "fine-tune it (--finetune TRAIN_DIR; [prune] train in a pipeline) or prune less"
+    )
     return (
         f"pruned top-1 {top1['after']:.4f} is {100 * (top1['before'] - top1['after']):.1f} pp below the "
         f"original's {top1['before']:.4f}: this model is not usable as it is; {fix}"
