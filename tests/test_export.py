@@ -92,7 +92,8 @@ def test_option_a_shortcuts_give_a_clean_tflite_graph(exported, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["resnet18", "resnet50", "wide_resnet50_2", "resnext50_32x4d"])
+# basic blocks, bottlenecks, grouped bottlenecks; wide_resnet50_2 is resnet50's graph with wider layers
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50", "resnext50_32x4d"])
 def test_random_torchvision_models_at_224_export_and_verify(arch, tmp_path):
     torch.manual_seed(0)
     model = getattr(torchvision.models, arch)(num_classes=7).eval()

@@ -1,7 +1,8 @@
-"""Fault injection through the real CLI, as a separate process: each fault ends in one `error:` line naming
-the file or option, a non-zero exit, and no output that looks valid but is not (no model without its card,
-no hidden temp file, no scratch folder). Full and read-only disks are real tmpfs mounts in a private mount
-namespace (`unshare`), skipped with a message where the machine does not allow them."""
+"""Fault injection through the real CLI: each fault ends in one `error:` line naming the file or option, a
+non-zero exit, and no output that looks valid but is not (no model without its card, no hidden temp file, no
+scratch folder). The CLI runs in-process (click's runner) or, where the fault needs a process of its own (a
+private tmpfs, a umask, a SIGKILL), as a separate one. Full and read-only disks are real tmpfs mounts in a
+private mount namespace (`unshare`), skipped with a message where the machine does not allow them."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import CHECKPOINTS, CIFAR, ROOT
+from .conftest import CHECKPOINTS, CIFAR, ROOT, CliResult, run_cli
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
@@ -37,9 +38,14 @@ def edgeres(*args: object, umask: int | None = None) -> subprocess.CompletedProc
     )
 
 
-def error_line(result: subprocess.CompletedProcess[str] | tuple[int, str]) -> str:
+def error_line(result: CliResult | subprocess.CompletedProcess[str] | tuple[int, str]) -> str:
     """Exactly one non-empty stderr line, `error: ...`, a non-zero exit and no traceback; return the line."""
-    code, stderr = (result.returncode, result.stderr) if not isinstance(result, tuple) else result
+    if isinstance(result, tuple):
+        code, stderr = result
+    elif isinstance(result, CliResult):
+        code, stderr = result.exit_code, result.stderr
+    else:
+        code, stderr = result.returncode, result.stderr
     lines = [line for line in stderr.splitlines() if line.strip() and "━" not in line]  # progress bars
     assert code != 0 and "Traceback" not in stderr, stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
@@ -68,22 +74,22 @@ def test_renamed_class_folder_is_an_error_unless_mapped_by_position(small_test, 
     data = tmp_path / "data"
     shutil.copytree(small_test, data)
     (data / "truck").rename(data / "lorry")
-    line = error_line(edgeres("eval", RESNET18, "--data", data))
+    line = error_line(run_cli("eval", RESNET18, "--data", data))
     assert str(data) in line and "lorry" in line and "--map-by-position" in line
-    mapped = edgeres("eval", RESNET18, "--data", data, "--map-by-position", "--json")
-    assert mapped.returncode == 0 and json.loads(mapped.stdout)["label_mapping"] == "by-position"
-    named = edgeres("eval", RESNET18, "--data", small_test)
-    assert named.returncode == 0 and "classes by-name" in named.stdout
-    gated = edgeres("quantize", RESNET18, "--calib", data, "--out", tmp_path / "q.onnx", "--eval", data)
+    mapped = run_cli("eval", RESNET18, "--data", data, "--map-by-position", "--json")
+    assert mapped.exit_code == 0 and json.loads(mapped.stdout)["label_mapping"] == "by-position"
+    named = run_cli("eval", RESNET18, "--data", small_test)
+    assert named.exit_code == 0 and "classes by-name" in named.stdout
+    gated = run_cli("quantize", RESNET18, "--calib", data, "--out", tmp_path / "q.onnx", "--eval", data)
     assert "lorry" in error_line(gated)
     assert not list(tmp_path.glob("q.onnx*")) and not list(tmp_path.glob(".q.onnx*"))
-    bench = edgeres("bench", RESNET18, "--data", data, "--min-runs", 1, "--min-seconds", 0, "--warmup", 0)
+    bench = run_cli("bench", RESNET18, "--data", data, "--min-runs", 1, "--min-seconds", 0, "--warmup", 0)
     assert "lorry" in error_line(bench)
 
 
 def test_nan_calibration_data_gives_no_int8_file(tmp_path):
     np.save(tmp_path / "nan.npy", np.full((64, 32, 32, 3), np.nan, np.float32))
-    line = error_line(edgeres("quantize", RESNET20, "--calib", tmp_path / "nan.npy", "--out", tmp_path / "q.onnx"))
+    line = error_line(run_cli("quantize", RESNET20, "--calib", tmp_path / "nan.npy", "--out", tmp_path / "q.onnx"))
     assert "nan.npy" in line and "NaN" in line
     assert entries(tmp_path) == {"nan.npy"}
 
@@ -91,11 +97,11 @@ def test_nan_calibration_data_gives_no_int8_file(tmp_path):
 def test_npz_labels_out_of_range(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
     np.savez(tmp_path / "unnamed.npz", x=images, y=np.arange(40) % 12)
-    assert "label 11 is out of range" in error_line(edgeres("eval", RESNET20, "--data", tmp_path / "unnamed.npz"))
+    assert "label 11 is out of range" in error_line(run_cli("eval", RESNET20, "--data", tmp_path / "unnamed.npz"))
     np.savez(tmp_path / "named.npz", x=images, y=np.arange(40) % 12, classes=np.array(list("abcdefghij")))
-    assert "10 class names" in error_line(edgeres("eval", RESNET20, "--data", tmp_path / "named.npz"))
+    assert "10 class names" in error_line(run_cli("eval", RESNET20, "--data", tmp_path / "named.npz"))
     np.savez(tmp_path / "negative.npz", x=images, y=np.arange(40) % 10 - 1)
-    assert "negative" in error_line(edgeres("eval", RESNET20, "--data", tmp_path / "negative.npz"))
+    assert "negative" in error_line(run_cli("eval", RESNET20, "--data", tmp_path / "negative.npz"))
 
 
 @pytest.mark.parametrize(
@@ -111,7 +117,7 @@ def test_npz_labels_out_of_range(tmp_path):
     ],
 )
 def test_bench_option_values_are_checked_before_any_work(flags, names):
-    assert names in error_line(edgeres("bench", RESNET20, *flags))
+    assert names in error_line(run_cli("bench", RESNET20, *flags))
 
 
 @pytest.mark.parametrize(
@@ -132,18 +138,18 @@ def test_pipeline_values_are_checked_before_any_stage(tmp_path, section, line, n
     sections[section] = sections.get(section, "") + "\n" + line
     config = tmp_path / "p.toml"
     config.write_text("".join(f"[{name}]\n{body}\n" for name, body in sections.items()))
-    assert names in error_line(edgeres("pipeline", config, "--out", tmp_path / "run"))
+    assert names in error_line(run_cli("pipeline", config, "--out", tmp_path / "run"))
     assert not (tmp_path / "run").exists()
 
 
 def test_quantize_max_drop_below_zero_fails_before_work(small_test, tmp_path):
-    result = edgeres("quantize", RESNET20, "--calib", small_test, "--out", tmp_path / "q.onnx", "--max-drop", -5)
+    result = run_cli("quantize", RESNET20, "--calib", small_test, "--out", tmp_path / "q.onnx", "--max-drop", -5)
     assert "--max-drop" in error_line(result) and entries(tmp_path) == set()
 
 
 @pytest.mark.parametrize("url", ["ssh://user@127.0.0.1:99999", "ssh://user@127.0.0.1:abc"])
 def test_bad_ssh_port(url):
-    line = error_line(edgeres("targets", "check", url))
+    line = error_line(run_cli("targets", "check", url))
     assert url in line and "1-65535" in line
 
 
@@ -155,10 +161,10 @@ def test_random_bytes_and_foreign_architectures(tmp_path):
     import torchvision
 
     (tmp_path / "random.pth").write_bytes(np.random.default_rng(0).bytes(5000))
-    line = error_line(edgeres("inspect", tmp_path / "random.pth"))
+    line = error_line(run_cli("inspect", tmp_path / "random.pth"))
     assert "not a PyTorch checkpoint" in line and line.endswith("re-download it")
     torch.save(torchvision.models.mobilenet_v2(num_classes=10).state_dict(), tmp_path / "mobilenet.pth")
-    line = error_line(edgeres("inspect", tmp_path / "mobilenet.pth"))
+    line = error_line(run_cli("inspect", tmp_path / "mobilenet.pth"))
     assert "not a ResNet" in line and "features.0.0.weight" in line and "--key" not in line
 
 
@@ -167,12 +173,27 @@ def test_random_bytes_and_foreign_architectures(tmp_path):
 
 def test_a_useless_pruned_model_is_said_loudly(small_test, tmp_path):
     out = tmp_path / "p.safetensors"
-    result = edgeres("prune", RESNET20, "--out", out, "--target-macs", 0.3, "--eval", small_test)
-    assert result.returncode == 0, result.stderr
+    result = run_cli("prune", RESNET20, "--out", out, "--target-macs", 0.3, "--eval", small_test)
+    assert result.exit_code == 0, result.stderr
     warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: "))
     assert "not usable" in warning and "--finetune" in warning
     report = json.loads((tmp_path / "p.safetensors.report.json").read_text())
     assert report["warnings"] == [warning.removeprefix("warning: ")] and report["top1"]["after"] < 0.5
+
+
+def test_a_useless_pruned_variant_in_a_pipeline_is_said_in_terminal_and_report(small_test, tmp_path):
+    config = tmp_path / "p.toml"
+    config.write_text(
+        f'[model]\ncheckpoint = "{RESNET20}"\n[data]\ncalibration = "{small_test}"\nevaluation = "{small_test}"\n'
+        "[prune]\nenabled = true\ntarget_macs = 0.3\n[export]\nformats = ['onnx']\n[quantize]\nenabled = false\n"
+        "[bench]\nmin_runs = 5\nmin_seconds = 0.0\nwarmup = 1\n"
+    )
+    result = run_cli("pipeline", config, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if "not usable" in line)
+    assert warning.startswith("warning: prune: pruned top-1") and "[prune] train" in warning
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert page.count("not usable as it is") == 2  # at the top, and in the pruning section
 
 
 # --- disks: read-only and full ------------------------------------------------------------------------------
@@ -274,8 +295,8 @@ def test_data_folders_do_not_follow_links_out_or_around(small_test, tmp_path):
     (data / "bird").symlink_to(CIFAR / "test" / "bird")  # out of the folder: 1000 images elsewhere
     (data / "dog" / "loop").symlink_to(data / "dog")  # around in a loop
     (data / "cat" / "passwd.jpg").symlink_to("/etc/passwd")
-    result = edgeres("eval", RESNET18, "--data", data, "--json")  # two of its ten classes, by name
-    assert result.returncode == 0, result.stderr
+    result = run_cli("eval", RESNET18, "--data", data, "--json")  # two of its ten classes, by name
+    assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["n"] == 20
     assert "2 link(s) out of the folder not followed" in result.stderr
 

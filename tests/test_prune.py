@@ -173,7 +173,7 @@ def test_finetune_interrupted_by_a_signal_resumes_to_the_same_model(tmp_path):
         "--finetune",
         str(CIFAR / "train"),
         "--finetune-limit",
-        "1500",
+        "750",
         "--epochs",
         "3",
         "--distill",
