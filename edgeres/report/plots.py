@@ -74,8 +74,17 @@ def accuracy_latency_plot(run: dict[str, Any], out: Path, batch: int = 1) -> Pat
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.scatter([p[0] for p in points], [p[1] for p in points])
-    for entry, (x, y) in zip(entries, points, strict=True):
-        ax.annotate(Path(entry["model"]).name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    by_latency = sorted(range(len(points)), key=lambda i: points[i][0])
+    for rank, i in enumerate(by_latency):  # neighbours' labels on different rows: equal top-1s do not overlap
+        ax.annotate(
+            Path(entries[i]["model"]).name,
+            points[i],
+            fontsize=7,
+            xytext=(4, 6 + 11 * (rank % 6)),
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5},
+        )
+    ax.margins(y=0.25)
     xs, ys = [points[i][0] for i in front], [points[i][1] for i in front]
     ax.plot(xs, ys, "r--o", markerfacecolor="none", markersize=12, label="Pareto front")
     ax.set_xlabel(f"p50 latency at batch {batch} (ms)")
