@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .card import ModelCard
-from .data import ImageSet, SkipLog, iter_batches, stratified_subset
+from .data import ImageSet, SkipLog, iter_batches, open_images, stratified_subset
 from .errors import DataError
 from .isa import cpu_warning
 from .predict import Predictor
@@ -48,6 +48,12 @@ class LabeledData:
     path: str | os.PathLike[str]
     limit: int | None = None
     by_position: bool = False
+
+    def check(self, card: ModelCard, split: str = "test") -> ImageSet:
+        """Open the images and check their classes meet the card's, before any long work; raises DataError."""
+        images = open_images(self.path, split=split)
+        class_mapping(card, images, self.by_position)
+        return images
 
 
 def class_mapping(card: ModelCard, images: ImageSet, by_position: bool = False) -> tuple[np.ndarray, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import open_images
+from ..data import ImageSet, open_images
 from ..errors import EdgeresError, ModelFileError
 from ..evaluate import LabeledData, class_mapping, evaluate_many
 from ..isa import cpu_warning
@@ -131,10 +131,12 @@ def bench_models(
         runners[path] = open_runner(path, runtime_for(path, runtime), cuda_graphs=cuda_graphs, **options)
         loads[path] = (time.perf_counter() - start, rss_mb() - before)
     run.warnings = [w for p in paths if (w := cpu_warning(p.name, runners[p]))]
-    if data is not None:  # the data's classes must meet every model's before minutes of timing
-        images = open_images(data)
+    labeled = LabeledData(data, limit, map_by_position) if data is not None else None
+    images = None
+    if labeled is not None:  # the data's classes meet every model's, checked before minutes of timing
+        images = open_images(labeled.path)
         for runner in runners.values():
-            class_mapping(runner.card, images, map_by_position)
+            class_mapping(runner.card, images, labeled.by_position)
     for batch in batches:
         run.entries += _time_batch(runners, loads, batch, timing, base, progress, run.skipped)
     for entry in run.entries:
@@ -142,8 +144,8 @@ def bench_models(
         entry.isa = isa.to_dict() if isa is not None else None
     if device != "cpu":
         run.gpu_memory = _gpu_memory(runners)
-    if data is not None:
-        _add_accuracy(run, runners, base, LabeledData(data, limit, map_by_position), progress)
+    if labeled is not None and images is not None:
+        _add_accuracy(run, runners, base, labeled, images, progress)
     for runner in runners.values():
         runner.close()
     run.peak_rss_mb = peak_rss_mb()
@@ -201,9 +203,10 @@ def _gpu_memory(runners: dict[Path, Any]) -> dict[str, float | None]:
     return {"process_mb": gpu_process_mb(), "torch_peak_allocated_mb": max(known) if known else None}
 
 
-def _add_accuracy(run: BenchRun, runners: dict[Path, Any], base: Path, data: LabeledData, progress: Any) -> None:
+def _add_accuracy(
+    run: BenchRun, runners: dict[Path, Any], base: Path, data: LabeledData, images: ImageSet, progress: Any
+) -> None:
     """Top-1/top-5 by each model's own runner; agreement with the baseline when preprocessing matches."""
-    images = open_images(data.path)
     run.warnings += images.warnings
     order = [base, *[p for p in runners if p != base]]
     cards = [runners[p].card for p in order]

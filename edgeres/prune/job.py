@@ -14,9 +14,8 @@ import torch
 
 from .._io import atomic_outputs, require_new, scratch_folder
 from ..card import ModelCard
-from ..data import open_images
 from ..errors import EdgeresError
-from ..evaluate import LabeledData, class_mapping
+from ..evaluate import LabeledData
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
@@ -67,10 +66,11 @@ def _check_classes(
     """Every labeled input meets the model's classes (DataError otherwise), before any pruning or training."""
     if by_position and labeled is None and finetune_data is None and importance_data is None:
         raise EdgeresError("--map-by-position applies to labeled images: give --eval, --finetune or --data")
-    evaluation = labeled.path if labeled is not None else None
-    for data, split in ((evaluation, "test"), (finetune_data, "train"), (importance_data, "train")):
+    if labeled is not None:
+        labeled.check(card)
+    for data in (finetune_data, importance_data):
         if data is not None:
-            class_mapping(card, open_images(data, split=split), by_position)
+            LabeledData(data, by_position=by_position).check(card, split="train")
 
 
 def _taylor_batches(

@@ -17,7 +17,7 @@ from .._io import atomic_outputs, require_new, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
 from ..errors import EdgeresError
-from ..evaluate import LabeledData, class_mapping, evaluate_many
+from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model, format_for
 from ..export.base import get_exporter
 from ..models import LoadedModel, load_model
@@ -177,7 +177,7 @@ def quantize_model(
     with scratch_folder(target_path) as work:
         fp32, card = _fp32_source(model, chosen, work, load_options or {})
         if labeled is not None:  # the data's classes must meet the model's before hours of calibration
-            class_mapping(card, open_images(labeled.path), labeled.by_position)
+            labeled.check(card)
         calibration = calibration_set(
             calib, card, num=num, held_out=HELD_OUT, progress=partial(progress, "calibration")
         )
