@@ -20,6 +20,7 @@ from .predict import COMPILE_MODES
 
 MAP_HELP = "Score the data's i-th class folder (sorted) as output i, when its names differ from the model's."
 IMPORTANCE_NAMES = ("l1", "l2", "bn-scale", "taylor")  # edgeres.prune.IMPORTANCES, without importing torch
+OPTIMIZE_LEVELS = ("none", "fast", "best")  # edgeres.quantize.prepare.optimize.LEVELS, without importing torch
 
 
 class _Group(click.Group):
@@ -270,6 +271,13 @@ def export(
 )
 @click.option("--auto-fallback", is_flag=True, help="Keep the most sensitive layers in float until --max-drop holds.")
 @click.option("--exclude", multiple=True, help="Keep this layer (or block, e.g. layer1.0) in float; repeatable.")
+@click.option(
+    "--optimize",
+    type=click.Choice(OPTIMIZE_LEVELS),
+    help="Preparation effort: none (plain recipe), fast (fold, equalize, bias correction, range search; "
+    "seconds), best (adds AdaRound and wider first/last layers; minutes). Default: fast (an exported file: "
+    "range search only).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantization report as JSON.")
 @load_options
@@ -288,6 +296,7 @@ def quantize(
     max_drop: float | None,
     auto_fallback: bool,
     exclude: tuple[str, ...],
+    optimize: str | None,
     force: bool,
     as_json: bool,
     load: dict[str, Any],
@@ -312,6 +321,7 @@ def quantize(
             max_drop=max_drop,
             auto_fallback=auto_fallback,
             exclude=exclude,
+            optimize=optimize,
             force=force,
             load_options=load,
             progress=advance,

@@ -136,6 +136,7 @@ def print_quantization(result: QuantizeResult) -> None:
         stdout.print("check   none: no images beyond the calibration set to check on (use --eval)")
     if result.excluded:
         stdout.print(f"float   {', '.join(layer.name for layer in result.excluded)}")
+    stdout.print(f"optimize {optimize_line(result)}")
     table = Table(title="most sensitive layers (int8 vs fp32 output)")
     for column in ("layer", "op", "SNR dB"):
         table.add_column(column, justify="right" if column == "SNR dB" else "left")
@@ -143,6 +144,27 @@ def print_quantization(result: QuantizeResult) -> None:
         table.add_row(layer.name, layer.op, f"{snr:.1f}")
     stdout.print(table)
     stdout.print(f"report  {result.report_path}")
+
+
+def optimize_line(result: QuantizeResult) -> str:
+    """What --optimize did: preparation, range choice, wider layers and their size cost."""
+    parts = [result.optimize]
+    prep = result.preparation
+    if prep is not None:
+        steps = [f"{len(prep.folded)} BN folded", f"{len(prep.equalized)} pairs equalized" * bool(prep.equalized)]
+        if prep.layers:
+            gain = sum(x.sqnr_after_db - x.sqnr_before_db for x in prep.layers) / len(prep.layers)
+            what = "AdaRound + bias correction" if prep.techniques.adaround_iterations else "bias correction"
+            steps.append(f"{what}: layer SQNR {gain:+.2f} dB on average")
+        parts.append(", ".join(s for s in steps if s) + f" ({prep.seconds:.0f} s)")
+    if result.ranges is not None:
+        scores = ", ".join(f"{k} {v:.1f} dB" for k, v in result.ranges["sqnr_db"].items())
+        parts.append(f"ranges: {result.ranges['chosen']} ({scores})")
+    if result.precision is not None:
+        kept = ", ".join(result.precision["kept"]) or "none"
+        cost = result.precision["bytes_after"] - result.precision["bytes_before"]
+        parts.append(f"wider ({result.precision['kind']}): {kept} ({cost / 1e3:+.0f} KB)")
+    return "; ".join(parts)
 
 
 def print_prune(result: PruneResult) -> None:

@@ -256,7 +256,9 @@ def test_full_disk_during_export_leaves_the_whole_set_or_nothing(size):
 
 
 def test_full_disk_during_quantize(small_test):
-    code, stderr, files = on_tmpfs("600k", ["quantize", RESNET20, "--calib", small_test, "--out", "/mnt/t/out/q.onnx"])
+    code, stderr, files = on_tmpfs(
+        "600k", ["quantize", RESNET20, "--calib", small_test, "--out", "/mnt/t/out/q.onnx", "--optimize", "none"]
+    )
     line = error_line((code, stderr))
     assert "/mnt/t/out/q.onnx" in line and "No space left" in line and files == {"out"}
 
@@ -266,7 +268,7 @@ def test_full_disk_during_quantize(small_test):
 
 def test_leftovers_of_a_killed_run_are_removed_by_the_next(small_test, tmp_path):
     out = tmp_path / "q.tflite"
-    argv = [*CLI, "quantize", RESNET18, "--calib", small_test, "--out", out, "--num", 64]
+    argv = [*CLI, "quantize", RESNET18, "--calib", small_test, "--out", out, "--num", 64, "--optimize", "none"]
     proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list(tmp_path.glob(".q.tflite.*.work")) and proc.poll() is None and time.monotonic() < deadline:

@@ -134,7 +134,7 @@ def test_portable_file_is_exact_on_avx2_and_the_vnni_file_says_what_it_needs(tmp
     for target in ("x86", "x86-vnni"):
         result = quantize_model(
             CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / f"{target}.onnx", calib=CIFAR / "train", num=64,
-            target=target,
+            target=target, optimize="none",
         )  # fmt: skip
         files[target] = result.path
         model = onnx.load(str(result.path))
@@ -143,7 +143,7 @@ def test_portable_file_is_exact_on_avx2_and_the_vnni_file_says_what_it_needs(tmp
         assert recorded["isa"]["needs_any"] == list(graph_isa(model).needs_any)
         assert result.check is not None and result.check.n == 128 and result.check.agreement > 0.9
     files["tflite"] = quantize_model(
-        CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / "x86.tflite", calib=CIFAR / "train", num=64
+        CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / "x86.tflite", calib=CIFAR / "train", num=64, optimize="none"
     ).path
     from edgeres.predict import open_predictor
 

@@ -98,13 +98,27 @@ def test_residual_adds_run_in_int8(quantized, name):
     ops = interpreter._get_ops_details()
     adds = [op for op in ops if op["op_name"] == "ADD"]
     assert adds and all(dtypes[i] == np.int8 for op in adds for i in [*op["inputs"], *op["outputs"]])
-    assert sum(op["op_name"] in ("QUANTIZE", "DEQUANTIZE") for op in ops) == 2  # float I/O only
+    # Float I/O, plus one QUANTIZE and DEQUANTIZE around each layer --optimize kept in float (wider ends).
+    precision = quantized[name, "tflite"].precision
+    wider = precision["kept"] if precision else []  # the default (fast) widens nothing
+    assert sum(op["op_name"] in ("QUANTIZE", "DEQUANTIZE") for op in ops) == 2 + 2 * len(wider)
 
 
 @pytest.mark.parametrize(("num", "method"), [(65, "percentile"), (100, "entropy"), (100, "percentile")])
 def test_calibration_counts_that_do_not_divide_into_batches(tmp_path, num, method):
     result = run_cli(
-        "quantize", RESNET20, "--calib", CIFAR / "train", "--num", num, "--method", method, "--out", tmp_path / "q.onnx"
+        "quantize",
+        RESNET20,
+        "--calib",
+        CIFAR / "train",
+        "--num",
+        num,
+        "--method",
+        method,
+        "--out",
+        tmp_path / "q.onnx",
+        "--optimize",
+        "none",
     )
     assert result.exit_code == 0, result.stderr
     report = json.loads((tmp_path / "q.onnx.report.json").read_text())
@@ -121,7 +135,7 @@ def test_calibration_with_a_corrupt_image_skipped(tmp_path):
         for jpg in sorted((CIFAR / "train" / cls).iterdir())[:50]:
             shutil.copy(jpg, folder / cls / jpg.name)
     (folder / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    result = quantize_model(RESNET20, tmp_path / "q.onnx", calib=folder, num=101, method="percentile")
+    result = quantize_model(RESNET20, tmp_path / "q.onnx", calib=folder, num=101, method="percentile", optimize="none")
     assert result.calibration["n"] == 100 and result.calibration["skipped"] == 1  # 101 asked, 100 read: batches of 25
     assert any("broken.jpg" in w for w in result.warnings)
     assert result.check is None or result.check.n == 0  # every image was used for calibration
@@ -138,7 +152,7 @@ def test_recipes_per_target():
 
 
 def test_calibration_is_reused_across_targets_and_io(tmp_path):
-    common = {"calib": CIFAR / "train", "num": 64}
+    common = {"calib": CIFAR / "train", "num": 64, "optimize": "none"}
     quantize_model(RESNET20, tmp_path / "a.tflite", target="x86", **common)
     caches = sorted(tmp_path.parent.glob("**/aeq-calibration-*.json"))
     stamps = {p: p.stat().st_mtime_ns for p in caches}
@@ -153,7 +167,9 @@ def test_calibration_is_reused_across_targets_and_io(tmp_path):
 
 
 def test_exclude_keeps_a_layer_in_float(tmp_path):
-    result = quantize_model(RESNET20, tmp_path / "x.onnx", calib=CIFAR / "train", num=64, exclude=("layer1.0.conv1",))
+    result = quantize_model(
+        RESNET20, tmp_path / "x.onnx", calib=CIFAR / "train", num=64, exclude=("layer1.0.conv1",), optimize="none"
+    )
     assert [layer.name for layer in result.excluded] == ["layer1.0.conv1"]
     graph = onnx.load(str(result.path)).graph
     initializers = {t.name: t for t in graph.initializer}
@@ -170,7 +186,14 @@ def test_gate_that_cannot_be_met_even_with_fallback(tmp_path):
     np.save(black, np.zeros((64, 32, 32, 3), np.uint8))
     with pytest.raises(GateError, match=r"even with \d+ layer\(s\) in float") as info:
         quantize_model(
-            RESNET20, out, calib=black, eval_data=CIFAR / "test", eval_limit=200, max_drop=0.5, auto_fallback=True
+            RESNET20,
+            out,
+            calib=black,
+            eval_data=CIFAR / "test",
+            eval_limit=200,
+            max_drop=0.5,
+            auto_fallback=True,
+            optimize="none",
         )
     assert "nothing written" in str(info.value)
     assert not out.exists()
@@ -213,7 +236,17 @@ def test_unsupported_layer_leaves_nothing(tmp_path):
 
 def test_cli_json_and_few_images_warning(tmp_path):
     result = run_cli(
-        "quantize", RESNET20, "--calib", CIFAR / "train", "--num", "20", "--out", tmp_path / "q.tflite", "--json"
+        "quantize",
+        RESNET20,
+        "--calib",
+        CIFAR / "train",
+        "--num",
+        "20",
+        "--out",
+        tmp_path / "q.tflite",
+        "--json",
+        "--optimize",
+        "none",
     )
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -227,7 +260,9 @@ def test_cli_json_and_few_images_warning(tmp_path):
 
 @pytest.mark.parametrize(("fmt", "method"), [("onnx", "minmax"), ("onnx", "entropy"), ("tflite", "mse")])
 def test_every_offered_calibration_method_works(tmp_path, fmt, method, real_batch):
-    result = quantize_model(RESNET20, tmp_path / f"m.{fmt}", calib=CIFAR / "train", num=64, method=method)
+    result = quantize_model(
+        RESNET20, tmp_path / f"m.{fmt}", calib=CIFAR / "train", num=64, method=method, optimize="none"
+    )
     assert result.recipe.method == method
     reference = load_model(RESNET20).model(torch.from_numpy(real_batch)).detach().numpy()
     agreement = (open_predictor(result.path).predict(real_batch).argmax(1) == reference.argmax(1)).mean()

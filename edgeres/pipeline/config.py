@@ -55,6 +55,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
     "quantize": {
         "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
         "max_drop": ((float, int), 0.0, "accuracy gate in pp on the evaluation subset (0: no gate)"),
+        "optimize": ((str,), "fast", "preparation before int8: none, fast or best (edgeres quantize --optimize)"),
     },
     "bench": {
         "targets": ((list,), ["local-cpu"], "target profiles or ssh:// URLs"),
@@ -76,6 +77,7 @@ _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
     ("prune", "train_images"): (lambda v: v >= 0, "0 (all) or more"),
     ("prune", "lr"): (lambda v: v > 0 and math.isfinite(v), "a positive number"),
     ("quantize", "max_drop"): (lambda v: v >= 0 and math.isfinite(v), "0 (no gate) or a positive number"),
+    ("quantize", "optimize"): (lambda v: v in ("none", "fast", "best"), "none, fast or best"),
     ("bench", "targets"): (lambda v: bool(v) and all(isinstance(t, str) and t for t in v), "a list of names"),
     ("bench", "batches"): (
         lambda v: bool(v) and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in v),

@@ -57,7 +57,7 @@ def run_pipeline(
             summaries[f"{variant}.{fmt}"] = record["meta"]
             files.append(fp32)
             if config["quantize"]["enabled"]:
-                files += [quantize_stage(runner, variant, fp32, fmt, recipe) for recipe in recipes]
+                files += [quantize_stage(runner, variant, source, fp32, fmt, recipe) for recipe in recipes]
     bench = bench_stage(runner, files)
     warnings = stage_warnings(runner)
     report = report_stage(runner, files, summaries, prune, warnings)

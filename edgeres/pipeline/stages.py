@@ -47,7 +47,7 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
     from ..inspection import inspect_checkpoint
 
     out = runner.out / "files" / f"{variant}.{fmt}"
-    options = load_options(runner.config) if variant == "original" else {}
+    options = _load_options(runner, variant)
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = export_model(source, out, force=True, load_options=options)
@@ -58,25 +58,34 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
     return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **options}, [source], job)
 
 
-def quantize_stage(runner: StageRunner, variant: str, fp32: Path, fmt: str, recipe: str) -> Path:
+def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str) -> Path:
+    """Int8 from the variant's PyTorch model when preparation needs its weights, else from its fp32 file."""
     from ..quantize import quantize_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
+    optimize = runner.config["quantize"]["optimize"]
+    model, options = (fp32, {}) if optimize == "none" else (source, _load_options(runner, variant))
     out = runner.out / "files" / f"{variant}_int8_{recipe}.{fmt}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
-    settings |= {"max_drop": gate, "map_by_position": data["map_by_position"]}
+    settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = quantize_model(
-            fp32, out, calib=data["calibration"], target=recipe, num=data["calibration_images"],
+            model, out, calib=data["calibration"], fmt=fmt, target=recipe, num=data["calibration_images"],
             eval_data=data["evaluation"] if gate else None, eval_limit=data["evaluation_images"] or None,
-            max_drop=gate or None, map_by_position=data["map_by_position"], force=True,
+            max_drop=gate or None, map_by_position=data["map_by_position"], optimize=optimize, force=True,
+            load_options=options,
         )  # fmt: skip
         meta = {"sensitivity": result.to_dict()["sensitivity"][:10], "warnings": result.warnings}
+        meta["optimize"] = result.to_dict()["optimize"]
         return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
 
-    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, [fp32], job)
+    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, [model], job)
     return out
+
+
+def _load_options(runner: StageRunner, variant: str) -> dict[str, Any]:
+    return load_options(runner.config) if variant == "original" else {}
 
 
 def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:

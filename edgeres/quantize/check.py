@@ -65,3 +65,11 @@ def held_out_check(fmt: str, fp32: Path, int8: Path, inputs: np.ndarray) -> Held
             predictor.close()
     agreement = float(np.mean(reference.argmax(1) == approx.argmax(1)))
     return HeldOutCheck(len(inputs), agreement, sqnr_db(reference, approx), local_cpu().describe())
+
+
+def held_out_sqnr(fmt: str, fp32: Path, int8: Path, inputs: np.ndarray) -> float:
+    """Output SQNR of `int8` against `fp32` on `inputs` (not empty): the score range search and per-layer
+    precision choose by."""
+    check = held_out_check(fmt, fp32, int8, inputs)
+    assert check is not None, "callers measure only when there are held-out images"
+    return check.sqnr_db

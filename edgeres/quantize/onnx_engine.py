@@ -18,6 +18,7 @@ from ..card import ModelCard
 from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
 from .layers import Layer, from_onnx_scopes
+from .range_search import Histogram
 from .recipes import OrtQdqInt8, embedded_record
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add")
@@ -86,6 +87,15 @@ class OnnxInt8Engine:
         key = hashlib.sha256(fp32.read_bytes() + f"{calib.files_sha256}{recipe.method}{symmetric}ops=all".encode())
         cache.mkdir(parents=True, exist_ok=True)
         self.cache_path = cache / f"ort-calibration-{key.hexdigest()[:20]}.json"
+        self.ranges: dict[str, tuple[float, float]] | None = None  # set: these ranges, not the recipe's method
+        self.wide: list[Layer] = []  # layers whose input and output activations are quantized to 16 bits
+        self.wide_kind = "16-bit activations"
+        weights = {init.name for init in model.graph.initializer}
+        self.activations = {  # node -> its activation inputs and outputs, a fused ReLU's output included
+            node.name: [t for t in node.input if t and t not in weights]
+            + [t for t, producer in self.producers.items() if producer == node.name]
+            for node in model.graph.node
+        }
 
     def _inputs(self, inputs: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(inputs.transpose(0, 2, 3, 1)) if self.io.layout == "nhwc" else inputs
@@ -106,23 +116,53 @@ class OnnxInt8Engine:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         recipe = self.recipe
-        quantize_static(
-            str(self.fp32),
-            str(out),
-            _Reader(self._inputs(self.calib.inputs), self.input_name, self.batch),
-            quant_format=QuantFormat.QDQ,
-            # None: every op onnxruntime can quantize. Restricting to Conv/Gemm/Add left each ReLU between a
-            # DQ and a Q pair: resnet18 at 224 ran 1.89x faster than fp32 instead of 2.93x (measured here).
-            op_types_to_quantize=None,
-            per_channel=recipe.per_channel,
-            activation_type=QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            reduce_range=recipe.weight_bits == 7,  # weights within +-64: no x86 kernel can saturate them
-            calibrate_method=getattr(CalibrationMethod, _METHODS[recipe.method]),
-            nodes_to_exclude=[layer.key for layer in exclude],
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": recipe.activations == "int8"},
-            calibration_cache_path=self.cache_path,
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            method, cache = getattr(CalibrationMethod, _METHODS[recipe.method]), self.cache_path
+            if self.ranges is not None:
+                method, cache = CalibrationMethod.MinMax, _ranges_file(self.ranges, Path(tmp))
+            quantize_static(
+                str(self.fp32),
+                str(out),
+                _Reader(self._inputs(self.calib.inputs), self.input_name, self.batch),
+                quant_format=QuantFormat.QDQ,
+                # None: every op onnxruntime can quantize. Restricting to Conv/Gemm/Add left each ReLU between a
+                # DQ and a Q pair: resnet18 at 224 ran 1.89x faster than fp32 instead of 2.93x (measured here).
+                op_types_to_quantize=None,
+                per_channel=recipe.per_channel,
+                activation_type=QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                reduce_range=recipe.weight_bits == 7,  # weights within +-64: no x86 kernel can saturate them
+                calibrate_method=method,
+                nodes_to_exclude=[layer.key for layer in exclude],
+                extra_options={
+                    "WeightSymmetric": True,
+                    "ActivationSymmetric": recipe.activations == "int8",
+                    "TensorQuantOverrides": self._wide_overrides(),
+                },
+                calibration_cache_path=cache,
+            )
+
+    def _wide_overrides(self) -> dict[str, list[dict[str, Any]]]:
+        from onnxruntime.quantization import QuantType
+
+        wide = QuantType.QUInt16 if self.recipe.activations == "uint8" else QuantType.QInt16
+        return {tensor: [{"quant_type": wide}] for layer in self.wide for tensor in self.activations[layer.key]}
+
+    def histograms(self) -> dict[str, Histogram]:
+        """Value histograms of every tensor onnxruntime calibrates, over the calibration images."""
+        from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(StringIO()):
+            calibrator = create_calibrator(
+                self.fp32,
+                None,
+                augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                calibrate_method=CalibrationMethod.Distribution,
+                extra_options={"num_bins": 2048},
+            )
+            calibrator.collect_data(_Reader(self._inputs(self.calib.inputs), self.input_name, self.batch))
+            found = calibrator.collector.histogram_dict
+        return {name: Histogram(h[0], h[1], float(h[2]), float(h[3])) for name, h in found.items()}
 
     def sensitivity(self, int8: Path, inputs: np.ndarray) -> list[tuple[Layer, float]]:
         """SQNR (dB) of each layer's int8 output against fp32, worst first, via onnxruntime's QDQ debugger."""
@@ -145,6 +185,19 @@ class OnnxInt8Engine:
             if "xmodel_err" in err and key in by_key:
                 worst[key] = min(worst.get(key, np.inf), float(err["xmodel_err"]))
         return sorted(((by_key[key], score) for key, score in worst.items()), key=lambda item: item[1])
+
+
+def _ranges_file(ranges: dict[str, tuple[float, float]], folder: Path) -> Path:
+    """Ranges in onnxruntime's calibration-cache form, which quantize_static reads instead of calibrating."""
+    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorData, TensorsData, save_tensors_data
+
+    data = {
+        name: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))
+        for name, (lo, hi) in ranges.items()
+    }
+    path = folder / "ranges.json"
+    save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), path)
+    return path
 
 
 class _DropMessage(logging.Filter):

@@ -19,11 +19,16 @@ from ..data import open_images
 from ..errors import EdgeresError
 from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model, format_for
-from ..export.base import get_exporter
+from ..export.base import EXPORTERS, get_exporter
 from ..models import LoadedModel, load_model
 from .calibration import CalibrationSet, calibration_set
 from .check import HeldOutCheck, held_out_check
 from .layers import Layer, select
+from .precision import choose_precision
+from .prepare.fold import PrepareError
+from .prepare.grid import Grid
+from .prepare.optimize import LEVELS, PrepareReport, Techniques
+from .range_search import search_ranges
 from .recipes import OrtQdqInt8, Recipe, RecipeError, embedded_record, recipe_for
 from .targeting import ResolvedTarget, resolve_quantize_target
 
@@ -65,6 +70,10 @@ class QuantizeResult:
     seconds: float
     check: HeldOutCheck | None = None
     warnings: list[str] = field(default_factory=list)
+    optimize: str = "none"
+    preparation: PrepareReport | None = None
+    ranges: dict[str, Any] | None = None  # the activation range search's choice, when it ran
+    precision: dict[str, Any] | None = None  # the per-layer precision choice, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         acc = self.accuracy
@@ -81,6 +90,12 @@ class QuantizeResult:
             "files": {"fp32_bytes": self.fp32_bytes, "int8_bytes": self.int8_bytes},
             "seconds": self.seconds,
             "warnings": self.warnings,
+            "optimize": {
+                "level": self.optimize,
+                "preparation": None if self.preparation is None else self.preparation.to_dict(),
+                "ranges": self.ranges,
+                "precision": self.precision,
+            },
         }
 
 
@@ -101,16 +116,60 @@ def _engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard) 
 
 def _fp32_source(
     model: str | os.PathLike[str] | LoadedModel, fmt: str, work: Path, load: dict[str, Any]
-) -> tuple[Path, ModelCard]:
-    """An fp32 file of `fmt`: the model itself when it already is one, else a fresh verified export."""
+) -> tuple[Path, ModelCard, LoadedModel | None]:
+    """An fp32 file of `fmt` (the model itself when it already is one, else a fresh verified export), its
+    card, and the PyTorch model when there is one."""
     if not isinstance(model, LoadedModel) and Path(model).suffix.lower() == get_exporter(fmt).suffix:
         predictor = get_exporter(fmt).open(Path(model))
         if predictor.io.precision != "float32":  # type: ignore[attr-defined]
             raise RecipeError(f"{model}: is already {predictor.io.precision}; quantize the float32 file")  # type: ignore[attr-defined]
-        return Path(model), predictor.card
+        return Path(model), predictor.card, None
     loaded = model if isinstance(model, LoadedModel) else load_model(model, **load)
     exported = export_model(loaded, work / f"fp32{get_exporter(fmt).suffix}")
-    return exported.path, loaded.card
+    return exported.path, loaded.card, loaded
+
+
+_FILE_TECHNIQUES = Techniques(range_search=True)  # what `fast` can do without PyTorch weights
+
+
+def _techniques(optimize: str | Techniques | None, model: object) -> tuple[str, Techniques]:
+    """The level's name and techniques. An exported fp32 file has no PyTorch weights to prepare: by default
+    it gets what `fast` can do on the file (range search); asking for more is an error."""
+    suffixes = {get_exporter(fmt).suffix for fmt in EXPORTERS}
+    exported = not isinstance(model, LoadedModel) and Path(str(model)).suffix.lower() in suffixes
+    if optimize is None:
+        optimize = "fast"
+        if exported:
+            return "fast (file: range search)", _FILE_TECHNIQUES
+    if isinstance(optimize, Techniques):
+        name, techniques = "custom", optimize
+    elif optimize in LEVELS:
+        name, techniques = optimize, Techniques.level(optimize)
+    else:
+        raise RecipeError(f"unknown --optimize {optimize!r}; choose one of {', '.join(LEVELS)}")
+    if exported and techniques.touches_model:
+        raise RecipeError(
+            f"--optimize {name} prepares the PyTorch weights, and {model} is an exported file; quantize the "
+            "checkpoint instead, or pass --optimize none"
+        )
+    return name, techniques
+
+
+def _prepared_source(
+    loaded: LoadedModel,
+    fmt: str,
+    recipe: Recipe,
+    calib: CalibrationSet,
+    techniques: Techniques,
+    work: Path,
+    progress: Progress,
+) -> tuple[Path, PrepareReport]:
+    """Prepare the PyTorch model for the recipe's grid and export it: the file the engine will quantize."""
+    from .prepare.optimize import prepare_model
+
+    model, report = prepare_model(loaded.model, recipe, calib.inputs, techniques, partial(progress, "optimize"))
+    prepared = LoadedModel(model, loaded.card, loaded.spec)
+    return export_model(prepared, work / f"prepared{get_exporter(fmt).suffix}").path, report
 
 
 def _measure(fmt: str, fp32: Path, int8: Path, data: LabeledData, progress: Progress) -> Accuracy:
@@ -146,6 +205,7 @@ def quantize_model(
     max_drop: float | None = None,
     auto_fallback: bool = False,
     exclude: tuple[str, ...] = (),
+    optimize: str | Techniques | None = None,
     force: bool = False,
     load_options: dict[str, Any] | None = None,
     progress: Progress = lambda _phase, _done, _total: None,
@@ -153,6 +213,7 @@ def quantize_model(
     """Calibrate, quantize, measure and gate; the int8 file appears only if everything passed.
 
     `target` is a recipe target (x86 is portable across x86 CPUs), `auto` (this CPU) or a target profile.
+    `optimize` is a level of edgeres.quantize.prepare.optimize (None: `fast`) or explicit Techniques.
     Without `eval_data` the int8 file is still checked against fp32 on held-out calibration-source images.
     Raises RecipeError (bad options), GateError (accuracy gate failed; the report is kept), DataError,
     OutputExistsError, or the loader's and exporter's errors.
@@ -170,23 +231,42 @@ def quantize_model(
         raise RecipeError("--map-by-position applies to --eval DIR: give the labeled images too")
     if auto_fallback and max_drop is None:
         raise RecipeError("--auto-fallback needs --max-drop: it keeps layers in float until that gate holds")
+    level, techniques = _techniques(optimize, model)
     require_new(target_path, force=force)
     report_path = target_path.with_name(target_path.name + ".report.json")
     start = time.perf_counter()
     card_path = target_path.with_name(target_path.name + ".card.json")
     with scratch_folder(target_path) as work:
-        fp32, card = _fp32_source(model, chosen, work, load_options or {})
+        fp32, card, loaded = _fp32_source(model, chosen, work, load_options or {})
         if labeled is not None:  # the data's classes must meet the model's before hours of calibration
             labeled.check(card)
         calibration = calibration_set(
             calib, card, num=num, held_out=HELD_OUT, progress=partial(progress, "calibration")
         )
-        engine = _engine(fp32, recipe, calibration, card)
+        source, preparation, notes = fp32, None, []
+        if techniques.touches_model:
+            assert loaded is not None, "exported files were refused by _techniques"
+            try:
+                source, preparation = _prepared_source(loaded, chosen, recipe, calibration, techniques, work, progress)
+            except PrepareError as exc:
+                if optimize is not None:  # asked for by name: say it cannot be done
+                    raise
+                level, techniques = "fast (untraceable: range search)", _FILE_TECHNIQUES
+                notes.append(f"{exc}; quantized with range search only")
+        engine = _engine(source, recipe, calibration, card)
         excluded = select(engine.layers, exclude)
         with atomic_outputs([target_path, report_path, card_path], force=force) as temps:
             tmp = temps[0]
             progress("quantize", 0, 1)
             engine.quantize(tmp, excluded)
+            ranges = None
+            if techniques.range_search:
+                ranges = search_ranges(
+                    engine, chosen, fp32, tmp, excluded, calibration.held_out, Grid.of(recipe).symmetric_activations
+                )
+            precision = None
+            if techniques.mixed_precision:
+                precision = choose_precision(engine, chosen, fp32, tmp, excluded, calibration.held_out)
             sensitivity = engine.sensitivity(tmp, calibration.inputs[:SENSITIVITY_INPUTS])
             progress("quantize", 1, 1)
             accuracy = _measure(chosen, fp32, tmp, labeled, progress) if labeled is not None else None
@@ -212,7 +292,11 @@ def quantize_model(
                 tmp.stat().st_size,
                 time.perf_counter() - start,
                 check,
-                calibration.warnings + [w for w in [check and check.warning()] if w],
+                calibration.warnings + notes + [w for w in [check and check.warning()] if w],
+                level,
+                preparation,
+                None if ranges is None else ranges.to_dict(),
+                None if precision is None else precision.to_dict(),
             )
             report = json.dumps(result.to_dict(), indent=2)
             if accuracy is not None and max_drop is not None and accuracy.drop_pp > max_drop:

@@ -20,6 +20,7 @@ from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
 from ..runtimes.tflite_metadata import read_metadata, write_metadata
 from .calibration import CalibrationSet
 from .layers import Layer, from_tflite_tensor
+from .range_search import Histogram
 from .recipes import LiteRtFullInt8, embedded_record
 
 QUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD")
@@ -47,6 +48,9 @@ class TfliteInt8Engine:
         cache.mkdir(parents=True, exist_ok=True)
         self.cache_path = cache / f"aeq-calibration-{key}.json"
         self.quantizer: Any = None
+        self.ranges: dict[str, tuple[float, float]] | None = None  # set: these ranges replace calibration's
+        self.wide: list[Layer] = []  # layers kept in float: XNNPACK has no 16x8 kernels to widen them to
+        self.wide_kind = "float"
 
     def _samples(self, inputs: np.ndarray) -> list[dict[str, np.ndarray]]:
         data = inputs.transpose(0, 2, 3, 1) if self.io.layout == "nhwc" else inputs
@@ -90,11 +94,48 @@ class TfliteInt8Engine:
         tmp.replace(self.cache_path)
         return dict(result)
 
+    def _ranged(self, calibration: dict[str, Any]) -> dict[str, Any]:
+        if self.ranges is None:
+            return calibration
+        ranged = dict(calibration)
+        for name, (lo, hi) in self.ranges.items():
+            if name in ranged:
+                shape = np.shape(ranged[name]["min"])
+                ranged[name] = {"min": np.full(shape, lo, np.float32), "max": np.full(shape, hi, np.float32)}
+        return ranged
+
+    def histograms(self) -> dict[str, Histogram]:
+        """Value histograms of every tensor the calibration ranges cover, over the calibration images."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        with _quiet():
+            wanted = set(self._calibration(self._new_quantizer([])))
+        with _quiet():  # LiteRT warns that keeping every tensor is for debugging: here it is the point
+            interpreter = Interpreter(model_content=self.blob, experimental_preserve_all_tensors=True)
+        interpreter.allocate_tensors()
+        details = [t for t in interpreter.get_tensor_details() if t["name"] in wanted]
+        runner = interpreter.get_signature_runner(self.signature)
+        values: dict[str, list[np.ndarray]] = {t["name"]: [] for t in details}
+        for sample in self._samples(self.calib.inputs):
+            runner(**sample)
+            for tensor in details:
+                values[tensor["name"]].append(interpreter.get_tensor(tensor["index"]).ravel().copy())
+        found = {}
+        for name, parts in values.items():
+            data = np.concatenate(parts)
+            if not np.isfinite(data).all():  # e.g. the -inf padding before a max pool: keep calibration's range
+                continue
+            lo, hi = float(data.min()), float(data.max())
+            bound = max(abs(lo), abs(hi), 1e-12)
+            counts, edges = np.histogram(data, 2048, range=(-bound, bound))
+            found[name] = Histogram(counts, edges, lo, hi)
+        return found
+
     def quantize(self, out: Path, exclude: list[Layer]) -> None:
         """Write the int8 model to `out`, keeping `exclude` in float."""
         with _quiet():
-            quant = self._new_quantizer(exclude)
-            result = quant.quantize(self._calibration(quant), enable_progress_report=False)
+            quant = self._new_quantizer([*exclude, *self.wide])
+            result = quant.quantize(self._ranged(self._calibration(quant)), enable_progress_report=False)
         self.quantizer = quant
         io = IoSpec(**{**self.io.__dict__, "precision": "int8"})
         out.write_bytes(
