@@ -1,60 +1,86 @@
-"""Int8 accuracy on the full CIFAR-10 test split: fp32 vs int8 top-1, measured by the same runtime.
+"""Int8 accuracy on the full CIFAR-10 test split, per preparation technique: fp32 vs int8 top-1 and agreement.
 
-Usage: python benchmarks/int8_accuracy.py [--shared ../shared] [--json int8_accuracy.json]
-Calibration: 512 class-stratified images of the train split (seed 0); default recipes (--target x86).
+Usage: python benchmarks/int8_accuracy.py [--shared ../shared] [--target x86] [--techniques none,fast,best]
+       [--checkpoints resnet20-12fca82f.th,...] [--json int8_accuracy.json]
+Calibration: 512 class-stratified images of the train split (seed 0); evaluation: all 10,000 test images, fp32
+and int8 scored by the same runtime on the same batches. Rows are written to the JSON as they finish.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import tempfile
 from pathlib import Path
 
 from _table import print_rows
 
+from edgeres.isa import local_cpu
 from edgeres.quantize import quantize_model
+from edgeres.quantize.prepare.optimize import Techniques
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
+# One column per technique alone, then the levels that combine them.
+TECHNIQUES = {
+    "none": Techniques(),
+    "equalize+bias": Techniques(equalize=True, bias_correction=True),
+    "range search": Techniques(range_search=True),
+    "wider ends": Techniques(mixed_precision=True),
+    "fast": Techniques.level("fast"),
+    "best": Techniques.level("best"),
+}
+
+
+def _row(name: str, fmt: str, technique: str, result) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    acc = result.accuracy
+    return {
+        "checkpoint": name,
+        "format": fmt,
+        "target": result.recipe.target,
+        "technique": technique,
+        "fp32_top1": round(acc.fp32_top1, 4),
+        "int8_top1": round(acc.int8_top1, 4),
+        "drop_pp": round(acc.drop_pp, 2),
+        "agreement": round(acc.agreement, 4),
+        "ranges": result.ranges and result.ranges["chosen"],
+        "wider": ",".join(result.precision["kept"]) if result.precision else "",
+        "int8_kb": round(result.int8_bytes / 1e3),
+        "seconds": round(result.seconds, 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser.add_argument("--target", default="x86")
+    parser.add_argument("--formats", default="onnx,tflite")
+    parser.add_argument("--techniques", default=",".join(TECHNIQUES))
+    parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS))
     parser.add_argument("--json", type=Path, default=Path("int8_accuracy.json"))
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
-    rows = []
+    cpu = local_cpu()
+    header = {"cpu": cpu.describe(), "flags": " ".join(cpu.flags), "python": platform.python_version()}
+    rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in CHECKPOINTS:
-            for fmt in ("onnx", "tflite"):
-                result = quantize_model(
-                    args.shared / "checkpoints" / name,
-                    Path(tmp) / f"int8.{fmt}",
-                    calib=data / "train",
-                    num=512,
-                    eval_data=data / "test",
-                    force=True,
-                )
-                acc = result.accuracy
-                assert acc is not None
-                rows.append(
-                    {
-                        "checkpoint": name,
-                        "format": fmt,
-                        "recipe": type(result.recipe).__name__,
-                        "method": result.recipe.method,
-                        "n": acc.n,
-                        "fp32_top1": round(acc.fp32_top1, 4),
-                        "int8_top1": round(acc.int8_top1, 4),
-                        "drop_pp": round(acc.drop_pp, 2),
-                        "agreement": round(acc.agreement, 4),
-                        "int8_kb": round(result.int8_bytes / 1e3),
-                        "seconds": round(result.seconds, 1),
-                    }
-                )
-    print_rows("int8 vs fp32 on the full CIFAR-10 test split (10,000 images)", rows, width=170)
-    args.json.write_text(json.dumps(rows, indent=2))
+        for name in args.checkpoints.split(","):
+            for fmt in args.formats.split(","):
+                for technique in args.techniques.split(","):
+                    result = quantize_model(
+                        args.shared / "checkpoints" / name,
+                        Path(tmp) / f"int8.{fmt}",
+                        calib=data / "train",
+                        num=512,
+                        target=args.target,
+                        eval_data=data / "test",
+                        optimize=TECHNIQUES[technique],
+                        force=True,
+                    )
+                    rows.append(_row(name, fmt, technique, result))
+                    print(json.dumps(rows[-1]), flush=True)
+                    args.json.write_text(json.dumps({"machine": header, "rows": rows}, indent=2))
+    print_rows(f"int8 vs fp32, full CIFAR-10 test split (10,000 images), {header['cpu']}", rows, width=200)
     print(f"wrote {args.json}")
 
 
