@@ -25,6 +25,7 @@ CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10
 TECHNIQUES = {
     "none": Techniques(),
     "equalize+bias": Techniques(equalize=True, bias_correction=True),
+    "weight clipping": Techniques(weight_clipping=True),
     "range search": Techniques(range_search=True),
     "wider ends": Techniques(mixed_precision=True),
     "fast": Techniques.level("fast"),

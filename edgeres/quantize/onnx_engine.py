@@ -102,7 +102,8 @@ class OnnxInt8Engine:
 
     def quantize(self, out: Path, exclude: list[Layer]) -> None:
         """Write the int8 model to `out`, keeping `exclude` in float."""
-        quiet = _DropMessage("pre-processing before quantization")  # exports are already folded
+        # Exports are already folded; 16-bit tensors (wider ends) need opset 21, which onnxruntime sets itself.
+        quiet = _DropMessage("pre-processing before quantization", "does not support 16-bit integer quantization")
         logging.getLogger().addFilter(quiet)
         try:
             with contextlib.redirect_stdout(StringIO()):  # the calibrators print progress lines; ours is the bar
@@ -201,12 +202,12 @@ def _ranges_file(ranges: dict[str, tuple[float, float]], folder: Path) -> Path:
 
 
 class _DropMessage(logging.Filter):
-    def __init__(self, text: str) -> None:
+    def __init__(self, *texts: str) -> None:
         super().__init__()
-        self.text = text
+        self.texts = texts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        return not any(text in record.getMessage() for text in self.texts)
 
 
 def _scopes(node: Any) -> list[str]:

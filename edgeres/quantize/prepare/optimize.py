@@ -1,10 +1,10 @@
 """`--optimize`: which preparation techniques run before export, and running them on a PyTorch model.
 
 Levels, chosen by measurement (docs/benchmarks.md): `none` is the engine's plain recipe; `fast` adds
-batch-norm folding, cross-layer equalization, empirical bias correction and per-tensor activation range
-search (seconds, no latency cost); `best` adds AdaRound learned rounding and wider first/last layers where
-they measure better (minutes on 2 CPU cores for resnet18; the wider layers cost onnxruntime latency:
-resnet18_cifar10 at batch 1 ran 0.75 ms against 0.59 ms).
+batch-norm folding, cross-layer equalization, per-channel weight clipping, empirical bias correction and
+per-tensor activation range search (seconds, no latency cost); `best` adds AdaRound learned rounding and
+wider first/last layers where they measure better (minutes on 2 CPU cores for resnet18; the wider layers
+cost onnxruntime latency: resnet18_cifar10 at batch 1 ran 0.75 ms against 0.59 ms).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..recipes import Recipe
 from .adaround import AdaRoundOptions, adaround_layer, layer_forward
 from .bias_correction import correct_bias
 from .capture import capture_count, input_ranges, layer_io, quantized_layers, simulated_activations
+from .clipping import clip_weights
 from .equalize import equalizable_pairs, equalize
 from .fold import fold_batch_norms
 from .grid import Grid
@@ -42,19 +43,20 @@ class Techniques:
     adaround_iterations: int = 0  # 0: round to nearest (the engine's own rounding)
     range_search: bool = False  # per-tensor activation ranges by MSE or the engine's method, chosen by measurement
     mixed_precision: bool = False  # first and last layers wider (16-bit activations or float) where it measures better
+    weight_clipping: bool = False  # per-channel weight magnitude chosen by output error (clipping.py)
 
     @property
     def touches_model(self) -> bool:
-        return self.equalize or self.bias_correction or self.adaround_iterations > 0
+        return self.equalize or self.bias_correction or self.adaround_iterations > 0 or self.weight_clipping
 
     @classmethod
     def level(cls, name: str) -> Techniques:
         if name == "none":
             return cls()
         if name == "fast":
-            return cls(equalize=True, bias_correction=True, range_search=True)
+            return cls(equalize=True, bias_correction=True, range_search=True, weight_clipping=True)
         if name == "best":
-            return cls(True, True, BEST_ITERATIONS, True, True)
+            return cls(True, True, BEST_ITERATIONS, True, True, weight_clipping=True)
         raise ValueError(f"unknown optimize level {name!r}")
 
 
@@ -63,6 +65,7 @@ class LayerResult:
     name: str
     sqnr_before_db: float  # round-to-nearest weights, simulated int8 input
     sqnr_after_db: float
+    clipped_channels: int = 0
 
 
 @dataclass
@@ -94,7 +97,7 @@ def prepare_model(
         if techniques.equalize:
             report.equalized = equalizable_pairs(prepared)
             equalize(prepared, report.equalized)
-    if techniques.bias_correction or techniques.adaround_iterations:
+    if techniques.bias_correction or techniques.adaround_iterations or techniques.weight_clipping:
         report.layers = _per_layer(prepared, Grid.of(recipe), torch.from_numpy(inputs), techniques, progress)
     report.seconds = time.perf_counter() - start
     return prepared, report
@@ -118,7 +121,8 @@ def _per_layer(
         assert isinstance(module, (nn.Conv2d, nn.Linear)), "quantized_layers lists only these"
         nearest = grid.fake_quant_weight(module.weight.detach())
         before = _sqnr(target, layer_forward(module, x, nearest, module.bias))
-        weight = nearest
+        clipped = clip_weights(module, grid, x, target) if techniques.weight_clipping else 0
+        weight = grid.fake_quant_weight(module.weight.detach())
         if techniques.adaround_iterations:
             options = AdaRoundOptions(techniques.adaround_iterations)
             weight = adaround_layer(module, grid, x, target, options, seed=index) * grid.weight_scale(module.weight)
@@ -126,7 +130,8 @@ def _per_layer(
                 module.weight.copy_(weight)
         if techniques.bias_correction:
             correct_bias(module, weight, x, target)
-        results.append(LayerResult(name, before, _sqnr(target, layer_forward(module, x, weight, module.bias))))
+        after = _sqnr(target, layer_forward(module, x, weight, module.bias))
+        results.append(LayerResult(name, before, after, clipped))
     progress(len(layers), len(layers))
     return results
 
