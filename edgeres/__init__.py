@@ -41,7 +41,6 @@ _LAZY = {
     "Predictor": ".predict",
     "TorchPredictor": ".predict",
     "open_predictor": ".predict",
-    "register_opener": ".predict",
     "export_model": ".export",
     "quantize_model": ".quantize",
     "bench_models": ".bench",
@@ -63,7 +62,7 @@ if TYPE_CHECKING:
     from .inspection import InspectReport, inspect_checkpoint
     from .models import ArchSpec, LoadedModel, build_model, load_model, save_model, spec_from_name
     from .pipeline import run_pipeline
-    from .predict import Predictor, TorchPredictor, open_predictor, register_opener
+    from .predict import Predictor, TorchPredictor, open_predictor
     from .prune import FinetuneOptions, PruneOptions, prune_checkpoint, prune_model
     from .quantize import quantize_model
     from .remote import bench_targets
@@ -108,7 +107,6 @@ __all__ = [
     "prune_checkpoint",
     "prune_model",
     "quantize_model",
-    "register_opener",
     "run_pipeline",
     "save_model",
     "spec_from_name",

@@ -17,6 +17,7 @@ import click
 
 from .errors import EdgeresError
 from .predict import COMPILE_MODES
+from .runtimes.registry import names as runtime_names
 
 MAP_HELP = "Score the data's i-th class folder (sorted) as output i, when its names differ from the model's."
 IMPORTANCE_NAMES = ("l1", "l2", "bn-scale", "taylor")  # edgeres.prune.IMPORTANCES, without importing torch
@@ -137,6 +138,8 @@ def inspect(checkpoint: str, as_json: bool, load: dict[str, Any]) -> None:
 @click.option("--max-pixels", default=None, type=click.IntRange(min=1), help="Refuse larger images (bombs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (top1, top5, n, ...).")
 @click.option("--map-by-position", is_flag=True, help=MAP_HELP)
+@click.option("--runtime", type=click.Choice(runtime_names()), help="Default: from the file type.")
+@click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads (default: the runtime's).")
 @load_options
 def eval_(
     model: str,
@@ -149,9 +152,11 @@ def eval_(
     max_pixels: int | None,
     as_json: bool,
     map_by_position: bool,
+    runtime: str | None,
+    threads: int | None,
     load: dict[str, Any],
 ) -> None:
-    """Top-1/top-5 accuracy of a checkpoint (or exported model) on labeled images."""
+    """Top-1/top-5 accuracy of a checkpoint (or exported model) on labeled images, in any runtime that opens it."""
     from .console import progress_bar
     from .data import DEFAULT_MAX_PIXELS, open_images
     from .evaluate import evaluate
@@ -161,7 +166,7 @@ def eval_(
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses bombs at open(); this process honours the flag
-    predictor = open_predictor(model, **load)
+    predictor = open_predictor(model, runtime, **({"threads": threads} if threads else {}), **load)
     images = open_images(data, split=split, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     with progress_bar("evaluating", enabled=not as_json or sys.stderr.isatty()) as advance:
         result = evaluate(
@@ -472,6 +477,8 @@ def targets_check(name: str, accept_new_host_key: bool, as_json: bool) -> None:
     """Probe a target: reachable, Python, numpy, runtimes and their versions; sweeps stale run folders."""
     from .isa import cpu_from_record, target_for_cpu
     from .remote import check_target, resolve_target
+    from .runtimes.registry import runtimes as all_runtimes
+    from .runtimes.registry import usable as usable_runtimes
 
     target = resolve_target(name)
     info = check_target(target, accept_new_host_key=accept_new_host_key)
@@ -484,11 +491,13 @@ def targets_check(name: str, accept_new_host_key: bool, as_json: bool) -> None:
     click.echo(f"  int8      --target {target_for_cpu(cpu_from_record(info))} fits this CPU")
     for package, found in packages.items():
         click.echo(f"  {package:<15} {found or 'missing'}")
-    usable = [p for p in ("onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime") if packages.get(p)]
-    if not packages.get("numpy") or not usable:
+    runtimes = usable_runtimes(packages)
+    click.echo(f"  runtimes  {', '.join(r.name for r in runtimes) or 'none'}")
+    if not packages.get("numpy") or not runtimes:
+        hint = " ".join(r.install_hint() for r in all_runtimes() if r.board)
         raise EdgeresError(
             f"{target.name}: needs numpy and a runtime: {info.get('executable', target.python)} -m pip install "
-            "numpy pillow onnxruntime ai-edge-litert"
+            f"numpy pillow {hint}"
         )
 
 
@@ -501,6 +510,19 @@ def targets_clean(name: str, accept_new_host_key: bool) -> None:
 
     info = check_target(resolve_target(name), accept_new_host_key=accept_new_host_key)
     click.echo(f"removed {len(info.get('swept', []))} stale run folder(s)")
+
+
+def _choices(value: str | None, param: click.Parameter, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A comma-separated list of `allowed` names, each once; BadParameter naming the option otherwise."""
+    if not value:
+        return None
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"{unknown[0] if unknown else value!r} is not one of {', '.join(allowed)}", param=param
+        )
+    return names
 
 
 def _int_list(value: str | None, option: str, minimum: int = 1) -> list[int] | None:
@@ -553,7 +575,12 @@ def _check_bench_flags(targets: tuple[str, ...], given: dict[str, Any]) -> None:
 @click.option("--data", type=click.Path(), help="Labeled images: top-1/top-5 by each model's own runner.")
 @click.option("--limit", type=click.IntRange(min=1), help="Score a class-stratified subset of N images.")
 @click.option("--map-by-position", is_flag=True, help=MAP_HELP)
-@click.option("--runtime", type=click.Choice(["ort", "litert", "torch"]), help="Default: from the file type.")
+@click.option(
+    "--runtime",
+    callback=lambda _ctx, param, value: _choices(value, param, runtime_names()),
+    help=f"Runtimes, comma-separated ({', '.join(runtime_names())}); each file runs in those that open it. "
+    "Default: from the file type.",
+)
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads (default: the runtime's).")
 @click.option("--batch", "batches", default="1", show_default=True, help="Batch sizes, comma-separated.")
@@ -577,7 +604,7 @@ def bench(
     data: str | None,
     limit: int | None,
     map_by_position: bool,
-    runtime: str | None,
+    runtime: tuple[str, ...] | None,
     device: str,
     threads: int | None,
     batches: str,

@@ -93,6 +93,20 @@ def class_mapping(card: ModelCard, images: ImageSet, by_position: bool = False) 
 def evaluate_many(
     predictors: list[Predictor],
     images: ImageSet,
+    **options: Any,
+) -> tuple[list[EvalResult], list[float]]:
+    """Score several predictors on the same batches; also return each one's top-1 agreement with the first.
+
+    `options` are score_many's. All predictors must share the first one's classes. Raises DataError on a
+    mismatch.
+    """
+    results, agreement = score_many(predictors, images, **options)
+    return results, [float(a) for a in agreement[:, 0]]
+
+
+def score_many(
+    predictors: list[Predictor],
+    images: ImageSet,
     *,
     limit: int | None = None,
     seed: int = 0,
@@ -101,8 +115,9 @@ def evaluate_many(
     progress: ProgressFn | None = None,
     names: list[str] | None = None,
     by_position: bool = False,
-) -> tuple[list[EvalResult], list[float]]:
-    """Score several predictors on the same batches; also return each one's top-1 agreement with the first.
+) -> tuple[list[EvalResult], np.ndarray]:
+    """Score several predictors on the same batches; also return their top-1 agreement with each other
+    (agreement[i, j]: the share of images where predictors i and j give the same top-1).
 
     All predictors must share the first one's classes. Raises DataError on a mismatch.
     """
@@ -110,23 +125,25 @@ def evaluate_many(
     mapping, how = class_mapping(card, images, by_position)
     indices = stratified_subset(images.labels, len(images), limit, seed)
     k = min(5, card.num_classes)
-    hits1, hits5, agree = (np.zeros(len(predictors), np.int64) for _ in range(3))
+    hits1, hits5 = (np.zeros(len(predictors), np.int64) for _ in range(2))
+    agree = np.zeros((len(predictors), len(predictors)), np.int64)
     scored = 0
     skipped = SkipLog()
     start = time.perf_counter()
     for batch in iter_batches(images, card, indices, batch_size=batch_size, strict=strict, skipped=skipped):
         assert batch.y is not None  # labeled set, checked by class_mapping
         target = mapping[batch.y]
-        first_top1 = None
+        tops = []
         for i, predictor in enumerate(predictors):
             logits = predictor.predict(batch.x)
             if logits.ndim != 2 or logits.shape[1] != card.num_classes:
                 raise DataError(f"model returned shape {logits.shape}, expected (N, {card.num_classes})")
             topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
-            first_top1 = topk[:, 0] if first_top1 is None else first_top1
+            tops.append(topk[:, 0])
             hits1[i] += int((topk[:, 0] == target).sum())
             hits5[i] += int((topk == target[:, None]).any(axis=1).sum())
-            agree[i] += int((topk[:, 0] == first_top1).sum())
+        top1 = np.stack(tops)
+        agree += (top1[:, None, :] == top1[None, :, :]).sum(axis=2)
         scored += len(target)
         if progress is not None:
             progress(scored + skipped.count, len(indices))
@@ -148,7 +165,7 @@ def evaluate_many(
         )
         for i in range(len(predictors))
     ]
-    return results, [float(a / scored) for a in agree]
+    return results, agree / scored
 
 
 def evaluate(

@@ -1,14 +1,8 @@
-"""One way to run any model file on preprocessed batches: checkpoints now, exported files by registration.
-
-An exported-format module registers an opener for its suffixes; `open_predictor` then serves it without
-any other module changing.
-"""
+"""One way to run any model file on preprocessed batches, in the runtime registered for it (runtimes.registry)."""
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,28 +21,6 @@ class Predictor(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
     def close(self) -> None: ...
-
-
-Opener = Callable[..., Predictor]
-# Suffix -> "module:callable", imported on first use so that no runtime loads until a file needs it.
-_OPENERS: dict[str, Opener | str] = {
-    ".onnx": "edgeres.runtimes.onnxruntime:OrtPredictor",
-    ".tflite": "edgeres.runtimes.litert:LiteRtPredictor",
-}
-
-
-def register_opener(suffixes: tuple[str, ...], opener: Opener | str) -> None:
-    """Serve files ending in `suffixes` with `opener(path, **options)` (or a "module:callable" path)."""
-    for suffix in suffixes:
-        _OPENERS[suffix.lower()] = opener
-
-
-def _resolve(opener: Opener | str) -> Opener:
-    if callable(opener):
-        return opener
-    module, _, name = opener.partition(":")
-    found: Opener = getattr(importlib.import_module(module), name)
-    return found
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -127,15 +99,13 @@ class TorchPredictor:
         self.model = None
 
 
-def open_predictor(path: str | os.PathLike[str], **options: Any) -> Predictor:
-    """Open a model file with the opener registered for its suffix, else as a PyTorch checkpoint.
+def open_predictor(path: str | os.PathLike[str], runtime: str | None = None, **options: Any) -> Predictor:
+    """Open a model file in `runtime` (default: the one registered for its suffix; else a PyTorch checkpoint).
 
-    `options` are the loader's (arch, trust, card overrides, ...). Raises the loader's EdgeresErrors.
+    `options` are the runtime's (threads, device) and the loader's (arch, trust, card overrides, ...).
+    Raises the runtime's and the loader's EdgeresErrors.
     """
-    suffix = Path(path).suffix.lower()
-    if suffix in _OPENERS:
-        return _resolve(_OPENERS[suffix])(path, **options)
-    from .models import load_model
+    from .runtimes.registry import runtime_for
 
-    loaded = load_model(path, **options)
-    return TorchPredictor(loaded.model, loaded.card)
+    predictor: Predictor = runtime_for(Path(path), runtime).open(path, **options)
+    return predictor

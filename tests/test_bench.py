@@ -127,7 +127,7 @@ def test_bench_errors_are_clear(files, tmp_path):
     line = one_line_error(run_cli("bench", files["fp32.tflite"], "--device", "cuda"))
     assert "LiteRT runs on the CPU" in line
     line = one_line_error(run_cli("bench", files["fp32.onnx"], "--compile", "default"))
-    assert "apply to PyTorch checkpoints" in line
+    assert "applies to PyTorch checkpoints" in line
     line = one_line_error(run_cli("bench", RESNET20, "--cuda-graphs", "--min-runs", "1"))
     assert "CUDA graphs need --device cuda" in line
 

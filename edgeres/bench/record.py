@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..isa import local_cpu
+from ..runtimes.registry import packages
 
-PACKAGES = ("numpy", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime", "torch", "edgeres")
+PACKAGES = ("numpy", *packages(), "edgeres")
 
 
 def _read(path: str) -> str | None:

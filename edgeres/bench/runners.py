@@ -1,4 +1,4 @@
-"""Open any model file as a benchmark runner: onnxruntime, LiteRT or PyTorch behind one interface."""
+"""Open any model file as a benchmark runner in the runtimes the run names (runtimes.registry)."""
 
 from __future__ import annotations
 
@@ -6,79 +6,45 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgeresError, RuntimeMissingError
+from ..errors import EdgeresError
+from ..runtimes.registry import Runtime, runtime_for
+from ..runtimes.registry import runtimes as registered
 
-RUNTIMES = ("ort", "litert", "torch")
-
-
-def runtime_for(path: Path, runtime: str | None) -> str:
-    """The runtime a file runs in; a --runtime that cannot run it is an error."""
-    natural = {".onnx": "ort", ".tflite": "litert"}.get(path.suffix.lower(), "torch")
-    if runtime is not None and runtime != natural:
-        raise EdgeresError(f"{path}: a {path.suffix or 'checkpoint'} file runs in {natural}, not --runtime {runtime}")
-    return natural
+FLAGS = {"fp16": "--fp16", "compile_mode": "--compile", "cuda_graphs": "--cuda-graphs"}
 
 
-def open_runner(
-    path: Path,
-    runtime: str,
-    *,
-    device: str = "cpu",
-    threads: int | None = None,
-    fp16: bool = False,
-    compile_mode: str | None = None,
-    cuda_graphs: bool = False,
-) -> Any:
-    """A Predictor with prepare()/invoke(). Raises RuntimeMissingError when the device or package is absent.
+def runtimes_for(path: Path, names: tuple[str, ...]) -> list[Runtime]:
+    """The runtimes `path` runs in this run: its default without `names`, else each named one that opens it
+    (an error where none does)."""
+    if not names:
+        return [runtime_for(path)]
+    able = [runtime for name in names if (runtime := runtime_for_or_none(path, name)) is not None]
+    if not able:
+        runtime_for(path, names[0])  # raises, naming the runtimes that do open it
+    return able
 
-    `fp16`, `compile_mode` and `cuda_graphs` are PyTorch options; exported files carry their own precision.
-    """
-    if runtime != "torch" and (compile_mode or cuda_graphs):
-        raise EdgeresError(f"{path}: --compile and --cuda-graphs apply to PyTorch checkpoints, not {runtime} files")
-    if runtime == "ort":
-        from ..runtimes.onnxruntime import OrtPredictor
 
-        return OrtPredictor(path, threads=threads, providers=_ort_providers(device))
-    if device != "cpu" and runtime == "litert":
-        raise EdgeresError(f"{path}: LiteRT runs on the CPU here (XNNPACK); drop --device {device}")
-    if runtime == "litert":
-        from ..runtimes.litert import LiteRtPredictor
-
-        return LiteRtPredictor(path, threads=threads)
+def runtime_for_or_none(path: Path, name: str) -> Runtime | None:
     try:
-        import torch
-    except ImportError:
-        raise RuntimeMissingError(
-            f"{path}: checkpoints run in PyTorch, which is not installed here: pip install torch, "
-            "or bench the exported .onnx/.tflite file"
-        ) from None
-
-    from ..models import load_model
-    from ..predict import TorchPredictor
-
-    if device != "cpu" and not torch.cuda.is_available():
-        raise RuntimeMissingError("--device cuda: torch.cuda.is_available() is False on this machine; use --device cpu")
-    if threads:
-        torch.set_num_threads(threads)
-    loaded = load_model(path)
-    return TorchPredictor(
-        loaded.model, loaded.card, device=device, half=fp16, compile_mode=compile_mode, cuda_graphs=cuda_graphs
-    )
+        return runtime_for(path, name)
+    except EdgeresError:
+        return None
 
 
-def _ort_providers(device: str) -> list[str]:
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    import onnxruntime as ort
+def check_flags(paths: list[Path], runtimes: list[Runtime], flags: dict[str, Any]) -> None:
+    """Runtime-specific flags (FLAGS) need a model of the run whose runtime takes them; else an error."""
+    for name, value in flags.items():
+        if value and not any(name in runtime.options for runtime in runtimes):
+            owners = [r for r in registered() if name in r.options]
+            what = " or ".join(f"{r.title} {'files' if r.suffixes else 'checkpoints'}" for r in owners)
+            raise EdgeresError(f"{paths[0]}: {FLAGS[name]} applies to {what}, not {runtimes[0].title} files")
 
-    available = ort.get_available_providers()
-    wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
-    if not wanted:
-        raise RuntimeMissingError(
-            f"--device {device}: onnxruntime has no CUDA execution provider (has {available}); "
-            "pip install onnxruntime-gpu"
-        )
-    return [*wanted, "CPUExecutionProvider"]
+
+def open_runner(path: Path, runtime: Runtime, *, device: str = "cpu", threads: int | None = None, **flags: Any) -> Any:
+    """A Predictor with prepare()/invoke(), given the `flags` (FLAGS) its runtime takes. Raises
+    RuntimeMissingError when the device or package is absent."""
+    taken = {name: value for name, value in flags.items() if value and name in runtime.options}
+    return runtime.open(path, device=device, threads=threads, **taken)
 
 
 def file_bytes(path: Path) -> int:

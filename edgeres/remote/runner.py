@@ -22,10 +22,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from ..runtimes.registry import packages
+
 RUN_PREFIX = "edgeres-run-"
 DEADLINE_FILE = "deadline"
 PID_FILE = "pid"
-PACKAGES = ("numpy", "pillow", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime")
+PACKAGES = ("numpy", "pillow", *packages(board=True))
 
 
 def _emit(stream: Any, record: dict[str, Any]) -> None:
@@ -128,6 +130,7 @@ def bench(args: argparse.Namespace) -> int:
                 data=data if index == len(batches) - 1 else None,
                 limit=args.limit,
                 map_by_position=args.map_by_position,
+                runtime=tuple(args.runtime.split(",")) if args.runtime else None,
                 threads=args.threads or None,
                 batches=(batch,),
                 timing=timing,
@@ -158,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--map-by-position", action="store_true")
     run.add_argument("--batch", default="1")
     run.add_argument("--threads", type=int, default=0)
+    run.add_argument("--runtime")
     run.add_argument("--warmup", type=int, default=10)
     run.add_argument("--min-runs", type=int, default=100)
     run.add_argument("--min-seconds", type=float, default=1.0)

@@ -24,6 +24,7 @@ import numpy as np
 from .._io import sha256_file, system_temp
 from ..bench.harness import TimingConfig
 from ..data import ArrayImageSet, FileImageSet, open_images, stratified_subset
+from ..runtimes.registry import board_suffixes
 from .bundle import build_bundle
 from .runner import DEADLINE_FILE, RUN_PREFIX
 from .ssh import Ssh
@@ -159,8 +160,9 @@ def bench_remote(
     runtime (with the pip command), RemoteRunError (with partial results) when the run breaks off.
     """
     for path in models:
-        if path.suffix.lower() not in (".onnx", ".tflite"):
-            raise TargetError(f"{path}: boards run .onnx and .tflite files (no PyTorch there); export it first")
+        if path.suffix.lower() not in board_suffixes():
+            kinds = " and ".join(board_suffixes())
+            raise TargetError(f"{path}: boards run {kinds} files (no PyTorch there); export it first")
     timing = timing or TimingConfig()
     deadline = time.time() + timeout
     names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
@@ -203,6 +205,7 @@ def _bench_argv(
     argv += [f"--model={rdir}/{_remote_name(i, p)}" for i, p in enumerate(models)]
     argv += [f"--batch={','.join(map(str, batches))}", f"--threads={target.threads}", f"--warmup={timing.warmup}"]
     argv += [f"--min-runs={timing.min_runs}", f"--min-seconds={timing.min_seconds}"]
+    argv += [f"--runtime={','.join(target.bench_runtimes)}"] if target.bench_runtimes else []
     if data is not None:
         argv += [f"--data={data}"] + ([f"--limit={limit}"] if limit else [])
     return argv

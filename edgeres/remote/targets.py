@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from .._shipped import shipped
 from ..errors import EdgeresError
 from ..isa import AUTO, CPU_TARGETS
+from ..runtimes.registry import names as runtime_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +39,8 @@ class Target:
     port: int = 22
     identity: str = ""
     python: str = "python3"
-    runtimes: tuple[str, ...] = ()
+    runtimes: tuple[str, ...] = ()  # the packages the board has (informational)
+    bench_runtimes: tuple[str, ...] = ()  # runtimes each file is timed in (runtimes.registry names); () its own
     threads: int = 0
     workdir: str = "/tmp"
     device: str = "cpu"
@@ -68,7 +70,7 @@ def _parse(text: str, origin: str) -> Target:
     if unknown:
         raise TargetError(f"{origin}: unknown keys {unknown}; known: {sorted(set(fields) - {'source'})}")
     data.setdefault("name", Path(origin).stem)
-    for key in ("runtimes", "cpu_flags"):
+    for key in ("runtimes", "bench_runtimes", "cpu_flags"):
         if isinstance(data.get(key), list):
             data[key] = tuple(data[key])
     for key, value in data.items():
@@ -90,8 +92,12 @@ def _parse(text: str, origin: str) -> Target:
             f"{origin}: quantize_target must be one of {', '.join((AUTO, *CPU_TARGETS))}, "
             f"got {target.quantize_target!r}"
         )
-    if not all(isinstance(flag, str) for flag in target.runtimes + target.cpu_flags):
-        raise TargetError(f"{origin}: runtimes and cpu_flags must be lists of strings")
+    if not all(isinstance(flag, str) for flag in target.runtimes + target.bench_runtimes + target.cpu_flags):
+        raise TargetError(f"{origin}: runtimes, bench_runtimes and cpu_flags must be lists of strings")
+    unknown = [name for name in target.bench_runtimes if name not in runtime_names()]
+    if unknown:
+        choices = ", ".join(runtime_names())
+        raise TargetError(f"{origin}: bench_runtimes: {unknown[0]!r} is not a runtime; choose among {choices}")
     return target
 
 

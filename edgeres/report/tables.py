@@ -21,6 +21,7 @@ COLUMNS = (
     "top1",
     "top5",
     "agreement",
+    "runtime_agreement",
     "file_mb",
     "load_s",
     "first_ms",
@@ -45,6 +46,7 @@ LABELS = {
     "first_ms": "first call ms",
     "n": "samples",
     "cpu_needs": "x86 CPU needs",
+    "runtime_agreement": "vs 1st runtime",
 }
 
 
@@ -60,6 +62,7 @@ SUMMARY_COLUMNS = (
     "speedup_vs_baseline",
     "top1",
     "agreement",
+    "runtime_agreement",
     "file_mb",
     "cpu_needs",
 )
@@ -90,8 +93,10 @@ def accuracy_line(run: dict[str, Any]) -> str | None:
 
 
 def visible_columns(table_rows: list[dict[str, Any]], columns: tuple[str, ...]) -> tuple[str, ...]:
-    """`columns` without cpu_needs when no model needs anything (the usual case)."""
-    return tuple(c for c in columns if c != "cpu_needs" or any(r["cpu_needs"] for r in table_rows))
+    """`columns` without cpu_needs when no model needs anything (the usual case), and without cross-runtime
+    agreement when no file ran in several runtimes."""
+    optional = {"cpu_needs", "runtime_agreement"}
+    return tuple(c for c in columns if c not in optional or any(r[c] is not None and r[c] != "" for r in table_rows))
 
 
 def cells(row: dict[str, Any], columns: tuple[str, ...]) -> list[str]:
@@ -118,6 +123,7 @@ def rows(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "top1": accuracy.get("top1"),
                 "top5": accuracy.get("top5"),
                 "agreement": accuracy.get("agreement_with_baseline"),
+                "runtime_agreement": accuracy.get("agreement_across_runtimes"),
                 "file_mb": round(entry["file_bytes"] / 1e6, 2),
                 "load_s": round(entry["load_s"], 3),
                 "first_ms": round(entry["first_ms"], 3),

@@ -12,7 +12,10 @@ from .._quiet import native_stderr_silenced
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
+from .registry import Runtime
 from .tflite_metadata import read_metadata
+
+RUNTIME = Runtime("litert", "LiteRT", (".tflite",), ("ai-edge-litert", "tflite-runtime"), "litert:LiteRtPredictor")
 
 
 def _interpreter_class() -> Any:
@@ -49,8 +52,10 @@ def _from_tensor(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
 class LiteRtPredictor:
     """An exported .tflite file on the LiteRT interpreter with its default XNNPACK delegate."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None, **options: Any) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
+    ) -> None:
+        self.path = Path(path)  # `device` is always the CPU: Runtime.open refuses others
         reject_checkpoint_options(self.path, options)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such file")

@@ -12,6 +12,11 @@ from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
 from .onnx_isa import graph_isa
+from .registry import Runtime
+
+RUNTIME = Runtime(
+    "ort", "onnxruntime", (".onnx",), ("onnxruntime", "onnxruntime-gpu"), "onnxruntime:OrtPredictor", ("cpu", "cuda")
+)
 
 
 def check_onnx_file(path: Path) -> Any:
@@ -64,13 +69,14 @@ def _has_symlink(base: Path, target: Path) -> bool:
 
 
 class OrtPredictor:
-    """An exported .onnx file on onnxruntime (CPU unless `providers` says otherwise)."""
+    """An exported .onnx file on onnxruntime (CPU unless `device` or `providers` says otherwise)."""
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
         threads: int | None = None,
+        device: str = "cpu",
         providers: list[str] | None = None,
         **options: Any,
     ) -> None:
@@ -88,7 +94,7 @@ class OrtPredictor:
             settings.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(
-                str(self.path), settings, providers=providers or ["CPUExecutionProvider"]
+                str(self.path), settings, providers=providers or _providers(ort, device)
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelFileError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
@@ -119,3 +125,16 @@ class OrtPredictor:
 
     def close(self) -> None:
         self.session = None
+
+
+def _providers(ort: Any, device: str) -> list[str]:
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+    if not wanted:
+        raise RuntimeMissingError(
+            f"--device {device}: onnxruntime has no CUDA execution provider (has {available}); "
+            "pip install onnxruntime-gpu"
+        )
+    return [*wanted, "CPUExecutionProvider"]
