@@ -88,6 +88,14 @@ def peak_rss_mb() -> float:
     return peak / 1e6 if platform.system() == "Darwin" else peak / 1e3
 
 
-def pin_cpus(cpus: list[int]) -> None:
-    """Pin this process to `cpus` (big.LITTLE boards: time on the big cores only)."""
-    os.sched_setaffinity(0, cpus)
+def pin_cpus(cpus: list[int] | set[int]) -> None:
+    """Pin this process to `cpus` (big.LITTLE boards: time on the big cores only): every thread it has, since
+    affinity is per thread and thread pools started before (BLAS, PyTorch, a runtime opened earlier) keep
+    theirs; threads started later inherit it."""
+    tasks = Path("/proc/self/task")
+    threads = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
+    for thread in threads:
+        try:
+            os.sched_setaffinity(thread, cpus)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
