@@ -81,7 +81,10 @@ def _watchdog(deadline: float, run_dir: Path) -> None:
     """Remove the run folder and exit when the client disconnects (stdin closes) or the deadline passes."""
 
     def stdin_closed() -> None:
-        while sys.stdin.buffer.read(1024):
+        # The raw descriptor, not sys.stdin: a thread blocked in sys.stdin holds its lock, and a library that
+        # forks (OpenVINO's import sends telemetry from a multiprocessing child, which closes sys.stdin first)
+        # would leave a child deadlocked on that lock, holding the SSH channel open.
+        while os.read(0, 1024):
             pass
         shutil.rmtree(run_dir, ignore_errors=True)
         os._exit(3)
