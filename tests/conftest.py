@@ -93,8 +93,9 @@ def _venv(folder: Path, packages: list[str]) -> str:
 
 @pytest.fixture(scope="session")
 def torch_free_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A virtualenv with what a board has (numpy, Pillow, onnxruntime, ai-edge-litert), and no torch."""
-    packages = ["numpy", "pillow", "onnxruntime", "ai-edge-litert", "click", "rich"]
+    """A virtualenv with what a board has (numpy, Pillow, onnxruntime, OpenVINO with onnx, ai-edge-litert), and
+    no torch."""
+    packages = ["numpy", "pillow", "onnxruntime", "openvino==2026.4.*", "onnx", "ai-edge-litert", "click", "rich"]
     return _venv(tmp_path_factory.mktemp("board-venv"), packages)
 
 

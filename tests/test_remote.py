@@ -256,3 +256,26 @@ def test_remote_data_already_on_the_board_gives_the_local_accuracy(board, sshd, 
     local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing)
     assert runs[0]["entries"][0]["accuracy"] == local.entries[0].accuracy
     assert board_leftovers(sshd) == []
+
+
+@pytest.mark.shared
+def test_board_times_a_file_in_the_runtimes_its_profile_names(sshd, torch_free_python, config_dir, resnet20_files):
+    from edgeres.bench import bench_models
+
+    (config_dir / "typo.toml").write_text(sshd.profile("typo", torch_free_python, bench_runtimes=["tensorrt"]))
+    with pytest.raises(TargetError, match="bench_runtimes: 'tensorrt' is not a runtime; choose among ort, openvino"):
+        resolve_target("typo")
+    (config_dir / "typo.toml").unlink()
+    profile = sshd.profile("two-runtimes", torch_free_python, bench_runtimes=["ort", "openvino"])
+    (config_dir / "two-runtimes.toml").write_text(profile)
+    model = resnet20_files["int8.onnx"]
+    timing = TimingConfig(warmup=1, min_runs=5, min_seconds=0)
+    runs = bench_remote(
+        resolve_target("two-runtimes"), [model], remote_data=str(CIFAR / "test"), limit=200, timing=timing
+    )
+    local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing, runtime=("ort", "openvino"), threads=1)
+    remote = runs[0]["entries"]
+    assert [e["runtime"] for e in remote] == ["ort", "openvino"] and "torch" not in runs[0]["machine"]["versions"]
+    assert [e["accuracy"] for e in remote] == [e.accuracy for e in local.entries]
+    assert remote[1]["accuracy"]["agreement_across_runtimes"] >= 0.97
+    assert board_leftovers(sshd) == []
