@@ -267,3 +267,14 @@ def test_every_offered_calibration_method_works(tmp_path, fmt, method, real_batc
     reference = load_model(RESNET20).model(torch.from_numpy(real_batch)).detach().numpy()
     agreement = (open_predictor(result.path).predict(real_batch).argmax(1) == reference.argmax(1)).mean()
     assert agreement >= 0.8
+
+
+def test_loader_flags_on_an_exported_file_apply_or_are_refused(resnet20_files, tmp_path):
+    fp32 = resnet20_files["fp32.onnx"]
+    common = ("--calib", CIFAR / "train", "--num", 32, "--optimize", "none")
+    line = one_line_error(run_cli("quantize", fp32, *common, "--arch", "cifar_resnet20", "--out", tmp_path / "a.onnx"))
+    assert "--arch apply to checkpoints, not exported files" in line and not (tmp_path / "a.onnx").exists()
+    labels = ",".join(f"c{i}" for i in range(10))
+    result = run_cli("quantize", fp32, *common, "--labels", labels, "--out", tmp_path / "b.onnx")
+    assert result.exit_code == 0, result.stderr
+    assert open_predictor(tmp_path / "b.onnx").card.labels == tuple(f"c{i}" for i in range(10))

@@ -21,6 +21,7 @@ from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model, format_for
 from ..export.base import EXPORTERS, get_exporter
 from ..models import LoadedModel, load_model
+from ..predict import open_predictor
 from .calibration import CalibrationSet, calibration_set
 from .check import HeldOutCheck, held_out_check
 from .layers import Layer, select
@@ -120,7 +121,8 @@ def _fp32_source(
     """An fp32 file of `fmt` (the model itself when it already is one, else a fresh verified export), its
     card, and the PyTorch model when there is one."""
     if not isinstance(model, LoadedModel) and Path(model).suffix.lower() == get_exporter(fmt).suffix:
-        predictor = get_exporter(fmt).open(Path(model))
+        # The loader's flags reach the file's runtime: card overrides apply, checkpoint-only flags are errors.
+        predictor = open_predictor(Path(model), **load)
         if predictor.io.precision != "float32":  # type: ignore[attr-defined]
             raise RecipeError(f"{model}: is already {predictor.io.precision}; quantize the float32 file")  # type: ignore[attr-defined]
         return Path(model), predictor.card, None
