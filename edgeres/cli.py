@@ -11,13 +11,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import EdgeresError
 from .predict import COMPILE_MODES
 from .runtimes.registry import names as runtime_names
+
+if TYPE_CHECKING:  # the remote package loads only when a run has targets
+    from .remote import TargetRunOptions
 
 MAP_HELP = "Score the data's i-th class folder (sorted) as output i, when its names differ from the model's."
 IMPORTANCE_NAMES = ("l1", "l2", "bn-scale", "taylor")  # edgeres.prune.IMPORTANCES, without importing torch
@@ -434,7 +437,7 @@ def prune(
 
 
 def _bench_on_targets(
-    models: list[str], targets: list[str], options: dict[str, Any], json_path: str | None, report_dir: str | None
+    models: list[str], targets: list[str], options: TargetRunOptions, json_path: str | None, report_dir: str | None
 ) -> None:
     """Every target in parallel; one merged table; partial results are kept and written even on failure."""
     from ._io import write_text_atomic
@@ -443,7 +446,7 @@ def _bench_on_targets(
     from .report.merged import merged_markdown
 
     with phase_progress() as advance:
-        results = bench_targets([Path(m) for m in models], targets, progress=advance, **options)
+        results = bench_targets([Path(m) for m in models], targets, options, advance)
     record: dict[str, Any] = {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
     print_targets_bench(record)
     outputs = {json_path: json.dumps(record, indent=2)} if json_path else {}
@@ -636,11 +639,12 @@ def bench(
     pinned = _cpu_list(cpus)
     timing = TimingConfig(warmup=warmup, min_runs=min_runs, min_seconds=min_seconds)
     if targets:
-        extra: dict[str, Any] = {"data": data, "remote_data": remote_data, "limit": limit, "batches": batch_sizes}
-        extra["map_by_position"] = map_by_position
-        extra["timing"] = timing
-        extra |= {"accept_new_host_key": accept_new_host_key, "timeout": timeout}
-        _bench_on_targets(list(models), list(targets), extra, json_path, report_dir)
+        from .remote import TargetRunOptions
+
+        options = TargetRunOptions(
+            data, remote_data, limit, map_by_position, batch_sizes, timing, accept_new_host_key, timeout
+        )
+        _bench_on_targets(list(models), list(targets), options, json_path, report_dir)
         return
     with phase_progress() as advance:
         run = bench_models(

@@ -19,7 +19,7 @@ from edgeres.bench import TimingConfig
 from edgeres.console import print_targets_bench
 from edgeres.export import export_model
 from edgeres.quantize import quantize_model
-from edgeres.remote import SCHEMA, bench_targets
+from edgeres.remote import SCHEMA, TargetRunOptions, bench_targets
 
 
 def main() -> int:
@@ -36,13 +36,12 @@ def main() -> int:
         for fmt in ("onnx", "tflite"):
             fp32 = export_model(ckpt, folder / f"resnet20.{fmt}").path
             models.append(quantize_model(fp32, folder / f"resnet20_int8.{fmt}", calib=calib, target="arm64").path)
-        results = bench_targets(
-            models,
-            ["arm64-emulated", "local-cpu"],
+        options = TargetRunOptions(
             data=shared / "datasets" / "cifar10" / "test",
             limit=args.limit,
             timing=TimingConfig(warmup=1, min_runs=5, min_seconds=0),
         )
+        results = bench_targets(models, ["arm64-emulated", "local-cpu"], options)
     record = {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
     print_targets_bench(record)
     Path(args.json).write_text(json.dumps(record, indent=2))

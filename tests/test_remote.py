@@ -22,6 +22,7 @@ from edgeres.remote import (
     HostKeyError,
     RemoteRunError,
     TargetError,
+    TargetRunOptions,
     bench_remote,
     load_targets,
     resolve_target,
@@ -190,9 +191,8 @@ def test_connection_killed_mid_run_keeps_partial_results_and_leaves_no_process(b
 
     timing = TimingConfig(warmup=2, min_runs=50, min_seconds=3)
     with pytest.raises(RemoteRunError, match="connection lost") as caught:
-        bench_remote(
-            resolve_target(board), [resnet20_files["int8.onnx"]], batches=(1, 2), timing=timing, progress=progress
-        )
+        options = TargetRunOptions(batches=(1, 2), timing=timing)
+        bench_remote(resolve_target(board), [resnet20_files["int8.onnx"]], options, progress)
     assert killed.is_set()
     partial = caught.value.partial
     assert len(partial) == 1 and partial[0]["entries"][0]["batch"] == 1
@@ -252,7 +252,8 @@ def test_remote_data_already_on_the_board_gives_the_local_accuracy(board, sshd, 
 
     model = resnet20_files["int8.tflite"]
     timing = TimingConfig(warmup=1, min_runs=5, min_seconds=0)
-    runs = bench_remote(resolve_target(board), [model], remote_data=str(CIFAR / "test"), limit=200, timing=timing)
+    options = TargetRunOptions(remote_data=str(CIFAR / "test"), limit=200, timing=timing)
+    runs = bench_remote(resolve_target(board), [model], options)
     local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing)
     assert runs[0]["entries"][0]["accuracy"] == local.entries[0].accuracy
     assert board_leftovers(sshd) == []
@@ -270,9 +271,8 @@ def test_board_times_a_file_in_the_runtimes_its_profile_names(sshd, torch_free_p
     (config_dir / "two-runtimes.toml").write_text(profile)
     model = resnet20_files["int8.onnx"]
     timing = TimingConfig(warmup=1, min_runs=5, min_seconds=0)
-    runs = bench_remote(
-        resolve_target("two-runtimes"), [model], remote_data=str(CIFAR / "test"), limit=200, timing=timing
-    )
+    options = TargetRunOptions(remote_data=str(CIFAR / "test"), limit=200, timing=timing)
+    runs = bench_remote(resolve_target("two-runtimes"), [model], options)
     local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing, runtime=("ort", "openvino"), threads=1)
     remote = runs[0]["entries"]
     assert [e["runtime"] for e in remote] == ["ort", "openvino"] and "torch" not in runs[0]["machine"]["versions"]

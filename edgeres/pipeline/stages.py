@@ -90,7 +90,7 @@ def _load_options(runner: StageRunner, variant: str) -> dict[str, Any]:
 
 def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:
     from ..bench import TimingConfig
-    from ..remote import SCHEMA, bench_targets
+    from ..remote import SCHEMA, TargetRunOptions, bench_targets
     from ..report import write_reports
 
     settings, data = dict(runner.config["bench"]), runner.config["data"]
@@ -98,10 +98,11 @@ def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         timing = TimingConfig(settings["warmup"], settings["min_runs"], settings["min_seconds"])
-        results = bench_targets(
-            files, settings["targets"], data=data["evaluation"], limit=data["evaluation_images"] or None,
-            batches=tuple(settings["batches"]), timing=timing, map_by_position=data["map_by_position"],
+        options = TargetRunOptions(
+            data=data["evaluation"], limit=data["evaluation_images"] or None, map_by_position=data["map_by_position"],
+            batches=tuple(settings["batches"]), timing=timing,
         )  # fmt: skip
+        results = bench_targets(files, settings["targets"], options)
         record = {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
         outputs = [write_text_atomic(out, json.dumps(record, indent=2), force=True)]
         for result in results:

@@ -2,7 +2,7 @@
 as a zipapp by bundle.py), one board's run (session.py) and runs on several targets at once (multi.py)."""
 
 from .multi import SCHEMA, TargetResult, bench_targets, check_target
-from .session import RemoteRunError, bench_remote, with_runner
+from .session import RemoteRunError, TargetRunOptions, bench_remote, with_runner
 from .ssh import HostKeyError, UnreachableError
 from .targets import Target, TargetError, load_targets, resolve_target
 
@@ -13,6 +13,7 @@ __all__ = [
     "Target",
     "TargetError",
     "TargetResult",
+    "TargetRunOptions",
     "UnreachableError",
     "bench_remote",
     "bench_targets",

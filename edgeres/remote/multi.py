@@ -7,17 +7,15 @@ ones on their boards) and returns one record per target; `check_target` says whe
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bench.harness import TimingConfig
 from ..errors import EdgeresError
 from .runner import probe
-from .session import RemoteRunError, bench_remote, with_runner
+from .session import RemoteRunError, TargetRunOptions, bench_remote, with_runner
 from .ssh import Ssh
 from .targets import Target, TargetError, resolve_target
 
@@ -56,15 +54,7 @@ def check_target(target: Target, *, accept_new_host_key: bool = False) -> dict[s
 def bench_targets(
     models: list[Path],
     targets: list[str],
-    *,
-    data: str | os.PathLike[str] | None = None,
-    remote_data: str | None = None,
-    limit: int | None = None,
-    map_by_position: bool = False,
-    batches: tuple[int, ...] = (1,),
-    timing: TimingConfig | None = None,
-    accept_new_host_key: bool = False,
-    timeout: float = 3600.0,
+    options: TargetRunOptions | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[TargetResult]:
     """Bench `models` on every target in parallel; a target's failure is recorded, the others go on."""
@@ -78,21 +68,9 @@ def bench_targets(
         result = TargetResult(target)
         try:
             if target.transport == "local":
-                result.runs = _bench_local(target, models, data, limit, map_by_position, batches, timing, tagged)
+                result.runs = _bench_local(target, models, options or TargetRunOptions(), tagged)
             else:
-                result.runs = bench_remote(
-                    target,
-                    models,
-                    data=data,
-                    remote_data=remote_data,
-                    limit=limit,
-                    map_by_position=map_by_position,
-                    batches=batches,
-                    timing=timing,
-                    accept_new_host_key=accept_new_host_key,
-                    timeout=timeout,
-                    progress=tagged,
-                )
+                result.runs = bench_remote(target, models, options, tagged)
         except RemoteRunError as exc:
             result.runs, result.error = exc.partial, str(exc)
         except EdgeresError as exc:  # unreachable board, missing runtime, bad model: this target only
@@ -104,27 +82,22 @@ def bench_targets(
 
 
 def _bench_local(
-    target: Target,
-    models: list[Path],
-    data: str | os.PathLike[str] | None,
-    limit: int | None,
-    map_by_position: bool,
-    batches: tuple[int, ...],
-    timing: TimingConfig | None,
-    progress: Callable[[str, int, int], None],
+    target: Target, models: list[Path], options: TargetRunOptions, progress: Callable[[str, int, int], None]
 ) -> list[dict[str, Any]]:
     from ..bench import bench_models
 
+    if options.remote_data is not None:
+        raise TargetError(f"{target.name}: --remote-data is for boards; a local target reads --data")
     run = bench_models(
         models,
-        data=data,
-        limit=limit,
-        map_by_position=map_by_position,
+        data=options.data,
+        limit=options.limit,
+        map_by_position=options.map_by_position,
         runtime=target.bench_runtimes,
         device=target.device,
         threads=target.threads or None,
-        batches=batches,
-        timing=timing,
+        batches=options.batches,
+        timing=options.timing,
         progress=progress,
     )
     return [run.to_dict()]

@@ -16,6 +16,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -140,19 +141,22 @@ def _kept(results: list[dict[str, Any]]) -> str:
     return f"; results of {len(results)} batch size(s) kept" if results else ""
 
 
+@dataclass(frozen=True)
+class TargetRunOptions:
+    """What a run on targets measures and how; the same for every target of one run."""
+
+    data: str | os.PathLike[str] | None = None  # labeled images copied to each board
+    remote_data: str | None = None  # labeled images already on the board, instead of `data`
+    limit: int | None = None
+    map_by_position: bool = False
+    batches: tuple[int, ...] = (1,)
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    accept_new_host_key: bool = False
+    timeout: float = 3600.0  # seconds per board
+
+
 def bench_remote(
-    target: Target,
-    models: list[Path],
-    *,
-    data: str | os.PathLike[str] | None = None,
-    remote_data: str | None = None,
-    limit: int | None = None,
-    map_by_position: bool = False,
-    batches: tuple[int, ...] = (1,),
-    timing: TimingConfig | None = None,
-    accept_new_host_key: bool = False,
-    timeout: float = 3600.0,
-    progress: Progress | None = None,
+    target: Target, models: list[Path], options: TargetRunOptions | None = None, progress: Progress | None = None
 ) -> list[dict[str, Any]]:
     """One run dict (schema edgeres.bench/1) per batch size, measured on `target`.
 
@@ -163,8 +167,9 @@ def bench_remote(
         if path.suffix.lower() not in board_suffixes():
             kinds = " and ".join(board_suffixes())
             raise TargetError(f"{path}: boards run {kinds} files (no PyTorch there); export it first")
-    timing = timing or TimingConfig()
-    deadline = time.time() + timeout
+    options = options or TargetRunOptions()
+    data, remote_data, limit = options.data, options.remote_data, options.limit
+    deadline = time.time() + options.timeout
     names = {_remote_name(i, p): str(p) for i, p in enumerate(models)}
 
     def job(ssh: Ssh, pyz: str) -> list[dict[str, Any]]:
@@ -180,15 +185,15 @@ def bench_remote(
                 files[packed.name], data_name = packed, packed.name
             _upload(ssh, rdir, files, progress)
         data_arg = remote_data or (f"{rdir}/{data_name}" if data_name else None)
-        argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, batches, timing, deadline)
-        argv += ["--map-by-position"] if map_by_position and data_arg else []
+        argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, options, deadline)
+        argv += ["--map-by-position"] if options.map_by_position and data_arg else []
         try:
-            return [_localize(run, names) for run in _run_bench(ssh, argv, timeout, progress)]
+            return [_localize(run, names) for run in _run_bench(ssh, argv, options.timeout, progress)]
         except RemoteRunError as exc:
             exc.partial = [_localize(run, names) for run in exc.partial]
             raise
 
-    return with_runner(target, accept_new_host_key, job)
+    return with_runner(target, options.accept_new_host_key, job)
 
 
 def _bench_argv(
@@ -197,13 +202,14 @@ def _bench_argv(
     models: list[Path],
     data: str | None,
     limit: int | None,
-    batches: tuple[int, ...],
-    timing: TimingConfig,
+    options: TargetRunOptions,
     deadline: float,
 ) -> list[str]:
+    timing = options.timing
     argv = [target.python, f"{rdir}/edgeres-runner.pyz", "bench", f"--deadline={deadline:.0f}"]
     argv += [f"--model={rdir}/{_remote_name(i, p)}" for i, p in enumerate(models)]
-    argv += [f"--batch={','.join(map(str, batches))}", f"--threads={target.threads}", f"--warmup={timing.warmup}"]
+    argv += [f"--batch={','.join(map(str, options.batches))}", f"--threads={target.threads}"]
+    argv += [f"--warmup={timing.warmup}"]
     argv += [f"--min-runs={timing.min_runs}", f"--min-seconds={timing.min_seconds}"]
     argv += [f"--runtime={','.join(target.bench_runtimes)}"] if target.bench_runtimes else []
     if data is not None:
