@@ -8,15 +8,13 @@ and int8 scored by the same runtime on the same batches. Rows are written to the
 
 from __future__ import annotations
 
-import argparse
 import json
-import platform
 import tempfile
 from pathlib import Path
 
-from _table import print_rows
+from _table import machine_header, print_rows
+from _table import parser as make_parser
 
-from edgeres.isa import local_cpu
 from edgeres.quantize import quantize_model
 from edgeres.quantize.prepare.optimize import Techniques
 
@@ -52,17 +50,14 @@ def _row(name: str, fmt: str, technique: str, result) -> dict[str, object]:  # t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser = make_parser(__doc__, "int8_accuracy.json")
     parser.add_argument("--target", default="x86")
     parser.add_argument("--formats", default="onnx,tflite")
     parser.add_argument("--techniques", default=",".join(TECHNIQUES))
     parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS))
-    parser.add_argument("--json", type=Path, default=Path("int8_accuracy.json"))
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
-    cpu = local_cpu()
-    header = {"cpu": cpu.describe(), "flags": " ".join(cpu.flags), "python": platform.python_version()}
+    header = machine_header()
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.checkpoints.split(","):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,11 +19,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from _table import print_rows
+from _table import machine_header, print_rows
+from _table import parser as make_parser
 
 from edgeres.data import iter_batches, open_images
 from edgeres.export import export_model
-from edgeres.isa import local_cpu
 from edgeres.models import LoadedModel, load_model
 from edgeres.quantize import quantize_model
 from edgeres.quantize.calibration import calibration_set
@@ -98,20 +97,13 @@ def _score(runs: dict[str, Run], test: list[tuple[np.ndarray, np.ndarray]]) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser = make_parser(__doc__, "peer_nncf.json")
     parser.add_argument("--target", default="x86")
     parser.add_argument("--optimize", default="best")
     parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS))
-    parser.add_argument("--json", type=Path, default=Path("peer_nncf.json"))
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
-    cpu = local_cpu()
-    header = {
-        "cpu": cpu.describe(),
-        "python": platform.python_version(),
-        **{p: version(p) for p in ("nncf", "openvino", "onnxruntime")},
-    }
+    header = {**machine_header(), **{p: version(p) for p in ("nncf", "openvino", "onnxruntime")}}
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.checkpoints.split(","):

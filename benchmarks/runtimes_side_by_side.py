@@ -12,19 +12,17 @@ ImageNet models (speed does not depend on the weights). Rows are written to the 
 
 from __future__ import annotations
 
-import argparse
 import json
-import platform
 import tempfile
 from pathlib import Path
 
 import torchvision
-from _table import print_rows
+from _table import machine_header, print_rows
+from _table import parser as make_parser
 
 from edgeres.bench import TimingConfig, bench_models
 from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from edgeres.export import export_model
-from edgeres.isa import local_cpu
 from edgeres.models import LoadedModel, load_model, spec_from_name
 from edgeres.quantize import quantize_model
 
@@ -63,15 +61,12 @@ def _rows(label: str, run: dict[str, object]) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser = make_parser(__doc__, "runtimes.json")
     parser.add_argument("--runtimes", default="ort,openvino")
     parser.add_argument("--limit", type=int, default=10000)
-    parser.add_argument("--json", type=Path, default=Path("runtimes.json"))
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
-    cpu = local_cpu()
-    header = {"cpu": cpu.describe(), "flags": " ".join(cpu.flags), "python": platform.python_version()}
+    header = machine_header()
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, loaded, scored in _models(args.shared):
