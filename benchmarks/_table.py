@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeres.isa import local_cpu
+from edgeres.quantize.calibration_recipes import CalibrationRecipe, shipped_recipes
 
 
 def print_rows(title: str, rows: list[dict[str, Any]], width: int = 160) -> None:
@@ -37,3 +39,9 @@ def machine_header() -> dict[str, Any]:
     """The CPU (model and flags) and Python every benchmark's JSON starts with."""
     cpu = local_cpu()
     return {"cpu": cpu.describe(), "flags": " ".join(cpu.flags), "python": platform.python_version()}
+
+
+def recipe(shared: Path, name: str = "cifar10-train-512") -> CalibrationRecipe:
+    """A shipped calibration recipe (count, seed, split) drawing from the CIFAR-10 copy under `shared`."""
+    found = shipped_recipes()[name]
+    return dataclasses.replace(found, data=str(shared / "datasets" / "cifar10" / found.split))

@@ -12,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from _table import machine_header, print_rows
+from _table import machine_header, print_rows, recipe
 from _table import parser as make_parser
 
 from edgeres.quantize import quantize_model
@@ -66,8 +66,7 @@ def main() -> None:
                     result = quantize_model(
                         args.shared / "checkpoints" / name,
                         Path(tmp) / f"int8.{fmt}",
-                        calib=data / "train",
-                        num=512,
+                        calib=recipe(args.shared),
                         target=args.target,
                         eval_data=data / "test",
                         optimize=TECHNIQUES[technique],

@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from _table import machine_header, print_rows
+from _table import machine_header, print_rows, recipe
 from _table import parser as make_parser
 
 from edgeres.data import iter_batches, open_images
@@ -64,9 +64,8 @@ def _nncf_openvino(fp32: Path, calib: np.ndarray) -> Run:
 
 
 def _edgeres(args: argparse.Namespace, loaded: LoadedModel, tmp: Path) -> Run:
-    data = args.shared / "datasets" / "cifar10"
     result = quantize_model(
-        loaded, tmp / "edgeres.onnx", calib=data / "train", num=512, target=args.target, optimize=args.optimize,
+        loaded, tmp / "edgeres.onnx", calib=recipe(args.shared), target=args.target, optimize=args.optimize,
         force=True,
     )  # fmt: skip
     return _ort(result.path)
@@ -109,7 +108,8 @@ def main() -> None:
         for name in args.checkpoints.split(","):
             loaded = load_model(args.shared / "checkpoints" / name)
             fp32 = export_model(loaded, Path(tmp) / "fp32.onnx", force=True).path
-            calib = calibration_set(data / "train", loaded.card, num=512).inputs
+            drawn = recipe(args.shared)  # the images edgeres calibrates on, for NNCF too
+            calib = calibration_set(drawn.data, loaded.card, num=drawn.num, seed=drawn.seed, split=drawn.split).inputs
             images = open_images(data / "test")
             test = [(b.x, b.y) for b in iter_batches(images, loaded.card, np.arange(len(images)), batch_size=250)]
             runs, seconds = _quantize_all(args, loaded, fp32, calib, Path(tmp))

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torchvision
-from _table import machine_header, print_rows
+from _table import machine_header, print_rows, recipe
 from _table import parser as make_parser
 
 from edgeres.bench import TimingConfig, bench_models
@@ -73,7 +73,7 @@ def main() -> None:
             stem = Path(tmp) / label.split(" ")[0].split(".")[0]
             fp32 = export_model(loaded, stem.with_name(stem.name + "_fp32.onnx"), force=True).path
             int8 = quantize_model(
-                fp32, stem.with_name(stem.name + "_int8.onnx"), calib=data / "train", num=512, target="auto",
+                fp32, stem.with_name(stem.name + "_int8.onnx"), calib=recipe(args.shared), target="auto",
                 optimize="none",
             ).path  # fmt: skip
             run = bench_models(

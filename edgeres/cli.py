@@ -258,7 +258,12 @@ def export(
 
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option("--calib", required=True, type=click.Path(), help="Calibration images (folder, CIFAR archive, .npz).")
+@click.option(
+    "--calib",
+    required=True,
+    help="Calibration images (folder, CIFAR archive, .npz), a calibration recipe (.toml), or a shipped recipe's "
+    "name (calibration/, e.g. cifar10-train-512).",
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), help="Default: from the --out suffix.")
 @click.option(
@@ -268,7 +273,11 @@ def export(
     help="x86 (portable: exact on every x86 CPU), x86-vnni (VNNI/AMX CPUs), arm64, generic, auto (this CPU), "
     "or a target profile name (see `edgeres targets`).",
 )
-@click.option("--num", default=512, show_default=True, type=click.IntRange(min=1), help="Calibration images.")
+@click.option(
+    "--num",
+    type=click.IntRange(min=1),
+    help="Calibration images (default: the recipe's; 512 for images given directly).",
+)
 @click.option("--method", type=click.Choice(["minmax", "percentile", "entropy", "mse"]), help="Default per engine.")
 @click.option("--io", default="float", show_default=True, type=click.Choice(["float", "int8"]))
 @click.option("--eval", "eval_data", type=click.Path(), help="Labeled images: measure fp32 and int8 top-1.")
@@ -295,7 +304,7 @@ def quantize(
     out: str,
     fmt: str | None,
     target: str,
-    num: int,
+    num: int | None,
     method: str | None,
     io: str,
     eval_data: str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeres.cli import cli
+from edgeres.quantize.calibration_recipes import CalibrationRecipe, shipped_recipes
 
 from .sshd import Sshd, start_sshd
 
@@ -67,6 +69,11 @@ class CliResult:
     exit_code: int
     stdout: str
     stderr: str
+
+
+def shipped_recipe(name: str) -> CalibrationRecipe:
+    """A shipped calibration recipe (its count and seed) drawing from this suite's CIFAR-10 copy."""
+    return dataclasses.replace(shipped_recipes()[name], data=str(CIFAR / "train"))
 
 
 def run_cli(*args: str) -> CliResult:
@@ -124,7 +131,7 @@ def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for fmt in ("onnx", "tflite"):
         out[f"fp32.{fmt}"] = export_model(CHECKPOINTS / "resnet20-12fca82f.th", folder / f"fp32.{fmt}").path
         out[f"int8.{fmt}"] = quantize_model(
-            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", calib=CIFAR / "train", num=128
+            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", calib=shipped_recipe("cifar10-train-128")
         ).path
     return out
 

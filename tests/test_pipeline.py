@@ -182,3 +182,19 @@ def test_a_failing_target_is_reported_and_fails_the_run(tmp_path, monkeypatch):
     assert result.exit_code == 1 and len(errors) == 1 and "gone" in errors[0] and "cannot connect" in errors[0]
     page = (tmp_path / "run" / "report.html").read_text()
     assert "<td>original</td><td>onnx</td><td>fp32</td><td>local-cpu</td>" in page and "cannot connect" in page
+
+
+def test_calibration_is_images_a_recipe_file_or_a_shipped_recipe(tmp_path):
+    config = tmp_path / "pipeline.toml"
+    folder = CONFIG.replace("calibration_images = 64\n", "")
+    config.write_text(folder)
+    assert load_config(config)["data"]["calibration_images"] == 256  # images given directly: as before
+    config.write_text(folder.replace(f'calibration = "{CIFAR / "train"}"', 'calibration = "cifar10-train-512"'))
+    data = load_config(config)["data"]
+    assert (data["calibration"], data["calibration_images"]) == ("cifar10-train-512", 512)
+    (tmp_path / "mine.toml").write_text(f'data = "{CIFAR / "train"}"\nnum = 96\n')
+    config.write_text(folder.replace(f'calibration = "{CIFAR / "train"}"', 'calibration = "mine.toml"'))
+    assert load_config(config)["data"]["calibration_images"] == 96
+    config.write_text(folder.replace(f'calibration = "{CIFAR / "train"}"', 'calibration = "cifar-512"'))
+    with pytest.raises(ConfigError, match=r"\[data\] calibration = 'cifar-512': .* cifar10-train-512"):
+        load_config(config)

@@ -16,7 +16,7 @@ from edgeres.predict import open_predictor
 from edgeres.quantize import GateError, RecipeError, quantize_model
 from edgeres.quantize.recipes import recipe_for
 
-from .conftest import CHECKPOINTS, CIFAR, SHARED_CKPTS, one_line_error, run_cli
+from .conftest import CHECKPOINTS, CIFAR, SHARED_CKPTS, one_line_error, run_cli, shipped_recipe
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
@@ -44,8 +44,7 @@ def quantized(tmp_path_factory) -> dict:
                 results[name, fmt] = quantize_model(
                     CHECKPOINTS / name,
                     out,
-                    calib=CIFAR / "train",
-                    num=512,
+                    calib=shipped_recipe("cifar10-train-512"),
                     target="auto",
                     eval_data=CIFAR / "test",
                     eval_limit=EVAL_LIMIT,
@@ -281,3 +280,21 @@ def test_loader_flags_on_an_exported_file_apply_or_are_refused(resnet20_files, t
     result = run_cli("quantize", fp32, *common, "--labels", labels, "--out", tmp_path / "b.onnx")
     assert result.exit_code == 0, result.stderr
     assert open_predictor(tmp_path / "b.onnx").card.labels == tuple(f"c{i}" for i in range(10))
+
+
+def test_calibration_recipes_by_file_and_by_name(tmp_path, resnet20_files):
+    recipe = tmp_path / "forty.toml"
+    recipe.write_text(f'data = "{CIFAR / "train"}"\nnum = 40\nseed = 3\n')
+    common = ("quantize", resnet20_files["fp32.onnx"], "--optimize", "none")
+    result = run_cli(*common, "--calib", recipe, "--out", tmp_path / "a.onnx")
+    assert result.exit_code == 0, result.stderr
+    calibration = json.loads((tmp_path / "a.onnx.report.json").read_text())["calibration"]
+    assert (calibration["n"], calibration["recipe"], calibration["seed"]) == (40, "forty", 3)
+    again = run_cli(*common, "--calib", recipe, "--num", 20, "--out", tmp_path / "b.onnx")
+    assert json.loads((tmp_path / "b.onnx.report.json").read_text())["calibration"]["n"] == 20
+    line = one_line_error(run_cli(*common, "--calib", "cifar10-train-5l2", "--out", tmp_path / "c.onnx"))
+    assert "cifar10-train-5l2: no such folder, archive or calibration recipe" in line and "cifar10-train-512" in line
+    recipe.write_text(f'data = "{CIFAR / "train"}"\nnumber = 40\n')
+    line = one_line_error(run_cli(*common, "--calib", recipe, "--out", tmp_path / "d.onnx"))
+    assert "forty.toml: unknown keys ['number']" in line
+    assert again.exit_code == 0 and not (tmp_path / "c.onnx").exists() and not (tmp_path / "d.onnx").exists()

@@ -32,9 +32,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "trust": ((bool,), False, "allow pickled modules / TorchScript (runs code from the file)"),
     },
     "data": {
-        "calibration": ((str,), ..., "labeled or unlabeled images for int8 calibration"),
+        "calibration": ((str,), ..., "images for int8 calibration, a recipe .toml, or a shipped recipe's name"),
         "evaluation": ((str,), ..., "labeled images for top-1 (ImageFolder)"),
-        "calibration_images": ((int,), 256, "calibration subset size"),
+        "calibration_images": ((int,), 0, "calibration subset size; 0: the recipe's (256 for images given directly)"),
         "evaluation_images": ((int,), 1000, "evaluation subset size (class-stratified); 0: all"),
         "map_by_position": ((bool,), False, "score class folder i as model output i when the names differ"),
     },
@@ -68,7 +68,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
 # (section, key) -> (test, what the value must be): checked before any stage runs
 Check = Callable[[Any], bool]
 _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
-    ("data", "calibration_images"): (lambda v: v >= 1, "at least 1"),
+    ("data", "calibration_images"): (lambda v: v >= 0, "0 (the recipe's) or more"),
     ("data", "evaluation_images"): (lambda v: v >= 0, "0 (all) or more"),
     ("prune", "target_macs"): (lambda v: 0 < v < 1, "between 0 and 1 (exclusive), e.g. 0.5"),
     ("prune", "importance"): (lambda v: v in ("l1", "l2", "bn-scale", "taylor"), "l1, l2, bn-scale or taylor"),
@@ -147,9 +147,29 @@ def load_config(path: str | Path) -> PipelineConfig:
     return PipelineConfig(file.resolve(), sections)
 
 
+def _resolve_calibration(file: Path, data: dict[str, Any]) -> None:
+    """[data] calibration: images or a recipe file (paths from the config's folder), or a shipped recipe's
+    name; calibration_images 0 becomes the recipe's count (256 for images given directly)."""
+    from ..errors import DataError
+    from ..quantize.calibration_recipes import resolve_calibration
+
+    value = data["calibration"]
+    path = (file.resolve().parent / Path(value).expanduser()).resolve()
+    try:
+        recipe = resolve_calibration(path if path.exists() or value.endswith(".toml") else value)
+    except DataError as exc:
+        raise ConfigError(f"{file}: [data] calibration = {value!r}: {exc}") from None
+    data["calibration"] = str(path) if path.exists() else value
+    if data["calibration_images"] == 0:
+        data["calibration_images"] = 256 if recipe.given_directly else recipe.num
+
+
 def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
     base = file.resolve().parent
     for section, key in (("model", "checkpoint"), ("data", "calibration"), ("data", "evaluation"), ("prune", "train")):
+        if key == "calibration":
+            _resolve_calibration(file, sections["data"])
+            continue
         value = sections[section][key]
         if value:
             path = (base / Path(value).expanduser()).resolve()

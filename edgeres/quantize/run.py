@@ -23,6 +23,7 @@ from ..export.base import EXPORTERS, get_exporter
 from ..models import LoadedModel, load_model
 from ..predict import open_predictor
 from .calibration import CalibrationSet, calibration_set
+from .calibration_recipes import CalibrationRecipe, resolve_calibration
 from .check import HeldOutCheck, held_out_check
 from .layers import Layer, select
 from .precision import choose_precision
@@ -195,10 +196,10 @@ def quantize_model(
     model: str | os.PathLike[str] | LoadedModel,
     out: str | os.PathLike[str],
     *,
-    calib: str | os.PathLike[str],
+    calib: str | os.PathLike[str] | CalibrationRecipe,
     fmt: str | None = None,
     target: str = "x86",
-    num: int = 512,
+    num: int | None = None,
     method: str | None = None,
     io: str = "float",
     eval_data: str | os.PathLike[str] | None = None,
@@ -213,6 +214,9 @@ def quantize_model(
     progress: Progress = lambda _phase, _done, _total: None,
 ) -> QuantizeResult:
     """Calibrate, quantize, measure and gate; the int8 file appears only if everything passed.
+
+    `calib` is images, a calibration recipe (its file or a shipped recipe's name, see calibration_recipes);
+    `num` overrides the recipe's count (default 512 for images given directly).
 
     `target` is a recipe target (x86 is portable across x86 CPUs), `auto` (this CPU) or a target profile.
     `optimize` is a level of edgeres.quantize.prepare.optimize (None: `fast`) or explicit Techniques.
@@ -234,6 +238,7 @@ def quantize_model(
     if auto_fallback and max_drop is None:
         raise RecipeError("--auto-fallback needs --max-drop: it keeps layers in float until that gate holds")
     level, techniques = _techniques(optimize, model)
+    drawn = resolve_calibration(calib)
     require_new(target_path, force=force)
     report_path = target_path.with_name(target_path.name + ".report.json")
     start = time.perf_counter()
@@ -243,8 +248,9 @@ def quantize_model(
         if labeled is not None:  # the data's classes must meet the model's before hours of calibration
             labeled.check(card)
         calibration = calibration_set(
-            calib, card, num=num, held_out=HELD_OUT, progress=partial(progress, "calibration")
-        )
+            drawn.data, card, num=num or drawn.num, seed=drawn.seed, split=drawn.split, held_out=HELD_OUT,
+            progress=partial(progress, "calibration"),
+        )  # fmt: skip
         source, preparation, notes = fp32, None, []
         if techniques.touches_model:
             assert loaded is not None, "exported files were refused by _techniques"
@@ -286,7 +292,7 @@ def quantize_model(
                 report_path,
                 recipe,
                 resolved,
-                calibration.describe(),
+                {**calibration.describe(), "recipe": drawn.name, "seed": drawn.seed, "split": drawn.split},
                 sensitivity,
                 excluded,
                 accuracy,
