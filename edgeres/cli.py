@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import EdgeresError
+from .formats import EXPORTERS
 from .predict import COMPILE_MODES
 from .runtimes.registry import names as runtime_names
 
@@ -200,7 +201,7 @@ def eval_(
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), help="Default: from the --out suffix.")
+@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), help="Default: from the --out suffix.")
 @click.option("--fp16", is_flag=True, help="Float16 weights (TFLite) / float16 compute with float32 I/O (ONNX).")
 @click.option("--layout", type=click.Choice(["nchw", "nhwc"]), help="Input layout (default ONNX nchw, TFLite nhwc).")
 @click.option("--batch", help="Fixed batch size N, or 'dynamic' (default ONNX dynamic, TFLite 1).")
@@ -265,7 +266,7 @@ def export(
     "name (calibration/, e.g. cifar10-train-512).",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite"]), help="Default: from the --out suffix.")
+@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), help="Default: from the --out suffix.")
 @click.option(
     "--target",
     default="x86",

@@ -1,4 +1,4 @@
-"""What every exporter shares: options, the Exporter protocol, the registry, and the model wrapper."""
+"""What every exporter shares: options, the Exporter protocol, looking one up, and the model wrapper."""
 
 from __future__ import annotations
 
@@ -12,14 +12,10 @@ from torch import nn
 
 from ..card import ModelCard
 from ..errors import ExportError
+from ..formats import EXPORTERS
 from ..predict import Predictor
 from ..runtimes.embedded import IoSpec
 
-# format -> "module:class"; adding a format is adding a module and a line here.
-EXPORTERS = {
-    "onnx": "edgeres.export.onnx:OnnxExporter",
-    "tflite": "edgeres.export.tflite:TfliteExporter",
-}
 LAYOUTS = ("nchw", "nhwc")
 
 

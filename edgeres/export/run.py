@@ -11,9 +11,10 @@ from typing import Any
 
 from .._io import atomic_outputs, require_new, scratch_folder, sha256_file, write_text_atomic
 from ..errors import ExportError
+from ..formats import EXPORTERS
 from ..models import LoadedModel, load_model
 from ..runtimes.embedded import IoSpec
-from .base import EXPORTERS, ExportOptions, get_exporter, resolve_io
+from .base import ExportOptions, get_exporter, resolve_io
 from .verify import Verification, verification_inputs, verify
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeresError
+from ..formats import EXPORTERS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,7 +51,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "distill": ((bool,), True, "distil from the unpruned model"),
     },
     "export": {
-        "formats": ((list,), ["onnx", "tflite"], "onnx and/or tflite"),
+        "formats": ((list,), list(EXPORTERS), " and/or ".join(EXPORTERS)),
     },
     "quantize": {
         "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
@@ -177,8 +178,10 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
                 raise ConfigError(f"{file}: [{section}] {key} = {value!r}: {path} does not exist; fix the path")
             sections[section][key] = str(path)
     formats = sections["export"]["formats"]
-    if not formats or set(formats) - {"onnx", "tflite"}:
-        raise ConfigError(f'{file}: [export] formats must list "onnx" and/or "tflite", got {formats!r}')
+    if not formats or set(formats) - set(EXPORTERS):
+        raise ConfigError(
+            f"{file}: [export] formats must list {' and/or '.join(map(repr, EXPORTERS))}, got {formats!r}"
+        )
 
 
 def example_config() -> str:

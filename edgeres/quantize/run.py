@@ -19,7 +19,8 @@ from ..data import open_images
 from ..errors import EdgeresError
 from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model, format_for
-from ..export.base import EXPORTERS, get_exporter
+from ..export.base import get_exporter
+from ..formats import EXPORTERS
 from ..models import LoadedModel, load_model
 from ..predict import open_predictor
 from .calibration import CalibrationSet, calibration_set
