@@ -298,3 +298,17 @@ def test_calibration_recipes_by_file_and_by_name(tmp_path, resnet20_files):
     line = one_line_error(run_cli(*common, "--calib", recipe, "--out", tmp_path / "d.onnx"))
     assert "forty.toml: unknown keys ['number']" in line
     assert again.exit_code == 0 and not (tmp_path / "c.onnx").exists() and not (tmp_path / "d.onnx").exists()
+
+
+def test_calibration_passes_are_bounded_for_large_inputs():
+    """onnxruntime's calibrators hold a whole pass's activations: at 224 the passes are strided."""
+    from edgeres.quantize.onnx_engine import PASS_PIXELS, _Reader
+
+    small = _Reader(np.zeros((512, 3, 32, 32), np.float32), "x", None)
+    assert len(small) == 16 and small.stride() == 16  # CIFAR: one pass, as before
+    large = _Reader(np.zeros((512, 3, 224, 224), np.float32), "x", None)
+    assert len(large) == 16 and large.stride() == 2 and PASS_PIXELS >= 2 * 32 * 3 * 224 * 224
+    large.set_range(2, 4)
+    assert len(list(large)) == 2
+    odd = _Reader(np.zeros((7 * 13, 3, 224, 224), np.float32), "x", 13)  # fixed batch 13: 7 batches, prime
+    assert odd.stride() == 1
