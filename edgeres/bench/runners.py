@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeresError
-from ..runtimes.registry import Runtime, runtime_for
+from ..runtimes.registry import Runtime, named, runtime_for
 from ..runtimes.registry import runtimes as registered
 
 FLAGS = {"fp16": "--fp16", "compile_mode": "--compile", "cuda_graphs": "--cuda-graphs"}
@@ -15,20 +15,13 @@ FLAGS = {"fp16": "--fp16", "compile_mode": "--compile", "cuda_graphs": "--cuda-g
 
 def runtimes_for(path: Path, names: tuple[str, ...]) -> list[Runtime]:
     """The runtimes `path` runs in this run: its default without `names`, else each named one that opens it
-    (an error where none does)."""
+    (an error where none does, or for a name that is no runtime)."""
     if not names:
         return [runtime_for(path)]
-    able = [runtime for name in names if (runtime := runtime_for_or_none(path, name)) is not None]
+    able = [runtime for runtime in map(named, names) if runtime.opens(path)]
     if not able:
         runtime_for(path, names[0])  # raises, naming the runtimes that do open it
     return able
-
-
-def runtime_for_or_none(path: Path, name: str) -> Runtime | None:
-    try:
-        return runtime_for(path, name)
-    except EdgeresError:
-        return None
 
 
 def check_flags(paths: list[Path], runtimes: list[Runtime], flags: dict[str, Any]) -> None:

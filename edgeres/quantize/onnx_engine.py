@@ -53,9 +53,10 @@ class _Reader:
         """Batches per calibration pass: onnxruntime's calibrators hold every activation of a pass in memory
         (resnet50 at 224 with 512 images needed over 24 GB in one pass), so a pass covers at most
         PASS_PIXELS input pixels; the stride divides the batch count, as onnxruntime requires."""
-        pixels = max(1, self.chunks[0][0].size) if self.chunks else 1
-        most = max(1, PASS_PIXELS // (pixels * len(self.chunks[0]))) if self.chunks else 1
-        return max(d for d in range(1, min(most, len(self)) + 1) if len(self) % d == 0) if self.chunks else 1
+        if not self.chunks:
+            return 1
+        most = max(1, PASS_PIXELS // self.chunks[0].size)  # a chunk's size counts all its images' values
+        return max(d for d in range(1, min(most, len(self)) + 1) if len(self) % d == 0)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self.batches, None)
