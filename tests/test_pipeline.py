@@ -30,7 +30,7 @@ evaluation_images = 300
 enabled = true
 target_macs = 0.5
 train = "{CIFAR / "train"}"
-train_images = 1000
+train_images = 400
 epochs = 2
 [export]
 formats = ["onnx", "tflite"]
@@ -39,6 +39,7 @@ targets = ["local-cpu"]
 min_runs = 20
 min_seconds = 0.0
 """
+QUICK_INT8 = '[quantize]\noptimize = "none"\n'  # int8 preparation is tested in test_optimize.py
 MODEL_SUFFIXES = (".onnx", ".tflite", ".safetensors", ".card.json")
 
 
@@ -89,7 +90,7 @@ def browser() -> str:
 @pytest.mark.slow
 def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
     config = tmp_path / "pipeline.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG + QUICK_INT8)  # the pipeline's default `fast` runs in the demo test
     result = run_pipeline(config, tmp_path / "run")
     manifest = json.loads(result.manifest.read_text())
     assert manifest["schema"] == "edgeres.pipeline/1" and manifest["config"]["prune"]["target_macs"] == 0.5
@@ -147,7 +148,9 @@ def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
 def test_interrupted_pipeline_resumes_to_the_same_hashes(tmp_path):
     """SIGINT while the pruned model fine-tunes; --resume finishes; model files equal an uninterrupted run."""
     config = tmp_path / "pipeline.toml"
-    config.write_text(CONFIG.replace("epochs = 2", "epochs = 3").replace('["onnx", "tflite"]', '["onnx"]'))
+    # int8 preparation is not what resumes: `none` keeps the two runs short, the int8 files still compared.
+    resumable = CONFIG.replace("epochs = 2", "epochs = 3").replace('["onnx", "tflite"]', '["onnx"]')
+    config.write_text(resumable + QUICK_INT8)
     run = tmp_path / "interrupted"
     argv = [sys.executable, str(ROOT / "cli.py"), "pipeline", str(config), "--out", str(run)]
     state = run / "models" / "pruned.safetensors.finetune.pt"
@@ -176,7 +179,7 @@ def test_a_failing_target_is_reported_and_fails_the_run(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGERES_CONFIG_DIR", str(tmp_path / "config"))
     config = tmp_path / "pipeline.toml"
     small = CONFIG.replace("enabled = true", "enabled = false").replace('["onnx", "tflite"]', '["onnx"]')
-    config.write_text(small.replace('targets = ["local-cpu"]', 'targets = ["local-cpu", "gone"]'))
+    config.write_text(small.replace('targets = ["local-cpu"]', 'targets = ["local-cpu", "gone"]') + QUICK_INT8)
     result = run_cli("pipeline", config, "--out", tmp_path / "run")
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.exit_code == 1 and len(errors) == 1 and "gone" in errors[0] and "cannot connect" in errors[0]
