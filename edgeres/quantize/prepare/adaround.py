@@ -8,7 +8,6 @@ largest weight stays at +-qmax, so the engine re-derives the same scale and repr
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -46,12 +45,6 @@ def layer_forward(module: Quantized, x: torch.Tensor, weight: torch.Tensor, bias
 
 def _soft(v: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.sigmoid(v) * (ZETA - GAMMA) + GAMMA, 0, 1)
-
-
-def _beta(options: AdaRoundOptions, progress: float) -> float:
-    """Cosine annealing from the first beta to the second over the regularized iterations."""
-    start, end = options.beta
-    return end + 0.5 * (start - end) * (1 + math.cos(progress * math.pi))
 
 
 def adaround_layer(
