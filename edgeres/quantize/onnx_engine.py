@@ -117,8 +117,10 @@ class OnnxInt8Engine:
             for node in model.graph.node
         }
 
-    def _inputs(self, inputs: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(inputs.transpose(0, 2, 3, 1)) if self.io.layout == "nhwc" else inputs
+    def _reader(self, inputs: np.ndarray) -> _Reader:
+        """`inputs` (NCHW) served in the file's layout and batch size."""
+        data = np.ascontiguousarray(inputs.transpose(0, 2, 3, 1)) if self.io.layout == "nhwc" else inputs
+        return _Reader(data, self.input_name, self.batch)
 
     def quantize(self, out: Path, exclude: list[Layer]) -> None:
         """Write the int8 model to `out`, keeping `exclude` in float."""
@@ -141,7 +143,7 @@ class OnnxInt8Engine:
             method, cache = getattr(CalibrationMethod, _METHODS[recipe.method]), self.cache_path
             if self.ranges is not None:
                 method, cache = CalibrationMethod.MinMax, _ranges_file(self.ranges, Path(tmp))
-            reader = _Reader(self._inputs(self.calib.inputs), self.input_name, self.batch)
+            reader = self._reader(self.calib.inputs)
             quantize_static(
                 str(self.fp32),
                 str(out),
@@ -183,7 +185,7 @@ class OnnxInt8Engine:
                 calibrate_method=CalibrationMethod.Distribution,
                 extra_options={"num_bins": 2048},
             )
-            reader = _Reader(self._inputs(self.calib.inputs), self.input_name, self.batch)
+            reader = self._reader(self.calib.inputs)
             stride = reader.stride()
             for start in range(0, len(reader), stride):  # bounded memory, as in quantize()
                 reader.set_range(start, start + stride)
@@ -196,15 +198,12 @@ class OnnxInt8Engine:
         from onnxruntime.quantization import qdq_loss_debug as debug
 
         by_key = {layer.key: layer for layer in self.layers}
-        data = self._inputs(inputs)
         with tempfile.TemporaryDirectory() as tmp:
             activations = []
             for source in (self.fp32, int8):
                 augmented = Path(tmp) / f"aug-{source.name}.onnx"
                 debug.modify_model_output_intermediate_tensors(str(source), str(augmented), [*QUANTIZED_OPS, "Relu"])
-                activations.append(
-                    debug.collect_activations(str(augmented), _Reader(data, self.input_name, self.batch))
-                )
+                activations.append(debug.collect_activations(str(augmented), self._reader(inputs)))
         errors = debug.compute_activation_error(debug.create_activation_matching(activations[1], activations[0]))
         worst: dict[str, float] = {}  # a layer seen before and after its fused ReLU keeps its worse score
         for name, err in errors.items():
