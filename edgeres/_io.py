@@ -211,6 +211,12 @@ def system_temp(name: str) -> contextlib.AbstractContextManager[Path]:
     return own_folder(Path(tempfile.gettempdir()) / f"edgeres-{name}")
 
 
+def cache_dir() -> Path:
+    """Where edgeres keeps what it can reuse between runs ($EDGERES_CACHE_DIR, else ~/.cache/edgeres):
+    calibration statistics and verified fp32 exports."""
+    return Path(os.environ.get("EDGERES_CACHE_DIR") or Path.home() / ".cache" / "edgeres")
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Return the hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -234,3 +234,34 @@ def test_exported_input_size_cannot_be_overridden(exported):
     assert "takes 32x32 inputs" in line
     ok = run_cli("eval", path, "--data", CIFAR / "test", "--limit", "20", "--mean", "0.5,0.5,0.5", "--json")
     assert ok.exit_code == 0 and json.loads(ok.stdout)["n"] == 20
+
+
+@pytest.mark.shared
+def test_export_cache_reuses_identical_exports_only(tmp_path, monkeypatch):
+    """quantize reuses a verified export of the same weights; other weights, a broken cache folder or an
+    evicted entry mean a fresh export, never a stale or failed one."""
+    from edgeres.export import cache
+
+    monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
+    loaded = load_model(RESNET20)
+    first = cache.export_cached(loaded, tmp_path / "a.onnx", "onnx")
+    assert (tmp_path / "a.onnx.report.json").is_file()  # a real export writes its verification report
+    again = cache.export_cached(loaded, tmp_path / "b.onnx", "onnx")
+    assert not (tmp_path / "b.onnx.report.json").exists()  # a hit is a copy of the cached file
+    assert again.read_bytes() == first.read_bytes()
+    with torch.no_grad():
+        loaded.model.linear.bias[0] += 0.5
+    changed = cache.export_cached(loaded, tmp_path / "c.onnx", "onnx")
+    assert (tmp_path / "c.onnx.report.json").is_file()
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    outputs = [open_predictor(path).predict(x) for path in (first, changed)]
+    np.testing.assert_allclose(outputs[1][:, 0] - outputs[0][:, 0], 0.5, atol=1e-4)
+    assert len(list((tmp_path / "cache" / "exports").iterdir())) == 2
+    monkeypatch.setattr(cache, "KEEP", 1)
+    with torch.no_grad():
+        loaded.model.linear.bias[0] -= 0.25
+    cache.export_cached(loaded, tmp_path / "d.onnx", "onnx")
+    assert len(list((tmp_path / "cache" / "exports").iterdir())) == 1  # the least recently used went
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "blocked"))
+    assert cache.export_cached(loaded, tmp_path / "e.onnx", "onnx").is_file()

@@ -13,13 +13,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_outputs, require_new, scratch_folder, write_text_atomic
+from .._io import atomic_outputs, cache_dir, require_new, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
 from ..errors import EdgeresError
 from ..evaluate import LabeledData, evaluate_many
-from ..export import export_model, format_for
+from ..export import format_for
 from ..export.base import get_exporter
+from ..export.cache import export_cached
 from ..formats import EXPORTERS
 from ..models import LoadedModel, load_model
 from ..predict import open_predictor
@@ -102,11 +103,6 @@ class QuantizeResult:
         }
 
 
-def cache_dir() -> Path:
-    """Where calibration statistics are kept between runs ($EDGERES_CACHE_DIR, else ~/.cache/edgeres)."""
-    return Path(os.environ.get("EDGERES_CACHE_DIR") or Path.home() / ".cache" / "edgeres")
-
-
 def _engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard) -> Any:
     if isinstance(recipe, OrtQdqInt8):
         from .onnx_engine import OnnxInt8Engine
@@ -120,8 +116,8 @@ def _engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard) 
 def _fp32_source(
     model: str | os.PathLike[str] | LoadedModel, fmt: str, work: Path, load: dict[str, Any]
 ) -> tuple[Path, ModelCard, LoadedModel | None]:
-    """An fp32 file of `fmt` (the model itself when it already is one, else a fresh verified export), its
-    card, and the PyTorch model when there is one."""
+    """An fp32 file of `fmt` (the model itself when it already is one, else a verified export, reused from the
+    export cache when one was made of the same weights), its card, and the PyTorch model when there is one."""
     if not isinstance(model, LoadedModel) and Path(model).suffix.lower() == get_exporter(fmt).suffix:
         # The loader's flags reach the file's runtime: card overrides apply, checkpoint-only flags are errors.
         predictor = open_predictor(Path(model), **load)
@@ -129,8 +125,7 @@ def _fp32_source(
             raise RecipeError(f"{model}: is already {predictor.io.precision}; quantize the float32 file")  # type: ignore[attr-defined]
         return Path(model), predictor.card, None
     loaded = model if isinstance(model, LoadedModel) else load_model(model, **load)
-    exported = export_model(loaded, work / f"fp32{get_exporter(fmt).suffix}")
-    return exported.path, loaded.card, loaded
+    return export_cached(loaded, work / f"fp32{get_exporter(fmt).suffix}", fmt), loaded.card, loaded
 
 
 _FILE_TECHNIQUES = Techniques(range_search=True)  # what `fast` can do without PyTorch weights
@@ -173,7 +168,7 @@ def _prepared_source(
 
     model, report = prepare_model(loaded.model, recipe, calib.inputs, techniques, partial(progress, "optimize"))
     prepared = LoadedModel(model, loaded.card, loaded.spec)
-    return export_model(prepared, work / f"prepared{get_exporter(fmt).suffix}").path, report
+    return export_cached(prepared, work / f"prepared{get_exporter(fmt).suffix}", fmt), report
 
 
 def _measure(fmt: str, fp32: Path, int8: Path, data: LabeledData, progress: Progress) -> Accuracy:

@@ -1,0 +1,100 @@
+"""Verified fp32 exports kept between runs, keyed by everything that decides the file.
+
+`quantize` exports its fp32 source, and with `--optimize` the prepared model too, on every run. Users try
+several targets, methods and levels on one checkpoint, and each run waited for the same export again
+(resnet20 on 2 cores: ~6 s to ONNX, ~10 s to TFLite; larger models take minutes). A hit is copied out of the
+cache, so another process evicting the entry never breaks a run. The key covers the weights, the module
+tree, the card, the format and options, and the code that exports (edgeres' own sources and the exporting
+libraries' versions), so an edit or an upgrade never reuses a stale file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .._io import cache_dir
+from ..models import LoadedModel
+from .base import ExportOptions, get_exporter
+
+KEEP = 8  # entries kept, most recently used first: a few models in two formats
+_LIBRARIES = ("torch", "onnx", "onnxscript", "litert-torch", "ai-edge-litert")
+
+
+def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptions | None = None) -> Path:
+    """`loaded` exported to `out` (fmt, verified against PyTorch), from the cache when an identical export is
+    there. Raises what export_model raises."""
+    from .run import export_model  # run imports this package's registry; import at call time
+
+    entry = cache_dir() / "exports" / f"{_key(loaded, fmt, options)}{get_exporter(fmt).suffix}"
+    try:
+        shutil.copyfile(entry, out)
+        entry.touch()
+        return out
+    except OSError:  # not cached, evicted meanwhile by another process, or no cache folder to read
+        pass
+    export_model(loaded, out, fmt=fmt, options=options, force=True)
+    _store(out, entry)
+    return out
+
+
+def _store(exported: Path, entry: Path) -> None:
+    """Best effort: a cache that cannot be written (full disk, read-only home) only costs the next run time."""
+    tmp = None
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
+        os.close(handle)
+        shutil.copyfile(exported, tmp)
+        os.replace(tmp, entry)
+        _evict(entry.parent)
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _key(loaded: LoadedModel, fmt: str, options: ExportOptions | None) -> str:
+    digest = hashlib.sha256()
+    for text in (fmt, repr(options or ExportOptions()), loaded.card.to_json(), repr(loaded.model), _code_version()):
+        digest.update(text.encode())
+    for name, tensor in loaded.model.state_dict().items():
+        digest.update(f"{name}{tensor.dtype}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _code_version() -> str:
+    """edgeres' sources (an editable install changes without a new version) and the exporters' versions."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
+    for library in _LIBRARIES:
+        try:
+            digest.update(f"{library}={importlib.metadata.version(library)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{library}=absent".encode())
+    return digest.hexdigest()
+
+
+def _evict(folder: Path) -> None:
+    """Keep the KEEP most recently used entries; temporary files are another writer's, unless a day old."""
+    now = time.time()
+    entries: list[tuple[float, Path]] = []
+    temporary: list[tuple[float, Path]] = []
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            (temporary if path.suffix == ".tmp" else entries).append((path.stat().st_mtime, path))
+    stale = sorted(entries, reverse=True)[KEEP:] + [item for item in temporary if now - item[0] > 86400]
+    for _, path in stale:
+        path.unlink(missing_ok=True)
