@@ -27,6 +27,7 @@ from ..models import LoadedModel
 from .base import ExportOptions, get_exporter
 
 KEEP = 8  # entries kept, most recently used first: a few models in two formats
+KEEP_BYTES = 512 * 2**20  # and no more than this in all (a ResNet-50 fp32 file is ~100 MB)
 _LIBRARIES = ("torch", "onnx", "onnxscript", "litert-torch", "ai-edge-litert")
 
 
@@ -88,13 +89,22 @@ def _code_version() -> str:
 
 
 def _evict(folder: Path) -> None:
-    """Keep the KEEP most recently used entries; temporary files are another writer's, unless a day old."""
+    """Keep the KEEP most recently used entries within KEEP_BYTES (the newest always); temporary files are
+    another writer's, unless a day old."""
     now = time.time()
-    entries: list[tuple[float, Path]] = []
-    temporary: list[tuple[float, Path]] = []
+    entries: list[tuple[float, int, Path]] = []
+    stale: list[Path] = []
     for path in folder.iterdir():
         with contextlib.suppress(FileNotFoundError):
-            (temporary if path.suffix == ".tmp" else entries).append((path.stat().st_mtime, path))
-    stale = sorted(entries, reverse=True)[KEEP:] + [item for item in temporary if now - item[0] > 86400]
-    for _, path in stale:
+            info = path.stat()
+            if path.suffix != ".tmp":
+                entries.append((info.st_mtime, info.st_size, path))
+            elif now - info.st_mtime > 86400:
+                stale.append(path)
+    kept_bytes = 0
+    for index, (_, size, path) in enumerate(sorted(entries, reverse=True)):
+        kept_bytes += size
+        if index >= KEEP or (index and kept_bytes > KEEP_BYTES):
+            stale.append(path)
+    for path in stale:
         path.unlink(missing_ok=True)
