@@ -83,7 +83,7 @@ def test_pruned_model_exports_and_quantizes(pruned, tmp_path):
         exported = export_model(path, tmp_path / f"p.{fmt}")  # verified against PyTorch on random inputs
         assert exported.verification is not None and exported.verification.passed
         # `none`: preparation of a pruned model is covered by the demo test's pipeline (`fast`, the default).
-        int8 = quantize_model(path, tmp_path / f"p_int8.{fmt}", calib=CIFAR / "train", num=32, optimize="none")
+        int8 = quantize_model(exported.path, tmp_path / f"p_int8.{fmt}", calib=CIFAR / "train", num=32, optimize="none")
         assert int8.path.exists() and int8.int8_bytes < exported.file_bytes
 
 

@@ -28,7 +28,7 @@ from .base import ExportOptions, get_exporter
 
 KEEP = 8  # entries kept, most recently used first: a few models in two formats
 KEEP_BYTES = 512 * 2**20  # and no more than this in all (a ResNet-50 fp32 file is ~100 MB)
-_LIBRARIES = ("torch", "onnx", "onnxscript", "litert-torch", "ai-edge-litert")
+_LIBRARIES = ("torch", "onnx", "onnxscript", "onnx-ir", "litert-torch", "litert-converter", "ai-edge-litert")
 
 
 def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptions | None = None) -> Path:
@@ -39,10 +39,12 @@ def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptio
     entry = cache_dir() / "exports" / f"{_key(loaded, fmt, options)}{get_exporter(fmt).suffix}"
     try:
         shutil.copyfile(entry, out)
-        entry.touch()
-        return out
     except OSError:  # not cached, evicted meanwhile by another process, or no cache folder to read
         pass
+    else:
+        with contextlib.suppress(OSError):  # recently used; a read-only cache still serves
+            entry.touch()
+        return out
     export_model(loaded, out, fmt=fmt, options=options, force=True)
     _store(out, entry)
     return out
