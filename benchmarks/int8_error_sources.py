@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from _table import machine_header, print_rows, recipe
 from _table import parser as make_parser
-from torch import fx, nn
+from torch import nn
 
 from edgeres.export.base import get_exporter
 from edgeres.models.loader import load_model
@@ -29,6 +29,7 @@ from edgeres.quantize import quantize_model
 from edgeres.quantize.calibration import calibration_set
 from edgeres.quantize.check import sqnr_db
 from edgeres.quantize.prepare.capture import input_ranges, quantized_layers, simulated_activations
+from edgeres.quantize.prepare.equalize import is_relu, skip_identity
 from edgeres.quantize.prepare.fold import trace
 from edgeres.quantize.prepare.grid import Grid
 from edgeres.quantize.prepare.optimize import Techniques, prepare_model
@@ -36,18 +37,6 @@ from edgeres.quantize.recipes import recipe_for
 from edgeres.quantize.targeting import resolve_quantize_target
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
-
-
-def _feeds_relu(node: fx.Node, graph: fx.GraphModule) -> bool:
-    """The node's only consumer, past Identity modules (folded batch norms), is a ReLU."""
-    while len(node.users) == 1:
-        node = next(iter(node.users))
-        module = graph.get_submodule(str(node.target)) if node.op == "call_module" else None
-        if isinstance(module, nn.ReLU) or (node.op != "call_module" and "relu" in str(node.target)):
-            return True
-        if not isinstance(module, nn.Identity):
-            return False
-    return False
 
 
 def unsimulated_outputs(model: nn.Module) -> list[str]:
@@ -58,7 +47,7 @@ def unsimulated_outputs(model: nn.Module) -> list[str]:
         for node in graph.graph.nodes
         if node.op == "call_module"
         and isinstance(graph.get_submodule(str(node.target)), nn.Conv2d)
-        and not _feeds_relu(node, graph)
+        and not (len(node.users) == 1 and is_relu(skip_identity(next(iter(node.users)), graph), graph))
     ]
 
 

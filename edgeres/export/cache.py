@@ -25,6 +25,7 @@ import torch
 from .._io import cache_dir
 from ..models import LoadedModel
 from .base import ExportOptions, get_exporter
+from .run import export_model
 
 KEEP = 8  # entries kept, most recently used first: a few models in two formats
 KEEP_BYTES = 512 * 2**20  # and no more than this in all (a ResNet-50 fp32 file is ~100 MB)
@@ -34,8 +35,6 @@ _LIBRARIES = ("torch", "onnx", "onnxscript", "onnx-ir", "litert-torch", "litert-
 def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptions | None = None) -> Path:
     """`loaded` exported to `out` (fmt, verified against PyTorch), from the cache when an identical export is
     there. Raises what export_model raises."""
-    from .run import export_model  # run imports this package's registry; import at call time
-
     entry = cache_dir() / "exports" / f"{_key(loaded, fmt, options)}{get_exporter(fmt).suffix}"
     try:
         shutil.copyfile(entry, out)

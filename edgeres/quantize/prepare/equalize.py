@@ -18,13 +18,13 @@ from .fold import trace
 _RELUS = (F.relu, torch.relu)
 
 
-def _is_relu(node: fx.Node, graph: fx.GraphModule) -> bool:
+def is_relu(node: fx.Node, graph: fx.GraphModule) -> bool:
     if node.op == "call_module":
         return isinstance(graph.get_submodule(str(node.target)), nn.ReLU)
     return node.op in ("call_function", "call_method") and (node.target in _RELUS or node.target == "relu")
 
 
-def _skip_identity(node: fx.Node, graph: fx.GraphModule) -> fx.Node:
+def skip_identity(node: fx.Node, graph: fx.GraphModule) -> fx.Node:
     while node.op == "call_module" and isinstance(graph.get_submodule(str(node.target)), nn.Identity):
         if len(node.users) != 1:
             return node
@@ -46,8 +46,8 @@ def equalizable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     for node in graph.graph.nodes:
         if _conv(node, graph) is None or len(node.users) != 1:
             continue
-        after = _skip_identity(next(iter(node.users)), graph)
-        if not _is_relu(after, graph) or len(after.users) != 1:
+        after = skip_identity(next(iter(node.users)), graph)
+        if not is_relu(after, graph) or len(after.users) != 1:
             continue
         consumer = next(iter(after.users))
         if _conv(consumer, graph) is not None:
