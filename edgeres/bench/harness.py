@@ -18,6 +18,9 @@ class TimingConfig:
     min_seconds: float = 1.0
     runs_per_round: int = 10
     max_seconds: float = 600.0  # a guard for very slow models, per subject
+    # Untimed calls each time a subject's turn comes round: the previous subject's runtime threads (onnxruntime
+    # spins its pool after every call) still hold the cores for a moment, and the first calls paid for it.
+    settle: int = 2
 
 
 @dataclass
@@ -55,6 +58,8 @@ def time_interleaved(
         for name, fn in subjects.items():
             if done(timings[name]):
                 continue
+            for _ in range(config.settle):
+                fn()
             timings[name].samples_s.extend(_call(fn) for _ in range(config.runs_per_round))
             if progress is not None:
                 progress(name, min(len(timings[name].samples_s), config.min_runs), config.min_runs)
