@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -215,6 +216,17 @@ def cache_dir() -> Path:
     """Where edgeres keeps what it can reuse between runs ($EDGERES_CACHE_DIR, else ~/.cache/edgeres):
     calibration statistics and verified fp32 exports."""
     return Path(os.environ.get("EDGERES_CACHE_DIR") or Path.home() / ".cache" / "edgeres")
+
+
+def write_cache_json(path: Path, data: object) -> None:
+    """Write a cache entry atomically, best effort: an unwritable cache folder costs time, never the result."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(fh.name, path)
+    except OSError:
+        pass
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
