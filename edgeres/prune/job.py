@@ -20,6 +20,7 @@ from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
 from .finetune import FinetuneLog, FinetuneOptions, TrainingBatches, finetune, load_training_images, read_state
+from .latency_target import LatencyTarget, prune_to_latency
 from .structured import GradientBatches, PruneOptions, prune_model
 
 Progress = Callable[[str, int, int], None]
@@ -39,6 +40,8 @@ class PruneResult:
     finetune: FinetuneLog | None = None
     top1: dict[str, float] | None = None
     latency: list[dict[str, Any]] | None = None
+    target_latency: float | None = None
+    latency_plan: dict[str, Any] | None = None  # --target-latency: widths, predicted and measured latency
     seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # e.g. a pruned model far below the original's top-1
 
@@ -86,19 +89,28 @@ def _pruned_or_resumed(
     state_path: Path,
     resume: bool,
     options: PruneOptions,
-    target_macs: float | None,
+    goal: float | LatencyTarget | None,
     importance_data: str | os.PathLike[str] | None,
     by_position: bool,
-) -> tuple[LoadedModel, PruneOptions]:
-    """The pruned model: rebuilt from a saved training state under --resume, else pruned now."""
+    progress: Progress | None,
+) -> tuple[LoadedModel, PruneOptions, dict[str, Any] | None]:
+    """The pruned model, its options and latency plan: rebuilt from a saved training state under --resume,
+    else pruned now (to a MAC fraction, a latency target, or by the options' ratio)."""
     if resume and state_path.exists():
         state = read_state(state_path)
         spec = ArchSpec.from_dict(json.loads(state["spec"]), str(state_path))
         card = ModelCard.from_dict(json.loads(state["card"]), str(state_path))
         effective = PruneOptions(**json.loads(state["prune_options"]))
-        return LoadedModel(build_model(spec), card, spec), effective
+        plan = json.loads(state["latency_plan"]) if "latency_plan" in state else None
+        return LoadedModel(build_model(spec), card, spec), effective, plan
     gradients = _taylor_batches(importance_data, loaded.card, by_position) if importance_data else None
-    return prune_model(loaded, options=options, target_macs=target_macs, gradients=gradients)
+    if isinstance(goal, LatencyTarget):
+        pruned, effective, latency_plan = prune_to_latency(
+            loaded, goal, options, gradients=gradients, progress=progress
+        )
+        return pruned, effective, asdict(latency_plan)
+    pruned, effective = prune_model(loaded, options=options, target_macs=goal, gradients=gradients)
+    return pruned, effective, None
 
 
 def prune_checkpoint(
@@ -107,6 +119,7 @@ def prune_checkpoint(
     *,
     options: PruneOptions | None = None,
     target_macs: float | None = None,
+    target_latency: LatencyTarget | None = None,
     importance_data: str | os.PathLike[str] | None = None,
     finetune_data: str | os.PathLike[str] | None = None,
     finetune_options: FinetuneOptions | None = None,
@@ -124,9 +137,13 @@ def prune_checkpoint(
 
     Fine-tuning (with `finetune_data`) saves its state after every epoch to `<out>.finetune.pt`; `resume`
     continues from it. `bench` times ONNX fp32/int8 exports of both models side by side (int8 calibrated on
-    `eval_data` or `finetune_data`). Raises OutputExistsError before any work when `out` exists.
+    `eval_data` or `finetune_data`). `target_latency` chooses widths by latency measured on this machine
+    (edgeres.prune.latency_target); it excludes `target_macs`. Raises OutputExistsError before any work when
+    `out` exists.
     """
     source, target = Path(checkpoint), Path(out)
+    if target_macs is not None and target_latency is not None:
+        raise EdgeresError("give one of --target-macs and --target-latency, not both")
     require_new(target, force=force)
     options, load_options = options or PruneOptions(), load_options or {}
     timer, seconds = time.perf_counter(), {}
@@ -136,8 +153,9 @@ def prune_checkpoint(
     state_path = target.with_name(target.name + ".finetune.pt")
     if importance_data is None and options.importance == "taylor":
         importance_data = finetune_data
-    pruned, options = _pruned_or_resumed(
-        loaded, state_path, resume, options, target_macs, importance_data, map_by_position
+    goal = target_latency if target_latency is not None else target_macs
+    pruned, options, plan = _pruned_or_resumed(
+        loaded, state_path, resume, options, goal, importance_data, map_by_position, progress
     )
     seconds["prune"] = time.perf_counter() - timer
     log = None
@@ -148,7 +166,7 @@ def prune_checkpoint(
             "spec": json.dumps(pruned.spec.to_dict()),
             "card": pruned.card.to_json(),
             "prune_options": json.dumps(asdict(options)),
-        }
+        } | ({"latency_plan": json.dumps(plan)} if plan is not None else {})
         teacher = loaded.model if ft.distill else None
         log = finetune(
             pruned.model,
@@ -176,12 +194,15 @@ def prune_checkpoint(
         {},
         log,
         seconds=seconds,
+        target_latency=target_latency.fraction if target_latency is not None else None,
+        latency_plan=plan,
     )
     with scratch_folder(target) as work:
         made = save_model(pruned.model, pruned.spec, pruned.card, work / target.name, force=True)
         result.after = _facts(pruned, made)
         _compare(result, source, made, labeled, bench, finetune_data, load_options, progress)
         result.warnings += [w for w in [accuracy_warning(result.top1, finetune_data is not None)] if w]
+        result.warnings += [plan["warning"]] if plan and plan.get("warning") else []
         with atomic_outputs([target, result.report_path], force=force) as temps:
             os.replace(made, temps[0])
             temps[1].write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")

@@ -54,7 +54,7 @@ class PruneOptions:
             raise EdgeresError(f"pruning ratio must be in [0, 1), got {self.ratio}")
 
 
-def _importance(name: str) -> tp.importance.Importance:
+def importance(name: str) -> tp.importance.Importance:
     if name == "l1":
         return tp.importance.GroupMagnitudeImportance(p=1)
     if name == "l2":
@@ -64,7 +64,7 @@ def _importance(name: str) -> tp.importance.Importance:
     return tp.importance.GroupTaylorImportance()
 
 
-def _ignored(model: nn.Module, keep_residual_width: bool) -> list[nn.Module]:
+def ignored_layers(model: nn.Module, keep_residual_width: bool) -> list[nn.Module]:
     linears: list[nn.Module] = [m for m in model.modules() if isinstance(m, nn.Linear)]
     ignored = linears[-1:]  # the classifier keeps one output per class
     if keep_residual_width:
@@ -84,16 +84,16 @@ def prune_channels(
     pruner = tp.pruner.BasePruner(
         model,
         example,
-        importance=_importance(options.importance),
+        importance=importance(options.importance),
         global_pruning=options.global_pruning,
         pruning_ratio=options.ratio,
         max_pruning_ratio=options.max_layer_ratio,
-        ignored_layers=_ignored(model, options.keep_residual_width),
+        ignored_layers=ignored_layers(model, options.keep_residual_width),
         round_to=options.round_to,
         customized_pruners={PadShortcut: PadShortcutPruner()},
     )
     if options.importance == "taylor" and gradients is not None:
-        _accumulate_gradients(model, gradients)
+        accumulate_gradients(model, gradients)
     pruner.step()
     model.zero_grad(set_to_none=True)
     return model
@@ -146,7 +146,7 @@ def _fallbacks(options: PruneOptions) -> list[PruneOptions]:
         round_to = round_to // 2 if round_to > 2 else None
 
 
-def _accumulate_gradients(model: nn.Module, gradients: GradientBatches) -> None:
+def accumulate_gradients(model: nn.Module, gradients: GradientBatches) -> None:
     model.zero_grad(set_to_none=True)
     for images, labels in gradients():
         nn.functional.cross_entropy(model(images), labels).backward()  # type: ignore[no-untyped-call]

@@ -1,0 +1,305 @@
+"""Channel counts chosen by measured latency: prune where the target runtime gets faster, not where MACs fall.
+
+What narrowing each group costs or saves is measured on whole networks in the runtime and precision that
+ship (edgeres.prune.group_latency). Every group (channels coupled by residual adds) starts at full width; one
+step narrows one group to its next narrower candidate width (multiples of a measured rounding) that is
+predicted to be faster, the group whose removed channels buy the most predicted latency per unit of
+importance. A width slower than its neighbours is stepped over rather than a dead end; a group whose narrower
+widths are no faster on this target is left alone, whatever its MACs. Importance is torch-pruning's
+score, normalised per group, times the convs the group narrows: a residual stream's channel saves time in
+every block it runs through and costs accuracy in every block too. Steps repeat until the target is
+predicted; then the pruned network is measured beside the unpruned one, and a miss (above the target, or
+well below it: accuracy spent for nothing asked) rescales the prediction and chooses again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclasses_replace
+from typing import Any
+
+from ..errors import EdgeresError
+from ..latency import LatencySetting, build_latency_model, conv_layers
+from ..latency.rounding import RoundingChoice, choose_rounding
+from ..latency.setting import PRECISIONS
+from ..latency.table import LatencyTable
+from ..latency.whole import whole_model_ms
+from ..models import LoadedModel
+from ..models.channels import channels_of
+from .group_latency import NetworkLatency, group_kind, measure_group_effects
+from .groups import Group, apply_widths, candidate_widths, conv_candidates, conv_widths, find_groups
+from .structured import GradientBatches, PruneOptions
+
+Progress = Callable[[str, int, int], None]
+ROUNDS = 3  # choices checked by measuring the pruned network; a miss is rescaled and chosen again
+CHECK_SLACK = 0.01  # a measured ratio this close above the target counts as on target
+JOINT_FRACTION = 0.5  # every group narrowed to about this fraction at once: the prediction's first scale
+UNDERSHOOT = 0.05  # a measured ratio this far below the target is re-chosen with less pruning
+
+
+@dataclass(frozen=True)
+class LatencyTarget:
+    """`--target-latency`: keep `fraction` of the unpruned model's latency measured on this machine in
+    `setting`; `round_to` None measures the channel multiple."""
+
+    fraction: float
+    setting: LatencySetting = field(default_factory=LatencySetting)
+    round_to: int | None = None
+    caps: tuple[tuple[str, float], ...] = ()  # (precision, fraction): the other precision must not exceed this
+
+    def __post_init__(self) -> None:
+        for flag, fraction in (("--target-latency", self.fraction), *(("--cap-latency", f) for _, f in self.caps)):
+            if not 0.0 < fraction < 1.0:
+                raise EdgeresError(f"{flag} is a fraction of the unpruned model's latency, in (0, 1); got {fraction}")
+        for precision, _ in self.caps:
+            if precision not in PRECISIONS or precision == self.setting.precision:
+                others = [p for p in PRECISIONS if p != self.setting.precision]
+                raise EdgeresError(f"--cap-latency {precision}=...: cap {' or '.join(others)}, the other precision")
+
+    def targets(self) -> dict[str, float]:
+        """{precision: fraction of its unpruned latency}, the chosen precision first."""
+        return {self.setting.precision: self.fraction, **dict(self.caps)}
+
+
+def latency_goal(
+    fraction: float,
+    precision: str | None = None,
+    quantize_target: str | None = None,
+    threads: int | None = None,
+    round_to: int | None = None,
+    caps: tuple[tuple[str, float], ...] = (),
+) -> LatencyTarget:
+    """A LatencyTarget from user choices; `quantize_target` may be `auto` or a target profile, as for
+    `edgeres quantize --target` (default x86, quantize's own default)."""
+    from ..quantize.targeting import resolve_quantize_target
+
+    recipe_target = resolve_quantize_target(quantize_target or "x86").target
+    setting = LatencySetting(precision=precision or "int8", target=recipe_target, threads=threads)
+    return LatencyTarget(fraction, setting, round_to, caps)
+
+
+def latency_goal_for_profile(fraction: float, precision: str, profile: str) -> LatencyTarget:
+    """A LatencyTarget timed like local target profile `profile`: its threads, int8 recipe and runtime. Latency
+    models are measured on this machine, so a board's profile is refused."""
+    from ..quantize.targeting import for_profile
+    from ..remote.targets import resolve_target
+
+    chosen = resolve_target(profile)
+    if chosen.transport != "local":
+        raise EdgeresError(
+            f"[prune] latency_target {profile!r} is a board ({chosen.transport}): latency targets are measured on "
+            "this machine; name a local target profile (e.g. local-cpu) or use target_macs"
+        )
+    runtime = chosen.bench_runtimes[0] if chosen.bench_runtimes else None
+    setting = LatencySetting(precision=precision, target=for_profile(chosen).target, runtime=runtime)
+    return LatencyTarget(fraction, dataclasses_replace(setting, threads=chosen.threads or None))
+
+
+@dataclass
+class LatencyPlan:
+    """What `--target-latency` decided and predicted; part of the prune report."""
+
+    target: float
+    setting: str
+    rounding: dict[str, Any]
+    widths: dict[str, int]  # group root -> chosen width
+    caps: dict[str, float] = field(default_factory=dict)  # other precision -> the fraction it must not exceed
+    chosen_round: int = 0  # the checked choice kept (1-based): on target and least pruned
+    warning: str | None = None  # set when no checked choice met the target
+    # Each choice: predicted (by the model before that network was measured) and measured, both precisions.
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict)  # precision -> what the prediction was built from
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.rounds[self.chosen_round - 1]
+
+
+def choose_widths(
+    models: dict[str, NetworkLatency], groups: list[Group], candidates: dict[str, list[int]], targets: dict[str, float]
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Greedy steps (see the module's docstring) until every precision in `targets` ({precision: ms}) is
+    predicted within its target; a step's saving is summed over the precisions still above target, each as a
+    fraction of its unpruned time. Returns widths and predictions."""
+    chosen = {group.root: group.width for group in groups}
+    predicted = {p: models[p].predict_ms(chosen) for p in targets}
+    while any(predicted[p] > targets[p] for p in targets):
+        above = [p for p in targets if predicted[p] > targets[p]]
+        widths = conv_widths(models[above[0]].layers, groups, chosen)
+        best: tuple[float, Group, int] | None = None
+        for group in groups:
+            narrower = sorted((w for w in candidates[group.root] if w < chosen[group.root]), reverse=True)
+            steps = ((w, _saving(models, above, chosen, widths, group, w)) for w in narrower)
+            step = next(((w, saved) for w, saved in steps if saved > 0), None)
+            if step is not None and (best is None or step[1] / _cost(group, chosen[group.root], step[0]) > best[0]):
+                best = (step[1] / _cost(group, chosen[group.root], step[0]), group, step[0])
+        if best is None:
+            break  # no narrower width is predicted to be faster anywhere
+        chosen[best[1].root] = best[2]
+        predicted = {p: models[p].predict_ms(chosen) for p in targets}
+    return chosen, predicted
+
+
+def _saving(
+    models: dict[str, NetworkLatency],
+    precisions: list[str],
+    chosen: dict[str, int],
+    widths: dict[str, tuple[int, int]],
+    group: Group,
+    width: int,
+) -> float:
+    """Predicted saving of one step, summed over `precisions` as fractions of each one's unpruned time."""
+    return sum(models[p].saving_ms(chosen, widths, group, width) / models[p].effects.full_ms for p in precisions)
+
+
+def _choose_or_fail(
+    models: dict[str, NetworkLatency], groups: list[Group], candidates: dict[str, list[int]], goal: LatencyTarget
+) -> dict[str, int]:
+    """The predicted-best widths for every target of `goal`; EdgeresError when no choice is predicted there."""
+    targets = {p: f * models[p].effects.full_ms for p, f in goal.targets().items()}
+    chosen, predicted = choose_widths(models, groups, candidates, targets)
+    for p in (p for p in targets if predicted[p] > targets[p] * 1.001):
+        raise EdgeresError(
+            f"could not prune to {goal.targets()[p]:.0%} of the measured {p} latency "
+            f"({models[p].effects.full_ms:.3f} ms, {goal.setting.label()}): the narrowest useful widths are "
+            f"predicted at {predicted[p] / models[p].effects.full_ms:.0%}; the rest of the time is in layers "
+            "that narrower widths do not speed up on this machine. Choose a higher target"
+        )
+    return chosen
+
+
+def _meets(goal: LatencyTarget, ratios: dict[str, float]) -> bool:
+    return all(ratios[p] <= f * (1 + CHECK_SLACK) for p, f in goal.targets().items())
+
+
+def _best_round(goal: LatencyTarget, ratios: list[dict[str, float]]) -> int:
+    """The round to keep: of those on target, the least pruned (its main ratio highest); else the fastest."""
+    main = goal.setting.precision
+    meeting = [i for i, r in enumerate(ratios) if _meets(goal, r)]
+    if meeting:
+        return max(meeting, key=lambda i: ratios[i][main])
+    return min(range(len(ratios)), key=lambda i: ratios[i][main])
+
+
+def _cost(group: Group, width: int, narrower: int) -> float:
+    """The accuracy a step is taken to cost: the removed channels' importance, times the convs they feed, over
+    the fraction of the group left (the last channels of a group are worth more than its scores say: a residual
+    stream at an eighth of its width broke resnet18_cifar10 to chance level)."""
+    removed = group.scores[group.width - width : group.width - narrower]
+    touched = len({*group.inputs, *group.outputs})
+    return max(sum(removed) * touched / (narrower / group.width), 1e-9)
+
+
+def _round_record(
+    attempt: int,
+    chosen: dict[str, int],
+    predictions: dict[str, tuple[float, float]],
+    check: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """One checked choice: predicted (before that network was measured) and measured, for each precision."""
+    record: dict[str, Any] = {"round": attempt, "widths": dict(chosen)}
+    for precision, (before, after) in predictions.items():
+        measured = check[precision]
+        record[precision] = {
+            "predicted_ms": {"before": before, "after": after, "ratio": after / before},
+            "measured_ms": {
+                "before": measured["unpruned"],
+                "after": measured["pruned"],
+                "ratio": measured["pruned"] / measured["unpruned"],
+            },
+            "error": (after / before) / (measured["pruned"] / measured["unpruned"]) - 1,
+        }
+    return record
+
+
+def _latency_models(
+    loaded: LoadedModel,
+    goal: LatencyTarget,
+    options: PruneOptions,
+    groups: list[Group],
+    gradients: GradientBatches | None,
+    progress: Progress | None,
+) -> tuple[dict[str, NetworkLatency], dict[str, list[int]], RoundingChoice]:
+    """Latency predictors for int8 and fp32, each group's candidate widths, and the rounding they use."""
+    layers = conv_layers(loaded.model, loaded.card.input_size)
+    others = [p for p in ("int8", "fp32") if p != goal.setting.precision]
+    settings = [goal.setting, *(dataclasses_replace(goal.setting, precision=p) for p in others)]
+    tables = {s.precision: LatencyTable(s) for s in settings}
+    if goal.round_to:
+        rounding = RoundingChoice(goal.round_to, "", {})
+    else:
+        rounding = choose_rounding(layers, tables[goal.setting.precision])
+    candidates = {g.root: candidate_widths(g, rounding.multiple, options.max_layer_ratio) for g in groups}
+    per_conv = conv_candidates(layers, groups, candidates)
+    by_name = {layer.name: layer for layer in layers}
+    kinds = {g.root: group_kind(g.root, g.width, g.inputs, g.outputs, by_name) for g in groups}
+    representatives = {kind: (root, candidates[root]) for root, kind in reversed(kinds.items())}
+    prune = lambda chosen: apply_widths(loaded, options, chosen, gradients)  # noqa: E731
+    joint = {g.root: min(candidates[g.root], key=lambda w: abs(w - JOINT_FRACTION * g.width)) for g in groups}
+    effects = measure_group_effects(loaded, representatives, joint, settings, prune, progress)
+    models = {}
+    for s in settings:
+        convs = build_latency_model(layers, per_conv, s, table=tables[s.precision], progress=progress)
+        model = NetworkLatency(effects[s.precision], convs, groups, kinds, layers)
+        model.rescale(joint, effects[s.precision].joint_ms / effects[s.precision].full_ms)
+        models[s.precision] = model
+    return models, candidates, rounding
+
+
+def prune_to_latency(
+    loaded: LoadedModel,
+    goal: LatencyTarget,
+    options: PruneOptions,
+    *,
+    gradients: GradientBatches | None = None,
+    progress: Progress | None = None,
+) -> tuple[LoadedModel, PruneOptions, LatencyPlan]:
+    """A pruned copy of `loaded` that runs in `goal.fraction` x the unpruned model's latency, measured on this
+    machine in `goal.setting` (fp32 and int8 are both modelled and reported; the setting's precision decides).
+    Raises EdgeresError when no width choice is predicted to get there."""
+    setting = goal.setting
+    groups = find_groups(loaded, options, gradients)
+    models, candidates, rounding = _latency_models(loaded, goal, options, groups, gradients, progress)
+    plan = LatencyPlan(goal.fraction, setting.label(), asdict(rounding), {})
+    plan.caps = dict(goal.caps)
+    tried: list[tuple[dict[str, int], Any, dict[str, float]]] = []  # (widths, model, measured ratios)
+    for attempt in range(1, ROUNDS + 1):
+        try:
+            chosen = _choose_or_fail(models, groups, candidates, goal)
+        except EdgeresError:
+            if not tried:
+                raise
+            break  # rescaled by a measurement, the model sees no way there: keep the best choice measured
+        pruned = apply_widths(loaded, options, chosen, gradients)
+        if progress is not None:
+            progress("checking the choice", attempt - 1, ROUNDS)
+        net = LoadedModel(pruned, loaded.card, loaded.spec.replace(channels=channels_of(pruned)))
+        settings = [m.convs.setting for m in models.values()]
+        check = whole_model_ms({"unpruned": loaded, "pruned": net}, settings, anchor="unpruned")
+        predictions = {p: (m.effects.full_ms, m.predict_ms(chosen)) for p, m in models.items()}
+        plan.rounds.append(_round_record(attempt, chosen, predictions, check))
+        ratios = {p: check[p]["pruned"] / check[p]["unpruned"] for p in check}
+        tried.append((chosen, pruned, ratios))
+        main = ratios[setting.precision]
+        if _meets(goal, ratios) and main >= goal.fraction * (1 - UNDERSHOOT):
+            break  # on target: pruning more would cost accuracy for nothing asked
+        for precision, model in models.items():
+            model.rescale(chosen, ratios[precision])
+    index = _best_round(goal, [ratios for _, _, ratios in tried])
+    chosen, pruned, _ = tried[index]
+    plan.chosen_round, plan.widths = index + 1, chosen
+    if not _meets(goal, tried[index][2]):
+        plan.warning = (
+            f"after {len(tried)} measured choices the pruned model still runs at "
+            f"{tried[index][2][setting.precision]:.0%} of the unpruned {setting.precision} latency (target "
+            f"{goal.fraction:.0%}); choose a lower --target-latency, or check the machine is not busy"
+        )
+    plan.models = {
+        p: {"scale": m.scale, "unpruned_ms": m.effects.full_ms, "effects_ms": m.effects.effects} | m.convs.describe()
+        for p, m in models.items()
+    }
+    removed = 1 - sum(chosen.values()) / max(1, sum(g.width for g in groups))
+    effective = dataclasses_replace(options, ratio=removed, round_to=rounding.multiple)
+    spec = loaded.spec.replace(channels=channels_of(pruned))
+    return LoadedModel(pruned, loaded.card.replace(arch=spec.name), spec), effective, plan
