@@ -364,7 +364,24 @@ def quantize(
 @click.option("--importance", default="l1", show_default=True, type=click.Choice(IMPORTANCE_NAMES))
 @click.option("--global", "global_pruning", is_flag=True, help="Rank channels across layers, not per layer.")
 @click.option("--keep-residual-width", is_flag=True, help="Prune only inside blocks; residual streams keep width.")
-@click.option("--round-to", default=8, show_default=True, type=click.IntRange(min=1), help="Channel multiple (1: any).")
+@click.option(
+    "--target-latency",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Latency to keep, measured on this machine, e.g. 0.7 (widths chosen by a measured latency model).",
+)
+@click.option("--latency-precision", type=click.Choice(["int8", "fp32"]), help="What --target-latency times [int8].")
+@click.option(
+    "--cap-latency",
+    "caps",
+    multiple=True,
+    metavar="PRECISION=F",
+    help="With --target-latency: the other precision must also keep at most F of its latency, e.g. fp32=0.5.",
+)
+@click.option("--quantize-target", help="The int8 recipe --target-latency times (quantize --target) [x86].")
+@click.option("--latency-threads", type=click.IntRange(min=1), help="Threads --target-latency times with.")
+@click.option(
+    "--round-to", type=click.IntRange(min=1), help="Channel multiple (1: any) [8; measured with --target-latency]."
+)
 @click.option("--data", "importance_data", type=click.Path(), help="Labeled images for --importance taylor.")
 @click.option("--finetune", "finetune_data", type=click.Path(), help="Labeled training images: fine-tune after.")
 @click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
@@ -385,10 +402,15 @@ def prune(
     out: str,
     ratio: float | None,
     target_macs: float | None,
+    target_latency: float | None,
+    latency_precision: str | None,
+    caps: tuple[str, ...],
+    quantize_target: str | None,
+    latency_threads: int | None,
     importance: str,
     global_pruning: bool,
     keep_residual_width: bool,
-    round_to: int,
+    round_to: int | None,
     importance_data: str | None,
     finetune_data: str | None,
     epochs: int,
@@ -407,17 +429,27 @@ def prune(
 ) -> None:
     """Remove whole channels (residual-coupled ones together), fine-tune, and save a smaller dense model."""
     from .console import phase_progress, print_prune, train_progress
-    from .prune import FinetuneOptions, PruneOptions, prune_checkpoint
+    from .prune import FinetuneOptions, PruneOptions, latency_goal, prune_checkpoint
 
-    if (ratio is None) == (target_macs is None):
-        raise click.UsageError("give exactly one of --ratio and --target-macs")
+    if sum(goal is not None for goal in (ratio, target_macs, target_latency)) != 1:
+        raise click.UsageError("give exactly one of --ratio, --target-macs and --target-latency")
+    latency_flags: dict[str, object] = {"--latency-precision": latency_precision, "--quantize-target": quantize_target}
+    latency_flags["--latency-threads"] = latency_threads
+    latency_flags["--cap-latency"] = caps or None
+    if target_latency is None and any(value is not None for value in latency_flags.values()):
+        given = ", ".join(flag for flag, value in latency_flags.items() if value is not None)
+        raise click.UsageError(f"{given} appl{'ies' if ', ' not in given else 'y'} to --target-latency only")
     options = PruneOptions(
         ratio=ratio or 0.0,
         importance=importance,
         global_pruning=global_pruning,
         keep_residual_width=keep_residual_width,
-        round_to=None if round_to == 1 else round_to,
+        round_to=None if round_to == 1 else (round_to or 8),
     )
+    goal = None
+    if target_latency is not None:
+        parsed = tuple(_precision_fraction(cap) for cap in caps)
+        goal = latency_goal(target_latency, latency_precision, quantize_target, latency_threads, round_to, parsed)
     ft = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit)
     with phase_progress(not as_json) as advance, train_progress(not as_json) as on_step:
         result = prune_checkpoint(
@@ -425,6 +457,7 @@ def prune(
             out,
             options=options,
             target_macs=target_macs,
+            target_latency=goal,
             importance_data=importance_data,
             finetune_data=finetune_data,
             finetune_options=ft,
@@ -444,6 +477,15 @@ def prune(
         print_prune(result)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _precision_fraction(text: str) -> tuple[str, float]:
+    """`fp32=0.5` as ("fp32", 0.5); a UsageError naming the flag otherwise."""
+    precision, _, fraction = text.partition("=")
+    try:
+        return precision.strip(), float(fraction)
+    except ValueError:
+        raise click.UsageError(f"--cap-latency takes PRECISION=FRACTION, e.g. fp32=0.5; got {text!r}") from None
 
 
 def _bench_on_targets(

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .report.tables import latency_plan_note, latency_plan_rows
+
 if TYPE_CHECKING:
     from .demo import DemoResult
     from .inspection import InspectReport
@@ -193,6 +195,13 @@ def print_prune(result: PruneResult) -> None:
             b, a = rows_p["before"]["p50_ms"], rows_p["after"]["p50_ms"]
             table.add_row(f"ONNX {precision} p50 ms", f"{b:.3f}", f"{a:.3f}", f"{a / b:.3f}")
     stdout.print(table)
+    if result.latency_plan:
+        plan_table = Table(title=latency_plan_note(result.latency_plan))
+        for column in ("", "before", "after", "after / before"):
+            plan_table.add_column(column, justify="left" if not column else "right")
+        for row in latency_plan_rows(result.latency_plan):
+            plan_table.add_row(*row)
+        stdout.print(plan_table)
     if result.finetune:
         for epoch in result.finetune.epochs:
             stdout.print(

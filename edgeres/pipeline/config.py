@@ -42,6 +42,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
     "prune": {
         "enabled": ((bool,), False, "add a pruned variant"),
         "target_macs": ((float, int), 0.5, "fraction of the MACs to keep"),
+        "target_latency": ((float, int), 0.0, "fraction of the latency to keep, measured here (0: use target_macs)"),
+        "latency_precision": ((str,), "int8", "what target_latency times: int8 or fp32"),
+        "latency_target": (
+            (str,),
+            "",
+            "local target profile whose threads and int8 recipe are timed (empty: the first [bench] target)",
+        ),
         "importance": ((str,), "l1", "l1, l2, bn-scale or taylor"),
         "round_to": ((int,), 8, "channel multiple (1: any)"),
         "train": ((str,), "", "labeled training images for fine-tuning (empty: no fine-tuning)"),
@@ -72,6 +79,8 @@ _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
     ("data", "calibration_images"): (lambda v: v >= 0, "0 (the recipe's) or more"),
     ("data", "evaluation_images"): (lambda v: v >= 0, "0 (all) or more"),
     ("prune", "target_macs"): (lambda v: 0 < v < 1, "between 0 and 1 (exclusive), e.g. 0.5"),
+    ("prune", "target_latency"): (lambda v: 0 <= v < 1, "0 (use target_macs) or a fraction below 1, e.g. 0.7"),
+    ("prune", "latency_precision"): (lambda v: v in ("int8", "fp32"), "int8 or fp32"),
     ("prune", "importance"): (lambda v: v in ("l1", "l2", "bn-scale", "taylor"), "l1, l2, bn-scale or taylor"),
     ("prune", "round_to"): (lambda v: v >= 1, "at least 1"),
     ("prune", "epochs"): (lambda v: v >= 1, "at least 1"),

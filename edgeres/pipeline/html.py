@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report.merged import target_accuracy, target_machines, target_warnings
+from ..report.tables import latency_plan_note, latency_plan_rows
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;padding:0 1.5rem;
@@ -123,6 +124,10 @@ def _prune_table(prune: dict[str, Any]) -> str:
     epochs = (prune.get("finetune") or {}).get("epochs", [])
     rows += [[f"epoch {e['epoch']}", "", f"loss {e['loss']:.3f}, train top-1 {e['top1']:.4f}", ""] for e in epochs]
     loud = "".join(f'<p class="err"><strong>warning:</strong> {html.escape(w)}</p>' for w in prune.get("warnings", []))
+    plan = prune.get("latency_plan")
+    if plan:
+        rows += latency_plan_rows(plan)
+        loud += f"<p>{html.escape(latency_plan_note(plan))}</p>"
     return f"<p>channel ratio {prune['ratio']:.3f}, {html.escape(prune['arch'])}</p>{loud}" + _table(
         ["", "before", "after", "after / before"], rows
     )

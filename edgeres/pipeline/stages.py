@@ -11,19 +11,25 @@ from .stage_runner import StageRunner, load_options
 
 
 def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, Any]:
-    from ..prune import FinetuneOptions, PruneOptions, prune_checkpoint
+    from ..prune import FinetuneOptions, PruneOptions, latency_goal_for_profile, prune_checkpoint
 
     settings = dict(runner.config["prune"])
     settings["evaluation"] = [runner.config["data"][k] for k in ("evaluation", "evaluation_images")]
     out = runner.out / "models" / "pruned.safetensors"
     train = settings["train"] or None
 
+    goal = None
+    if settings["target_latency"]:
+        profile = settings["latency_target"] or runner.config["bench"]["targets"][0]
+        goal = latency_goal_for_profile(settings["target_latency"], settings["latency_precision"], profile)
+
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = prune_checkpoint(
             source,
             out,
             options=PruneOptions(importance=settings["importance"], round_to=settings["round_to"] or None),
-            target_macs=settings["target_macs"],
+            target_macs=None if goal else settings["target_macs"],
+            target_latency=goal,
             finetune_data=train,
             finetune_options=FinetuneOptions(
                 epochs=settings["epochs"], lr=settings["lr"], distill=settings["distill"],

@@ -166,3 +166,29 @@ def to_markdown(run: dict[str, Any]) -> str:
     for skip in run["skipped"]:
         lines.append(f"\nSkipped {Path(skip['model']).name} at batch {skip['batch']}: {skip['reason']}")
     return "\n".join(lines) + "\n"
+
+
+def latency_plan_rows(plan: dict[str, Any]) -> list[list[str]]:
+    """Rows (label, before, after, after / before) of a `--target-latency` plan's kept choice: predicted by the
+    latency model before that network was measured, then measured side by side, for each precision."""
+    final = plan["rounds"][plan["chosen_round"] - 1]
+    rows = []
+    for precision in ("int8", "fp32"):
+        if precision not in final:
+            continue
+        entry = final[precision]
+        for kind in ("predicted", "measured"):
+            ms = entry[f"{kind}_ms"]
+            rows.append([f"{precision} {kind} ms", f"{ms['before']:.3f}", f"{ms['after']:.3f}", f"{ms['ratio']:.3f}"])
+        rows.append([f"{precision} prediction error", "", "", f"{entry['error']:+.1%}"])
+    return rows
+
+
+def latency_plan_note(plan: dict[str, Any]) -> str:
+    """One line: the target, what was timed, the rounding and how many choices were checked."""
+    rounding = plan["rounding"]
+    how = f"measured on {rounding['layer']}" if rounding["curve_us"] else "given"
+    return (
+        f"target latency {plan['target']:.0%} of the unpruned model's, {plan['setting']}; channel multiple "
+        f"{rounding['multiple']} ({how}); {len(plan['rounds'])} choice(s) measured, #{plan['chosen_round']} kept"
+    )
