@@ -436,6 +436,8 @@ def prune(
     latency_flags: dict[str, object] = {"--latency-precision": latency_precision, "--quantize-target": quantize_target}
     latency_flags["--latency-threads"] = latency_threads
     latency_flags["--cap-latency"] = caps or None
+    if target_latency is not None and global_pruning:
+        raise click.UsageError("--global ranks channels for --ratio/--target-macs; --target-latency ranks globally")
     if target_latency is None and any(value is not None for value in latency_flags.values()):
         given = ", ".join(flag for flag, value in latency_flags.items() if value is not None)
         raise click.UsageError(f"{given} appl{'ies' if ', ' not in given else 'y'} to --target-latency only")

@@ -86,6 +86,7 @@ def test_board_profiles_are_refused_for_latency_targets():
         (["--target-latency", "0.7", "--cap-latency", "int8=0.5"], "cap fp32, the other precision"),
         (["--target-latency", "0.7", "--cap-latency", "fp32"], "PRECISION=FRACTION"),
         (["--target-latency", "0.7", "--quantize-target", "mips"], "unknown --target 'mips'"),
+        (["--target-latency", "0.7", "--global"], "--target-latency ranks globally"),
     ],
 )
 def test_latency_flags_that_do_not_apply_are_errors(tiny, tmp_path, flags, says):

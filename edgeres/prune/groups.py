@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch_pruning as tp
@@ -19,6 +20,7 @@ from ._shortcut import PadShortcutPruner
 from .structured import GradientBatches, PruneOptions, accumulate_gradients, ignored_layers, importance
 
 STREAM_FLOOR = 0.5
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,24 +82,25 @@ def candidate_widths(group: Group, multiple: int, max_layer_ratio: float) -> lis
 def conv_candidates(
     layers: list[ConvLayer], groups: list[Group], widths: dict[str, list[int]]
 ) -> dict[str, tuple[list[int], list[int]]]:
-    found = {layer.name: ([layer.cin], [layer.cout]) for layer in layers}
-    for group in groups:
-        for name in group.inputs:
-            found[name] = (widths[group.root], found[name][1])
-        for name in group.outputs:
-            found[name] = (found[name][0], widths[group.root])
-    return found
+    """Each conv's candidate (in, out) channel counts: its groups' candidates, or its fixed count."""
+    return _by_conv(layers, groups, widths, lambda channels: [channels])
 
 
 def conv_widths(layers: list[ConvLayer], groups: list[Group], chosen: dict[str, int]) -> dict[str, tuple[int, int]]:
     """Each conv's (in, out) channels when every group has its chosen width."""
-    widths = {layer.name: (layer.cin, layer.cout) for layer in layers}
+    return _by_conv(layers, groups, chosen, lambda channels: channels)
+
+
+def _by_conv(
+    layers: list[ConvLayer], groups: list[Group], per_group: Mapping[str, T], fixed: Callable[[int], T]
+) -> dict[str, tuple[T, T]]:
+    found = {layer.name: (fixed(layer.cin), fixed(layer.cout)) for layer in layers}
     for group in groups:
         for name in group.inputs:
-            widths[name] = (chosen[group.root], widths[name][1])
+            found[name] = (per_group[group.root], found[name][1])
         for name in group.outputs:
-            widths[name] = (widths[name][0], chosen[group.root])
-    return widths
+            found[name] = (found[name][0], per_group[group.root])
+    return found
 
 
 def apply_widths(

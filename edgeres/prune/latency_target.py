@@ -111,10 +111,6 @@ class LatencyPlan:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)  # precision -> what the prediction was built from
 
-    @property
-    def final(self) -> dict[str, Any]:
-        return self.rounds[self.chosen_round - 1]
-
 
 def choose_widths(
     models: dict[str, NetworkLatency], groups: list[Group], candidates: dict[str, list[int]], targets: dict[str, float]
