@@ -87,12 +87,17 @@ def test_pruned_model_exports_and_quantizes(pruned, tmp_path):
         assert int8.path.exists() and int8.int8_bytes < exported.file_bytes
 
 
-def test_keep_residual_width_prunes_inside_blocks_only():
+def test_keep_residual_width_prunes_inside_blocks_only(tmp_path, real_batch):
     original = load_model(CHECKPOINTS / "resnet20-12fca82f.th")
     model, _ = prune_model(original, options=PruneOptions(ratio=0.5, keep_residual_width=True))
     widths = {c[0]: c[1] for c in model.spec.channels}
     assert widths["conv1"] == 16 and widths["layer3.2.conv2"] == 64
     assert widths["layer1.0.conv1"] == 8 and widths["layer3.0.conv1"] == 32
+    # the untouched option A shortcuts rebuild as standard ones: the file loads with the same logits
+    back = load_model(save_model(model.model, model.spec, model.card, tmp_path / "inner.safetensors"))
+    x = torch.from_numpy(real_batch)
+    with torch.inference_mode():
+        assert torch.equal(back.model(x), model.model(x))
 
 
 @pytest.mark.parametrize("importance", [i for i in IMPORTANCES if i != "taylor"])

@@ -19,7 +19,10 @@ Channels = tuple[tuple[str, int, int], ...]
 
 
 def channels_of(model: nn.Module) -> Channels:
-    """(path, out, in) for every conv, batch norm, linear layer and option A shortcut of `model`."""
+    """(path, out, in) for every conv, batch norm, linear layer and pruned option A shortcut of `model`. A
+    shortcut that pruning left alone has no channel map and rebuilds as the standard one (listing it made the
+    rebuilt model expect a map that the saved weights do not have: `--keep-residual-width` files, and resnet32
+    pruned for latency, did not load)."""
     found = []
     for path, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
@@ -28,7 +31,7 @@ def channels_of(model: nn.Module) -> Channels:
             found.append((path, module.num_features, module.num_features))
         elif isinstance(module, nn.Linear):
             found.append((path, module.out_features, module.in_features))
-        elif isinstance(module, PadShortcut):
+        elif isinstance(module, PadShortcut) and module.index is not None:
             found.append((path, module.out_planes, module.in_planes))
     return tuple(found)
 
