@@ -117,7 +117,10 @@ def test_prune_to_measured_latency_end_to_end(tiny, tmp_path, monkeypatch):
         entry = plan["rounds"][plan["chosen_round"] - 1][precision]
         assert entry["predicted_ms"]["after"] > 0 and entry["measured_ms"]["after"] > 0
     kept = plan["rounds"][plan["chosen_round"] - 1]
-    assert kept["int8"]["measured_ms"]["ratio"] < 0.95  # measured side by side, one run
+    ratio = kept["int8"]["measured_ms"]["ratio"]  # measured side by side, one run
+    assert ratio < 1.0
+    # on target, or said loudly (a busy machine can keep every choice above it)
+    assert ratio <= 0.9 * 1.01 or ("still runs at" in plan["warning"] and plan["warning"] in report["warnings"])
     assert plan["widths"] == kept["widths"]
     # the saved model has exactly the planned widths (each a multiple of 16 or the full width)
     saved = {layer.name: layer.cout for layer in conv_layers(load_model(out).model, (32, 32))}

@@ -133,7 +133,7 @@ def test_cli_errors_are_one_line(tmp_path):
     ckpt = CHECKPOINTS / "resnet20-12fca82f.th"
     out = tmp_path / "p.safetensors"
     result = run_cli("prune", ckpt, "--out", out)
-    assert result.exit_code == 2 and "exactly one of --ratio and --target-macs" in result.stderr
+    assert result.exit_code == 2 and "exactly one of --ratio, --target-macs and --target-latency" in result.stderr
     line = one_line_error(run_cli("prune", ckpt, "--ratio", "0.3", "--importance", "taylor", "--out", out))
     assert "--data DIR" in line and not out.exists()
     line = one_line_error(run_cli("prune", ckpt, "--ratio", "0.3", "--resume", "--out", out))
