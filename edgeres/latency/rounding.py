@@ -28,8 +28,7 @@ class RoundingChoice:
 
 def representative(layers: list[ConvLayer]) -> ConvLayer | None:
     """The costliest conv whose in and out channels match (what pruning narrows on both sides)."""
-    square = [layer for layer in layers if layer.cin == layer.cout >= 4 * STEP and not layer.shape.depthwise]
-    square = [layer for layer in square if layer.shape.groups == 1]
+    square = [layer for layer in layers if layer.cin == layer.cout >= 4 * STEP and layer.shape.groups == 1]
 
     def macs(layer: ConvLayer) -> tuple[int, int]:
         """MACs, then map size: of equally costly convs the one on the largest map is the least dominated by

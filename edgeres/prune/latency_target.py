@@ -219,7 +219,7 @@ def _latency_models(
 ) -> tuple[dict[str, NetworkLatency], dict[str, list[int]], RoundingChoice]:
     """Latency predictors for int8 and fp32, each group's candidate widths, and the rounding they use."""
     layers = conv_layers(loaded.model, loaded.card.input_size)
-    others = [p for p in ("int8", "fp32") if p != goal.setting.precision]
+    others = [p for p in PRECISIONS if p != goal.setting.precision]
     settings = [goal.setting, *(dataclasses_replace(goal.setting, precision=p) for p in others)]
     tables = {s.precision: LatencyTable(s) for s in settings}
     if goal.round_to:
