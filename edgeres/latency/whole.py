@@ -17,7 +17,8 @@ from .probes import quantize_probe
 from .setting import LatencySetting
 from .timing import latency_us
 
-WHOLE_TIMING = TimingConfig(warmup=10, min_runs=60, min_seconds=0.0, runs_per_round=10, settle=0)
+WHOLE_TIMING = TimingConfig(warmup=10, min_runs=40, min_seconds=0.0, runs_per_round=10, settle=0)
+WHOLE_PASSES = 12  # each a fresh session per network (tens of ms each): the export costs more than the timing
 
 
 def whole_model_ms(
@@ -40,6 +41,6 @@ def whole_model_ms(
                     path = quantize_probe(path, out_path, setting, loaded.card, 3)
                 files[label] = (path, (1, 3, *loaded.card.input_size))
             out[setting.precision] = {
-                label: us / 1000 for label, us in latency_us(files, setting, WHOLE_TIMING, anchor).items()
+                label: us / 1000 for label, us in latency_us(files, setting, WHOLE_TIMING, anchor, WHOLE_PASSES).items()
             }
     return out

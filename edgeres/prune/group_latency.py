@@ -115,6 +115,7 @@ def _cache_path(
         "kinds": {kind: [root, widths] for kind, (root, widths) in sorted(kinds.items())},
         "joint": joint,
         "machines": [machine_key(setting) for setting in settings],
+        "timing": 2,  # 2: ratios to the nearest anchor visit (edgeres.latency.timing); 1 was biased
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     return cache_dir() / "latency" / f"groups-{digest}.json"
