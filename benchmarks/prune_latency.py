@@ -8,6 +8,7 @@ CPU and its flags.
 
 Usage: python benchmarks/prune_latency.py --checkpoint checkpoints/resnet18_cifar10.pth --target-latency 0.7
        [--cap fp32=0.5] [--target-macs 0.5] [--epochs 0] [--distill] [--eval-limit 2000] [--json out.json]
+       [--keep DIR]
 """
 
 from __future__ import annotations
@@ -77,11 +78,14 @@ def main() -> None:
     parser.add_argument("--distill", action="store_true")
     parser.add_argument("--eval-limit", type=int, default=0, help="0: the full test split")
     parser.add_argument("--only", choices=["macs", "latency"], help="run one of the two")
+    parser.add_argument("--keep", type=Path, help="keep the pruned models (and reports) in this folder")
     args = parser.parse_args()
     start, results = time.perf_counter(), {}
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for goal in [args.only] if args.only else ["macs", "latency"]:
-            results[goal] = _run(args, goal, Path(tmp))
+            results[goal] = _run(args, goal, folder)
     table = Table(title=f"{args.checkpoint}: pruned for MACs vs for measured latency (batch 1, this CPU)")
     for column in ("goal", "MACs", "top-1", "fp32 p50", "int8 p50", "fp32 pred / low", "int8 pred / low"):
         table.add_column(column)

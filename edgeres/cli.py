@@ -380,6 +380,11 @@ def quantize(
 @click.option("--quantize-target", help="The int8 recipe --target-latency times (quantize --target) [x86].")
 @click.option("--latency-threads", type=click.IntRange(min=1), help="Threads --target-latency times with.")
 @click.option(
+    "--keep-depth",
+    is_flag=True,
+    help="With --target-latency: narrow channels only, never remove whole residual blocks.",
+)
+@click.option(
     "--round-to", type=click.IntRange(min=1), help="Channel multiple (1: any) [8; measured with --target-latency]."
 )
 @click.option("--data", "importance_data", type=click.Path(), help="Labeled images for --importance taylor.")
@@ -407,6 +412,7 @@ def prune(
     caps: tuple[str, ...],
     quantize_target: str | None,
     latency_threads: int | None,
+    keep_depth: bool,
     importance: str,
     global_pruning: bool,
     keep_residual_width: bool,
@@ -427,7 +433,8 @@ def prune(
     as_json: bool,
     load: dict[str, Any],
 ) -> None:
-    """Remove whole channels (residual-coupled ones together), fine-tune, and save a smaller dense model."""
+    """Remove whole channels (residual-coupled ones together; with --target-latency, whole residual blocks
+    too where narrower channels are not enough), fine-tune, and save a smaller dense model."""
     from .console import phase_progress, print_prune, train_progress
     from .prune import FinetuneOptions, PruneOptions, latency_goal, prune_checkpoint
 
@@ -436,6 +443,7 @@ def prune(
     latency_flags: dict[str, object] = {"--latency-precision": latency_precision, "--quantize-target": quantize_target}
     latency_flags["--latency-threads"] = latency_threads
     latency_flags["--cap-latency"] = caps or None
+    latency_flags["--keep-depth"] = keep_depth or None
     if target_latency is not None and global_pruning:
         raise click.UsageError("--global ranks channels for --ratio/--target-macs; --target-latency ranks globally")
     if target_latency is None and any(value is not None for value in latency_flags.values()):
@@ -451,7 +459,9 @@ def prune(
     goal = None
     if target_latency is not None:
         parsed = tuple(_precision_fraction(cap) for cap in caps)
-        goal = latency_goal(target_latency, latency_precision, quantize_target, latency_threads, round_to, parsed)
+        goal = latency_goal(
+            target_latency, latency_precision, quantize_target, latency_threads, round_to, parsed, not keep_depth
+        )
     ft = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit)
     with phase_progress(not as_json) as advance, train_progress(not as_json) as on_step:
         result = prune_checkpoint(

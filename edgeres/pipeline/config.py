@@ -49,6 +49,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
             "",
             "local target profile whose threads and int8 recipe are timed (empty: the first [bench] target)",
         ),
+        "keep_depth": ((bool,), False, "with target_latency: narrow channels only, never remove residual blocks"),
         "importance": ((str,), "l1", "l1, l2, bn-scale or taylor"),
         "round_to": ((int,), 8, "channel multiple (1: any)"),
         "train": ((str,), "", "labeled training images for fine-tuning (empty: no fine-tuning)"),

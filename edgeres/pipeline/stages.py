@@ -21,7 +21,9 @@ def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, An
     goal = None
     if settings["target_latency"]:
         profile = settings["latency_target"] or runner.config["bench"]["targets"][0]
-        goal = latency_goal_for_profile(settings["target_latency"], settings["latency_precision"], profile)
+        goal = latency_goal_for_profile(
+            settings["target_latency"], settings["latency_precision"], profile, not settings["keep_depth"]
+        )
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = prune_checkpoint(

@@ -25,6 +25,7 @@ from .structured import GradientBatches, PruneOptions, prune_model
 
 Progress = Callable[[str, int, int], None]
 USELESS_DROP = 0.10  # top-1 lost beyond this (10 pp) is said loudly: the pruned model needs fine-tuning
+DEPTH_IMAGES = 256  # training images that measure which residual blocks a latency target may remove
 
 
 @dataclass
@@ -91,6 +92,7 @@ def _pruned_or_resumed(
     options: PruneOptions,
     goal: float | LatencyTarget | None,
     importance_data: str | os.PathLike[str] | None,
+    depth_data: str | os.PathLike[str] | None,
     by_position: bool,
     progress: Progress | None,
 ) -> tuple[LoadedModel, PruneOptions, dict[str, Any] | None]:
@@ -105,8 +107,11 @@ def _pruned_or_resumed(
         return LoadedModel(build_model(spec), card, spec), effective, plan
     gradients = _taylor_batches(importance_data, loaded.card, by_position) if importance_data else None
     if isinstance(goal, LatencyTarget):
+        images = None
+        if depth_data is not None and goal.allow_depth:
+            images = load_training_images(depth_data, loaded.card, DEPTH_IMAGES, seed=0, by_position=by_position)[0]
         pruned, effective, latency_plan = prune_to_latency(
-            loaded, goal, options, gradients=gradients, progress=progress
+            loaded, goal, options, gradients=gradients, images=images, progress=progress
         )
         return pruned, effective, asdict(latency_plan)
     pruned, effective = prune_model(loaded, options=options, target_macs=goal, gradients=gradients)
@@ -154,8 +159,9 @@ def prune_checkpoint(
     if importance_data is None and options.importance == "taylor":
         importance_data = finetune_data
     goal = target_latency if target_latency is not None else target_macs
+    depth_data = importance_data or finetune_data
     pruned, options, plan = _pruned_or_resumed(
-        loaded, state_path, resume, options, goal, importance_data, map_by_position, progress
+        loaded, state_path, resume, options, goal, importance_data, depth_data, map_by_position, progress
     )
     seconds["prune"] = time.perf_counter() - timer
     log = None

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from dataclasses import replace as dataclasses_replace
 from typing import Any
 
+import numpy as np
+
 from ..errors import EdgeresError
 from ..latency import LatencySetting, build_latency_model, conv_layers
 from ..latency.rounding import RoundingChoice, choose_rounding
@@ -27,8 +29,10 @@ from ..latency.table import LatencyTable
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel
 from ..models.channels import channels_of
+from .depth import droppable_blocks, normalised
 from .group_latency import NetworkLatency, group_kind, measure_group_effects
 from .groups import Group, apply_widths, candidate_widths, conv_candidates, conv_widths, find_groups
+from .latency_depth import DepthChoice, choose_drops
 from .structured import GradientBatches, PruneOptions
 
 Progress = Callable[[str, int, int], None]
@@ -47,6 +51,7 @@ class LatencyTarget:
     setting: LatencySetting = field(default_factory=LatencySetting)
     round_to: int | None = None
     caps: tuple[tuple[str, float], ...] = ()  # (precision, fraction): the other precision must not exceed this
+    allow_depth: bool = True  # whole residual blocks may go when widths alone miss (and images are given)
 
     def __post_init__(self) -> None:
         for flag, fraction in (("--target-latency", self.fraction), *(("--cap-latency", f) for _, f in self.caps)):
@@ -69,6 +74,7 @@ def latency_goal(
     threads: int | None = None,
     round_to: int | None = None,
     caps: tuple[tuple[str, float], ...] = (),
+    allow_depth: bool = True,
 ) -> LatencyTarget:
     """A LatencyTarget from user choices; `quantize_target` may be `auto` or a target profile, as for
     `edgeres quantize --target` (default x86, quantize's own default)."""
@@ -76,10 +82,10 @@ def latency_goal(
 
     recipe_target = resolve_quantize_target(quantize_target or "x86").target
     setting = LatencySetting(precision=precision or "int8", target=recipe_target, threads=threads)
-    return LatencyTarget(fraction, setting, round_to, caps)
+    return LatencyTarget(fraction, setting, round_to, caps, allow_depth)
 
 
-def latency_goal_for_profile(fraction: float, precision: str, profile: str) -> LatencyTarget:
+def latency_goal_for_profile(fraction: float, precision: str, profile: str, allow_depth: bool = True) -> LatencyTarget:
     """A LatencyTarget timed like local target profile `profile`: its threads, int8 recipe and runtime. Latency
     models are measured on this machine, so a board's profile is refused."""
     from ..quantize.targeting import for_profile
@@ -93,7 +99,8 @@ def latency_goal_for_profile(fraction: float, precision: str, profile: str) -> L
         )
     runtime = chosen.bench_runtimes[0] if chosen.bench_runtimes else None
     setting = LatencySetting(precision=precision, target=for_profile(chosen).target, runtime=runtime)
-    return LatencyTarget(fraction, dataclasses_replace(setting, threads=chosen.threads or None))
+    setting = dataclasses_replace(setting, threads=chosen.threads or None)
+    return LatencyTarget(fraction, setting, allow_depth=allow_depth)
 
 
 @dataclass
@@ -110,6 +117,8 @@ class LatencyPlan:
     # Each choice: predicted (by the model before that network was measured) and measured, both precisions.
     rounds: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)  # precision -> what the prediction was built from
+    channels_removed: float = 0.0  # fraction of the prunable channels removed
+    depth: dict[str, Any] = field(default_factory=dict)  # residual blocks removed: edgeres.prune.latency_depth
 
 
 def choose_widths(
@@ -149,18 +158,33 @@ def _saving(
     return sum(models[p].saving_ms(chosen, widths, group, width) / models[p].effects.full_ms for p in precisions)
 
 
+class OutOfReach(EdgeresError):
+    """No width choice is predicted to reach the target; `ratios` are the narrowest useful widths' predictions."""
+
+    def __init__(self, message: str, ratios: dict[str, float]) -> None:
+        super().__init__(message)
+        self.ratios = ratios
+
+
 def _choose_or_fail(
-    models: dict[str, NetworkLatency], groups: list[Group], candidates: dict[str, list[int]], goal: LatencyTarget
+    models: dict[str, NetworkLatency],
+    groups: list[Group],
+    candidates: dict[str, list[int]],
+    goal: LatencyTarget,
+    reference_ms: dict[str, float],
 ) -> dict[str, int]:
-    """The predicted-best widths for every target of `goal`; EdgeresError when no choice is predicted there."""
-    targets = {p: f * models[p].effects.full_ms for p, f in goal.targets().items()}
+    """The predicted-best widths for every target of `goal` (fractions of `reference_ms`, in the models' own
+    milliseconds); OutOfReach when no choice is predicted there."""
+    targets = {p: f * reference_ms[p] for p, f in goal.targets().items()}
     chosen, predicted = choose_widths(models, groups, candidates, targets)
+    ratios = {p: predicted[p] / reference_ms[p] for p in targets}
     for p in (p for p in targets if predicted[p] > targets[p] * 1.001):
-        raise EdgeresError(
+        raise OutOfReach(
             f"could not prune to {goal.targets()[p]:.0%} of the measured {p} latency "
-            f"({models[p].effects.full_ms:.3f} ms, {goal.setting.label()}): the narrowest useful widths are "
-            f"predicted at {predicted[p] / models[p].effects.full_ms:.0%}; the rest of the time is in layers "
-            "that narrower widths do not speed up on this machine. Choose a higher target"
+            f"({reference_ms[p]:.3f} ms, {goal.setting.label()}): the narrowest useful widths are "
+            f"predicted at {ratios[p]:.0%}; the rest of the time is in layers "
+            "that narrower widths do not speed up on this machine. Choose a higher target",
+            ratios,
         )
     return chosen
 
@@ -243,27 +267,35 @@ def _latency_models(
     return models, candidates, rounding
 
 
-def prune_to_latency(
+@dataclass(frozen=True)
+class Reference:
+    """What the target is a fraction of, when widths are chosen for a shallower copy of it (`ratio`: the copy's
+    measured latency over the reference's, per precision)."""
+
+    model: LoadedModel
+    ratio: dict[str, float]
+
+
+def _prune_widths(
     loaded: LoadedModel,
     goal: LatencyTarget,
     options: PruneOptions,
-    *,
-    gradients: GradientBatches | None = None,
-    progress: Progress | None = None,
-) -> tuple[LoadedModel, PruneOptions, LatencyPlan]:
-    """A pruned copy of `loaded` that runs in `goal.fraction` x the unpruned model's latency, measured on this
-    machine in `goal.setting` (fp32 and int8 are both modelled and reported; the setting's precision decides).
-    Raises EdgeresError when no width choice is predicted to get there."""
-    setting = goal.setting
+    gradients: GradientBatches | None,
+    progress: Progress | None,
+    reference: Reference | None = None,
+) -> tuple[LoadedModel, LatencyPlan]:
+    """Widths chosen, checked and refined (see the module's docstring); the target is a fraction of
+    `reference`'s latency when given, else of `loaded`'s. Raises OutOfReach when no choice is predicted there."""
     groups = find_groups(loaded, options, gradients)
     models, candidates, rounding = _latency_models(loaded, goal, options, groups, gradients, progress)
-    plan = LatencyPlan(goal.fraction, setting.label(), asdict(rounding), {})
-    plan.caps = dict(goal.caps)
+    ratio = reference.ratio if reference is not None else {p: 1.0 for p in models}
+    reference_ms = {p: m.effects.full_ms / ratio[p] for p, m in models.items()}
+    plan = LatencyPlan(goal.fraction, goal.setting.label(), asdict(rounding), {}, dict(goal.caps))
     tried: list[tuple[dict[str, int], Any, dict[str, float]]] = []  # (widths, model, measured ratios)
     for attempt in range(1, ROUNDS + 1):
         try:
-            chosen = _choose_or_fail(models, groups, candidates, goal)
-        except EdgeresError:
+            chosen = _choose_or_fail(models, groups, candidates, goal, reference_ms)
+        except OutOfReach:
             if not tried:
                 raise
             break  # rescaled by a measurement, the model sees no way there: keep the best choice measured
@@ -271,31 +303,123 @@ def prune_to_latency(
         if progress is not None:
             progress("checking the choice", attempt - 1, ROUNDS)
         net = LoadedModel(pruned, loaded.card, loaded.spec.replace(channels=channels_of(pruned)))
+        versus = reference.model if reference is not None else loaded
         settings = [m.convs.setting for m in models.values()]
-        check = whole_model_ms({"unpruned": loaded, "pruned": net}, settings, anchor="unpruned")
-        predictions = {p: (m.effects.full_ms, m.predict_ms(chosen)) for p, m in models.items()}
+        check = whole_model_ms({"unpruned": versus, "pruned": net}, settings, anchor="unpruned")
+        predictions = {p: (reference_ms[p], m.predict_ms(chosen)) for p, m in models.items()}
         plan.rounds.append(_round_record(attempt, chosen, predictions, check))
         ratios = {p: check[p]["pruned"] / check[p]["unpruned"] for p in check}
         tried.append((chosen, pruned, ratios))
-        main = ratios[setting.precision]
-        if _meets(goal, ratios) and main >= goal.fraction * (1 - UNDERSHOOT):
+        if _meets(goal, ratios) and ratios[goal.setting.precision] >= goal.fraction * (1 - UNDERSHOOT):
             break  # on target: pruning more would cost accuracy for nothing asked
         for precision, model in models.items():
-            model.rescale(chosen, ratios[precision])
+            model.rescale(chosen, ratios[precision] / ratio[precision])
     index = _best_round(goal, [ratios for _, _, ratios in tried])
-    chosen, pruned, _ = tried[index]
+    chosen, pruned, ratios = tried[index]
     plan.chosen_round, plan.widths = index + 1, chosen
-    if not _meets(goal, tried[index][2]):
+    if not _meets(goal, ratios):
         plan.warning = (
             f"after {len(tried)} measured choices the pruned model still runs at "
-            f"{tried[index][2][setting.precision]:.0%} of the unpruned {setting.precision} latency (target "
+            f"{ratios[goal.setting.precision]:.0%} of the unpruned {goal.setting.precision} latency (target "
             f"{goal.fraction:.0%}); choose a lower --target-latency, or check the machine is not busy"
         )
     plan.models = {
         p: {"scale": m.scale, "unpruned_ms": m.effects.full_ms, "effects_ms": m.effects.effects} | m.convs.describe()
         for p, m in models.items()
     }
-    removed = 1 - sum(chosen.values()) / max(1, sum(g.width for g in groups))
-    effective = dataclasses_replace(options, ratio=removed, round_to=rounding.multiple)
+    plan.channels_removed = 1 - sum(chosen.values()) / max(1, sum(g.width for g in groups))
     spec = loaded.spec.replace(channels=channels_of(pruned))
-    return LoadedModel(pruned, loaded.card.replace(arch=spec.name), spec), effective, plan
+    return LoadedModel(pruned, loaded.card.replace(arch=spec.name), spec), plan
+
+
+def _kept_ratios(plan: LatencyPlan) -> dict[str, float]:
+    final = plan.rounds[plan.chosen_round - 1]
+    return {p: final[p]["measured_ms"]["ratio"] for p in PRECISIONS if p in final}
+
+
+def prune_to_latency(
+    loaded: LoadedModel,
+    goal: LatencyTarget,
+    options: PruneOptions,
+    *,
+    gradients: GradientBatches | None = None,
+    images: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> tuple[LoadedModel, PruneOptions, LatencyPlan]:
+    """A pruned copy of `loaded` that runs in `goal.fraction` x the unpruned model's latency, measured on this
+    machine in `goal.setting` (fp32 and int8 are both modelled and reported; the setting's precision decides).
+    Narrower widths first; when they cannot get there and `images` (N x H x W x 3 uint8) are given, whole
+    residual blocks are removed too (edgeres.prune.depth), then widths chosen again for the shallower network.
+    Raises EdgeresError when neither is predicted to get there."""
+    depth = images is not None and goal.allow_depth
+    try:
+        pruned, plan = _prune_widths(loaded, goal, options, gradients, progress)
+    except OutOfReach as exc:
+        deeper = _with_depth(loaded, goal, options, gradients, images, exc.ratios, progress) if depth else None
+        if deeper is None:
+            raise
+        pruned, plan = deeper
+    else:
+        if plan.warning is not None and depth:
+            deeper = _with_depth(loaded, goal, options, gradients, images, _kept_ratios(plan), progress)
+            if deeper is not None and _better(goal, deeper[1], plan):
+                pruned, plan = deeper
+    if plan.warning is not None and images is None and goal.allow_depth and droppable_blocks(loaded):
+        plan.warning += "; with images (--data or --finetune) whole residual blocks could be removed too"
+    effective = dataclasses_replace(options, ratio=plan.channels_removed, round_to=plan.rounding["multiple"])
+    return pruned, effective, plan
+
+
+def _better(goal: LatencyTarget, plan: LatencyPlan, than: LatencyPlan) -> bool:
+    """Whether `plan` is the one to keep: on target where `than` is not, else the faster of two misses."""
+    mine, theirs = _kept_ratios(plan), _kept_ratios(than)
+    if _meets(goal, mine) != _meets(goal, theirs):
+        return _meets(goal, mine)
+    return mine[goal.setting.precision] < theirs[goal.setting.precision]
+
+
+def _with_depth(
+    loaded: LoadedModel,
+    goal: LatencyTarget,
+    options: PruneOptions,
+    gradients: GradientBatches | None,
+    images: np.ndarray | None,
+    widths_only: dict[str, float],
+    progress: Progress | None,
+) -> tuple[LoadedModel, LatencyPlan] | None:
+    """Blocks removed to make up what widths alone left (`widths_only`: their best ratios), then widths chosen
+    for the shallower network against `loaded`'s latency; None when no block can go."""
+    needs = {p: widths_only[p] - f for p, f in goal.targets().items() if widths_only[p] > f}
+    if images is None:
+        return None
+    others = [p for p in PRECISIONS if p != goal.setting.precision]
+    settings = [goal.setting, *(dataclasses_replace(goal.setting, precision=p) for p in others)]
+    choice = choose_drops(loaded, needs, settings, normalised(images, loaded.card), progress)
+    if choice is None:
+        return None
+    base, depth = choice
+    depth.widths_only = widths_only
+    pruned, plan = base, None
+    if not _meets(goal, depth.measured):
+        try:
+            pruned, plan = _prune_widths(base, goal, options, gradients, progress, Reference(loaded, depth.measured))
+        except OutOfReach:
+            pruned = base  # no narrower widths predicted to help the shallower network: it stands alone
+    if plan is None:
+        plan = _depth_only_plan(goal, depth, options.round_to or 1)
+    plan.depth = asdict(depth)
+    return pruned, plan
+
+
+def _depth_only_plan(goal: LatencyTarget, depth: DepthChoice, multiple: int) -> LatencyPlan:
+    """The plan when the shallower network stands alone (no width narrowed)."""
+    rounding = asdict(RoundingChoice(multiple, "", {}))
+    plan = LatencyPlan(goal.fraction, goal.setting.label(), rounding, {}, dict(goal.caps))
+    plan.rounds, plan.chosen_round = [depth.round_record()], 1
+    if not _meets(goal, depth.measured):
+        plan.warning = (
+            f"without blocks {', '.join(depth.removed)} the model runs at "
+            f"{depth.measured[goal.setting.precision]:.0%} of the unpruned {goal.setting.precision} latency "
+            f"(target {goal.fraction:.0%}); choose a lower --target-latency"
+        )
+    return plan

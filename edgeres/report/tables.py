@@ -188,7 +188,10 @@ def latency_plan_note(plan: dict[str, Any]) -> str:
     """One line: the target, what was timed, the rounding and how many choices were checked."""
     rounding = plan["rounding"]
     how = f"measured on {rounding['layer']}" if rounding["curve_us"] else "given"
+    removed = (plan.get("depth") or {}).get("removed")
+    blocks = f"; residual blocks removed: {', '.join(removed)}" if removed else ""
     return (
         f"target latency {plan['target']:.0%} of the unpruned model's, {plan['setting']}; channel multiple "
         f"{rounding['multiple']} ({how}); {len(plan['rounds'])} choice(s) measured, #{plan['chosen_round']} kept"
+        f"{blocks}"
     )
