@@ -9,7 +9,10 @@ widths are no faster on this target is left alone, whatever its MACs. Importance
 score, normalised per group, times the convs the group narrows: a residual stream's channel saves time in
 every block it runs through and costs accuracy in every block too. Steps repeat until the target is
 predicted; then the pruned network is measured beside the unpruned one, and a miss (above the target, or
-well below it: accuracy spent for nothing asked) rescales the prediction and chooses again.
+well below it: accuracy spent for nothing asked) rescales the prediction and chooses again. When the best
+measured widths still miss and training images are given, whole residual blocks go too
+(edgeres.prune.latency_depth) and widths are chosen again for the shallower network, against the unpruned
+network's latency.
 """
 
 from __future__ import annotations
