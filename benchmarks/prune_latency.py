@@ -8,7 +8,7 @@ CPU and its flags.
 
 Usage: python benchmarks/prune_latency.py --checkpoint checkpoints/resnet18_cifar10.pth --target-latency 0.7
        [--cap fp32=0.5] [--target-macs 0.5] [--epochs 0] [--distill] [--eval-limit 2000] [--json out.json]
-       [--keep DIR]
+       [--keep DIR] [--latency-format tflite] [--latency-on PROFILE]
 """
 
 from __future__ import annotations
@@ -38,13 +38,17 @@ def _run(args: argparse.Namespace, goal: str, folder: Path) -> PruneResult:
         folder / f"{goal}.safetensors",
         options=PruneOptions(),
         target_macs=args.target_macs if goal == "macs" else None,
-        target_latency=latency_goal(args.target_latency, caps=caps) if goal == "latency" else None,
+        target_latency=_goal(args, caps) if goal == "latency" else None,
         finetune_data=train,
         finetune_options=FinetuneOptions(epochs=max(1, args.epochs), lr=args.lr, distill=args.distill),
         eval_data=shared / "datasets/cifar10/test",
         eval_limit=args.eval_limit or None,
         bench=True,
     )
+
+
+def _goal(args: argparse.Namespace, caps: tuple[tuple[str, float], ...]) -> Any:
+    return latency_goal(args.target_latency, caps=caps, on=args.latency_on, fmt=args.latency_format)
 
 
 def _row(name: str, result: PruneResult) -> list[str]:
@@ -73,6 +77,8 @@ def main() -> None:
     parser.add_argument("--target-macs", type=float, default=0.5)
     parser.add_argument("--target-latency", type=float, default=0.7)
     parser.add_argument("--cap", action="append", default=[], help="PRECISION=F, as prune --cap-latency")
+    parser.add_argument("--latency-format", help="as prune --latency-format (onnx, tflite)")
+    parser.add_argument("--latency-on", help="as prune --latency-on: a target profile or ssh:// board")
     parser.add_argument("--epochs", type=int, default=0, help="0: no fine-tuning")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--distill", action="store_true")
@@ -87,15 +93,20 @@ def main() -> None:
         for goal in [args.only] if args.only else ["macs", "latency"]:
             results[goal] = _run(args, goal, folder)
     table = Table(title=f"{args.checkpoint}: pruned for MACs vs for measured latency (batch 1, this CPU)")
-    for column in ("goal", "MACs", "top-1", "fp32 p50", "int8 p50", "fp32 pred / low", "int8 pred / low"):
+    setting = (
+        results["latency"].latency_plan["setting"] if "latency" in results and results["latency"].latency_plan else ""
+    )
+    for column in ("goal", "MACs", "top-1", "ONNX fp32 p50", "ONNX int8 p50", "fp32 pred / low", "int8 pred / low"):
         table.add_column(column)
     for goal, result in results.items():
         table.add_row(*_row(goal, result))
     Console().print(table)
+    if setting:
+        Console().print(f"pred / low: the latency plan's predicted and measured ratios, {setting}")
     record: dict[str, Any] = machine_header() | {
         "results": {goal: result.to_dict() for goal, result in results.items()},
         "wall_s": time.perf_counter() - start,
-        "versions": {p: version(p) for p in ("torch", "torch-pruning", "onnxruntime")},
+        "versions": {p: version(p) for p in ("torch", "torch-pruning", "onnxruntime", "ai-edge-litert")},
         "args": {k: str(v) for k, v in vars(args).items()},
     }
     args.json.write_text(json.dumps(record, indent=2))

@@ -367,7 +367,7 @@ def quantize(
 @click.option(
     "--target-latency",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    help="Latency to keep, measured on this machine, e.g. 0.7 (widths chosen by a measured latency model).",
+    help="Latency to keep, measured on this machine (or --latency-on), e.g. 0.7 (widths by measured latency).",
 )
 @click.option("--latency-precision", type=click.Choice(["int8", "fp32"]), help="What --target-latency times [int8].")
 @click.option(
@@ -376,6 +376,17 @@ def quantize(
     multiple=True,
     metavar="PRECISION=F",
     help="With --target-latency: the other precision must also keep at most F of its latency, e.g. fp32=0.5.",
+)
+@click.option(
+    "--latency-on",
+    metavar="TARGET",
+    help="Time --target-latency like this target profile (its threads, runtime, int8 recipe); a board over SSH "
+    "times it on the board.",
+)
+@click.option(
+    "--latency-format",
+    metavar="FORMAT",
+    help="The files --target-latency times: onnx or tflite [onnx, or --latency-on's].",
 )
 @click.option("--quantize-target", help="The int8 recipe --target-latency times (quantize --target) [x86].")
 @click.option("--latency-threads", type=click.IntRange(min=1), help="Threads --target-latency times with.")
@@ -410,6 +421,8 @@ def prune(
     target_latency: float | None,
     latency_precision: str | None,
     caps: tuple[str, ...],
+    latency_on: str | None,
+    latency_format: str | None,
     quantize_target: str | None,
     latency_threads: int | None,
     keep_depth: bool,
@@ -442,6 +455,8 @@ def prune(
         raise click.UsageError("give exactly one of --ratio, --target-macs and --target-latency")
     latency_flags: dict[str, object] = {"--latency-precision": latency_precision, "--quantize-target": quantize_target}
     latency_flags["--latency-threads"] = latency_threads
+    latency_flags["--latency-on"] = latency_on
+    latency_flags["--latency-format"] = latency_format
     latency_flags["--cap-latency"] = caps or None
     latency_flags["--keep-depth"] = keep_depth or None
     if target_latency is not None and global_pruning:
@@ -460,7 +475,15 @@ def prune(
     if target_latency is not None:
         parsed = tuple(_precision_fraction(cap) for cap in caps)
         goal = latency_goal(
-            target_latency, latency_precision, quantize_target, latency_threads, round_to, parsed, not keep_depth
+            target_latency,
+            latency_precision,
+            quantize_target,
+            latency_threads,
+            round_to,
+            parsed,
+            not keep_depth,
+            on=latency_on,
+            fmt=latency_format,
         )
     ft = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit)
     with phase_progress(not as_json) as advance, train_progress(not as_json) as on_step:

@@ -120,6 +120,22 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     server.stop()
 
 
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh $EDGERES_CONFIG_DIR; returns its targets/ folder, where a test writes its profiles."""
+    folder = tmp_path / "config"
+    (folder / "targets").mkdir(parents=True)
+    monkeypatch.setenv("EDGERES_CONFIG_DIR", str(folder))
+    return folder / "targets"
+
+
+@pytest.fixture
+def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
+    """A profile named "loopback": the sshd on 127.0.0.1 with the torch-free virtualenv as its Python."""
+    (config_dir / "loopback.toml").write_text(sshd.profile("loopback", torch_free_python))
+    return "loopback"
+
+
 @pytest.fixture(scope="session")
 def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images)."""

@@ -61,6 +61,10 @@ class Sshd:
         lines += [f"{k} = {v!r}".replace("'", '"') for k, v in extra.items()]
         return "\n".join(lines) + "\n"
 
+    def leftovers(self) -> list[str]:
+        """Run folders still in the board's workdir."""
+        return sorted(p.name for p in (self.folder / "board").glob("edgeres-run-*"))
+
     def session_pids(self) -> list[int]:
         """sshd processes serving connections (children of the listener)."""
         assert self.process is not None

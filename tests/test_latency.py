@@ -9,23 +9,28 @@ ratio measured side by side.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+from edgeres.bench.visits import visiting_order
 from edgeres.card import ModelCard
 from edgeres.errors import EdgeresError
 from edgeres.latency import LatencySetting, build_latency_model, conv_layers
 from edgeres.latency.layers import ConvShape
+from edgeres.latency.probes import probe_builder
 from edgeres.latency.rounding import _worthless_between
 from edgeres.latency.table import LatencyTable
-from edgeres.latency.timing import _visiting_order
 from edgeres.models import ArchSpec, build_model, load_model, save_model
 from edgeres.pipeline.config import ConfigError, load_config
-from edgeres.prune import latency_goal_for_profile
 from edgeres.prune.groups import STREAM_FLOOR, Group, candidate_widths
+from edgeres.prune.latency_target import profile_setting
+from edgeres.remote.targets import resolve_target
+from edgeres.remote.visits import board_facts
 
 from .conftest import one_line_error, run_cli
+from .sshd import free_port
 
 # 3x3 conv at 8x8, int8 and fp32, widths 64 down to 32 (onnxruntime 1.32, AVX2-only EPYC, 2 threads, us)
 INT8_CURVE = {64: 23.8, 60: 28.3, 56: 22.4, 52: 25.0, 48: 17.9, 44: 21.8, 40: 16.8, 36: 17.9, 32: 13.2}
@@ -51,7 +56,7 @@ def test_table_interpolates_bilinear_costs_exactly(tmp_path):
 
 
 def test_anchor_is_timed_throughout_each_pass():
-    order = _visiting_order(["a", "b", "c", "d", "e", "base"], "base")
+    order = visiting_order(["a", "b", "c", "d", "e", "base"], "base")
     assert order.count("base") == 4 and sorted(n for n in order if n != "base") == ["a", "b", "c", "d", "e"]
     assert order[0] == "base" and order[-1] != "base"
 
@@ -73,11 +78,6 @@ def test_grouped_convs_are_refused_before_any_measurement(tmp_path):
     assert table.measured == 0
 
 
-def test_board_profiles_are_refused_for_latency_targets():
-    with pytest.raises(EdgeresError, match=r"is a board .*measured on this machine"):
-        latency_goal_for_profile(0.7, "int8", "ssh://someone@127.0.0.1:2")
-
-
 @pytest.mark.parametrize(
     "flags, says",
     [
@@ -87,6 +87,7 @@ def test_board_profiles_are_refused_for_latency_targets():
         (["--target-latency", "0.7", "--cap-latency", "fp32"], "PRECISION=FRACTION"),
         (["--target-latency", "0.7", "--quantize-target", "mips"], "unknown --target 'mips'"),
         (["--target-latency", "0.7", "--global"], "--target-latency ranks globally"),
+        (["--ratio", "0.5", "--latency-on", "local-cpu"], "--latency-on applies to --target-latency only"),
     ],
 )
 def test_latency_flags_that_do_not_apply_are_errors(tiny, tmp_path, flags, says):
@@ -146,3 +147,62 @@ def test_pipeline_latency_keys_are_checked(tmp_path, line, says):
     config.write_text(f'[model]\ncheckpoint = "m.pth"\n[data]\ncalibration = "c"\nevaluation = "e"\n[prune]\n{line}\n')
     with pytest.raises(ConfigError, match=says):
         load_config(config)
+
+
+def logging_python(folder: Path, python: str) -> tuple[str, Path]:
+    """A board "python" that notes each command it runs in a log before running it: proof of where timing ran."""
+    log, wrapper = folder / "board-commands.log", folder / "board-python"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{python}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+def test_latency_tables_are_timed_on_the_board_and_cached_by_its_facts(sshd, torch_free_python, config_dir, tmp_path):
+    python, log = logging_python(tmp_path, torch_free_python)
+    (config_dir / "loopback.toml").write_text(sshd.profile("loopback", python, quantize_target="arm64"))
+    setting = profile_setting("loopback", "int8")
+    assert (setting.board, setting.threads, setting.target) == ("loopback", 1, "arm64")
+    shape = ConvShape((3, 3), (1, 1), (1, 1), (1, 1), 1, False, 8, 8)
+    table = LatencyTable(setting, folder=tmp_path / "cache")
+    table.ensure([(shape, 16, 16), (shape, 16, 8)])
+    assert table.measured == 2 and all(us >= 0 for us in table.entries.values())
+    assert sum("visits --spec" in line for line in log.read_text().splitlines()) == 1
+    assert table.machine["cpu_model"] == board_facts(resolve_target("loopback"))["cpu_model"]
+    assert sshd.leftovers() == []
+    # the same setting on another board with the same CPU and packages reads the same table, untimed
+    (config_dir / "twin.toml").write_text(sshd.profile("twin", python, quantize_target="arm64"))
+    twin = LatencyTable(profile_setting("twin", "int8"), folder=tmp_path / "cache")
+    twin.ensure([(shape, 16, 16)])
+    assert twin.measured == 0 and twin.path == table.path
+
+
+def test_latency_on_a_board_without_its_runtime_names_the_boards_pip(
+    sshd, runtime_free_python, config_dir, tiny, tmp_path
+):
+    (config_dir / "bare.toml").write_text(sshd.profile("bare", runtime_free_python, quantize_target="arm64"))
+    out = tmp_path / "out.safetensors"
+    line = one_line_error(run_cli("prune", tiny, "--out", out, "--target-latency", "0.8", "--latency-on", "bare"))
+    assert f"{runtime_free_python} -m pip install onnxruntime" in line and not out.exists()
+    assert sshd.leftovers() == []
+
+
+def test_latency_on_an_unreachable_board_is_one_error(tiny, tmp_path):
+    out = tmp_path / "out.safetensors"
+    argv = ["--target-latency", "0.8", "--latency-on", f"ssh://someone@127.0.0.1:{free_port()}"]
+    line = one_line_error(run_cli("prune", tiny, "--out", out, *argv))
+    assert "127.0.0.1" in line and not out.exists()
+
+
+def test_tflite_probes_run_nhwc_convs_in_litert_and_fill_a_table(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    setting = LatencySetting("tflite", "int8", "arm64", threads=1)
+    shape = ConvShape((3, 3), (2, 2), (1, 1), (1, 1), 1, False, 8, 8)
+    probe = probe_builder("tflite").conv(shape, 16, 8, tmp_path / "probe.tflite", setting)
+    interpreter = Interpreter(model_path=str(probe))
+    ops = [op["op_name"] for op in interpreter._get_ops_details()]  # a stride-2 conv pads first, as in a network
+    assert ops[0] == "QUANTIZE" and "CONV_2D" in ops and "TRANSPOSE" not in ops and ops[-1] == "DEQUANTIZE"
+    assert list(interpreter.get_output_details()[0]["shape"]) == [1, 4, 4, 8]  # strided, NHWC, no transposes
+    table = LatencyTable(setting, folder=tmp_path / "cache")
+    table.ensure([(shape, 16, 16), (shape, 16, 8)])
+    assert table.measured == 2 and table.path.name.startswith("tflite-int8-")

@@ -31,26 +31,7 @@ from edgeres.remote import (
 from edgeres.report.schema import TARGETS_SCHEMA
 
 from .conftest import CIFAR, one_line_error, run_cli
-from .sshd import Sshd, free_port, keygen
-
-
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "config"
-    (folder / "targets").mkdir(parents=True)
-    monkeypatch.setenv("EDGERES_CONFIG_DIR", str(folder))
-    return folder / "targets"
-
-
-@pytest.fixture
-def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
-    """A profile named "loopback": the sshd on 127.0.0.1 with the torch-free virtualenv as its Python."""
-    (config_dir / "loopback.toml").write_text(sshd.profile("loopback", torch_free_python))
-    return "loopback"
-
-
-def board_leftovers(sshd: Sshd) -> list[str]:
-    return sorted(p.name for p in (sshd.folder / "board").glob("edgeres-run-*"))
+from .sshd import free_port, keygen
 
 
 def runner_processes() -> list[str]:
@@ -96,7 +77,7 @@ def test_check_reports_the_boards_python_and_runtimes(board, sshd, torch_free_py
     assert f"int8      --target {recipe} fits this CPU" in run_cli("targets", "check", board).stdout
     resolved = resolve_quantize_target(board)
     assert resolved.target == recipe and "probed over SSH" in resolved.reason
-    assert board_leftovers(sshd) == []
+    assert sshd.leftovers() == []
 
 
 @pytest.mark.shared
@@ -136,7 +117,7 @@ def test_remote_bench_equals_local_and_leaves_nothing(board, sshd, resnet20_file
     assert remote_run["config"]["threads"] == 1 and "torch" not in remote_run["machine"]["versions"]
     assert "loopback p50 ms" in result.stdout and "local-cpu top-1" in result.stdout
     assert (tmp_path / "r" / "targets.md").read_text().count("|") > 10
-    assert board_leftovers(sshd) == [] and runner_processes() == []
+    assert sshd.leftovers() == [] and runner_processes() == []
 
 
 def test_unknown_host_key_is_refused_before_anything_is_copied(sshd, torch_free_python, config_dir, tmp_path):
@@ -150,7 +131,7 @@ def test_unknown_host_key_is_refused_before_anything_is_copied(sshd, torch_free_
     (tmp_path / "known_hosts").write_text("")  # unknown, not changed: still refused without the flag
     with pytest.raises(HostKeyError):
         bench_remote(resolve_target("impostor"), [Path("m.onnx")])
-    assert board_leftovers(sshd) == []
+    assert sshd.leftovers() == []
     result = run_cli("targets", "check", "impostor", "--accept-new-host-key", "--json")
     assert result.exit_code == 0, result.stderr
     host_key = (sshd.folder / "host_key.pub").read_text().split()[1]
@@ -173,7 +154,7 @@ def test_board_without_onnxruntime_gets_the_pip_command(sshd, runtime_free_pytho
     assert f"{runtime_free_python} -m pip install onnxruntime" in errors[0] and "kept" not in errors[0]
     check = one_line_error(run_cli("targets", "check", "bare"))
     assert "-m pip install" in check and "onnxruntime" in check
-    assert board_leftovers(sshd) == []
+    assert sshd.leftovers() == []
 
 
 @pytest.mark.shared
@@ -198,9 +179,9 @@ def test_connection_killed_mid_run_keeps_partial_results_and_leaves_no_process(b
     assert len(partial) == 1 and partial[0]["entries"][0]["batch"] == 1
     assert partial[0]["entries"][0]["model"] == str(resnet20_files["int8.onnx"])
     deadline = time.monotonic() + 10
-    while (runner_processes() or board_leftovers(sshd)) and time.monotonic() < deadline:
+    while (runner_processes() or sshd.leftovers()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert runner_processes() == [] and board_leftovers(sshd) == []
+    assert runner_processes() == [] and sshd.leftovers() == []
 
 
 def test_stale_run_folders_are_swept_by_the_clean_command(board, sshd):
@@ -214,7 +195,7 @@ def test_stale_run_folders_are_swept_by_the_clean_command(board, sshd):
     (live / "pid").write_text(str(os.getpid()))  # a running process: kept
     result = run_cli("targets", "clean", board)
     assert result.exit_code == 0 and "removed 1 stale" in result.stdout
-    assert board_leftovers(sshd) == ["edgeres-run-live0001"]
+    assert sshd.leftovers() == ["edgeres-run-live0001"]
     (live / "deadline").unlink()
     (live / "pid").unlink()
     live.rmdir()
@@ -256,7 +237,7 @@ def test_remote_data_already_on_the_board_gives_the_local_accuracy(board, sshd, 
     runs = bench_remote(resolve_target(board), [model], options)
     local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing)
     assert runs[0]["entries"][0]["accuracy"] == local.entries[0].accuracy
-    assert board_leftovers(sshd) == []
+    assert sshd.leftovers() == []
 
 
 @pytest.mark.shared
@@ -278,4 +259,4 @@ def test_board_times_a_file_in_the_runtimes_its_profile_names(sshd, torch_free_p
     assert [e["runtime"] for e in remote] == ["ort", "openvino"] and "torch" not in runs[0]["machine"]["versions"]
     assert [e["accuracy"] for e in remote] == [e.accuracy for e in local.entries]
     assert remote[1]["accuracy"]["agreement_across_runtimes"] >= 0.97
-    assert board_leftovers(sshd) == []
+    assert sshd.leftovers() == []

@@ -1,26 +1,28 @@
 """Probe files: one conv (+ ReLU, which every runtime fuses) at given channel counts, in the shipping format and
 precision, and a null probe (the same input, no conv) whose time is the call's own overhead.
 
-One builder per format, registered in PROBE_FORMATS. ONNX probes are written with onnx.helper (milliseconds,
-where an export through torch takes seconds) and quantized by the same engine and recipe as `edgeres quantize`.
+One builder per format, each in its own module (a `PROBES` object), registered in MODULES; int8 probes are
+quantized by the same engine and recipe as `edgeres quantize`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from ..card import ModelCard
 from ..quantize.calibration import CalibrationSet
-from ..quantize.recipes import OrtQdqInt8, recipe_for
-from ..runtimes.embedded import IoSpec, metadata_entries
+from ..quantize.recipes import recipe_for
 from .layers import ConvShape
 from .setting import LatencySetting
 
 CALIBRATION_IMAGES = 4  # ranges do not change a kernel's speed; a few random inputs make valid scales
+MODULES = {"onnx": "onnx_probes", "tflite": "tflite_probes"}  # format -> module of edgeres.latency
+PROBE_FORMATS = tuple(MODULES)
 
 
 class ProbeBuilder(Protocol):
@@ -31,82 +33,23 @@ class ProbeBuilder(Protocol):
     def null(self, shape: ConvShape, cin: int, out: Path, setting: LatencySetting) -> Path: ...
 
 
-def _card(shape: ConvShape, channels: int) -> ModelCard:
+def probe_builder(fmt: str) -> ProbeBuilder:
+    builder: ProbeBuilder = importlib.import_module(f"{__package__}.{MODULES[fmt]}").PROBES
+    return builder
+
+
+def probe_card(shape: ConvShape, channels: int) -> ModelCard:
     return ModelCard("latency-probe", channels, (shape.height, shape.width), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
-class OnnxProbes:
-    suffix = ".onnx"
-
-    def conv(self, shape: ConvShape, cin: int, cout: int, out: Path, setting: LatencySetting) -> Path:
-        from onnx import helper, numpy_helper
-
-        rng = np.random.default_rng(cin * 1000 + cout)
-        groups = shape.groups_at(cin)
-        weight = rng.standard_normal((cout, cin // groups, *shape.kernel)).astype(np.float32) * 0.1
-        conv = helper.make_node(
-            "Conv",
-            ["input", "w", "b"],
-            ["c"],
-            kernel_shape=list(shape.kernel),
-            strides=list(shape.stride),
-            pads=[*shape.padding, *shape.padding],
-            dilations=list(shape.dilation),
-            group=groups,
-        )
-        initializers = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.zeros(cout, np.float32), "b")]
-        nodes = [conv, helper.make_node("Relu", ["c"], ["logits"])]
-        return self._finish(shape, cin, cout, nodes, initializers, out, setting)
-
-    def null(self, shape: ConvShape, cin: int, out: Path, setting: LatencySetting) -> Path:
-        from onnx import helper
-
-        return self._finish(shape, cin, cin, [helper.make_node("Relu", ["input"], ["logits"])], [], out, setting)
-
-    def _finish(
-        self,
-        shape: ConvShape,
-        cin: int,
-        cout: int,
-        nodes: list[Any],
-        initializers: list[Any],
-        out: Path,
-        setting: LatencySetting,
-    ) -> Path:
-        import onnx
-        from onnx import TensorProto, helper
-
-        graph = helper.make_graph(
-            nodes,
-            "probe",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, cin, shape.height, shape.width])],
-            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
-            initializers,
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-        model.ir_version = 9  # what every supported onnxruntime reads
-        card, io = _card(shape, cout), IoSpec("onnx", batch=1)
-        for key, value in metadata_entries(card, io).items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
-        fp32 = out.with_name(out.stem + "-fp32.onnx") if setting.precision == "int8" else out
-        onnx.save(model, str(fp32))
-        if setting.precision == "int8":
-            quantize_probe(fp32, out, setting, card, cin)
-        return out
-
-
 def quantize_probe(fp32: Path, out: Path, setting: LatencySetting, card: ModelCard, channels: int) -> Path:
-    """`fp32` (ONNX) quantized to `out` by the recipe of `setting.target`, calibrated on random inputs."""
-    from ..quantize.onnx_engine import OnnxInt8Engine
+    """`fp32` quantized to `out` by the recipe of `setting.format` and `setting.target`, calibrated on random
+    inputs."""
+    from ..quantize.run import int8_engine
 
-    recipe = recipe_for("onnx", setting.target, "minmax")
-    assert isinstance(recipe, OrtQdqInt8)
+    recipe = recipe_for(setting.format, setting.target, "minmax")
     inputs = np.random.default_rng(0).random((CALIBRATION_IMAGES, channels, *card.input_size), dtype=np.float32)
     digest = hashlib.sha256(inputs.tobytes()).hexdigest()
     calib = CalibrationSet(inputs, "random latency-probe inputs", digest)
-    OnnxInt8Engine(fp32, recipe, calib, card, out.parent / "calibration").quantize(out, [])
+    int8_engine(fp32, recipe, calib, card, out.parent / "calibration").quantize(out, [])
     return out
-
-
-PROBE_FORMATS: dict[str, ProbeBuilder] = {"onnx": OnnxProbes()}

@@ -2,12 +2,14 @@
 
 An entry is one (shape class, in channels, out channels): the probe's time less its null probe's (the
 call's overhead). Tables live in $EDGERES_CACHE_DIR/latency, one JSON file per CPU model, CPU flags, runtime
-versions and setting, so another CPU or runtime version measures afresh.
+versions and setting (of this machine, or of the board that times the setting), so another CPU or runtime
+version measures afresh.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -15,9 +17,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .._io import cache_dir, write_cache_json
-from ..bench.record import machine_info
+from .clock import machine_facts
 from .layers import ConvShape
-from .probes import PROBE_FORMATS
+from .probes import probe_builder
 from .setting import LatencySetting
 from .timing import latency_us
 
@@ -29,16 +31,14 @@ def entry_key(shape: ConvShape, cin: int, cout: int) -> str:
 
 
 def machine_key(setting: LatencySetting) -> dict[str, object]:
-    """What a measurement depends on besides the probe: the CPU, its flags, the runtime versions, the setting."""
-    info = machine_info()
-    return {
-        "cpu_model": info["cpu_model"],
-        "machine": info["machine"],
-        "cpu_flags": info["cpu_flags"],
-        "versions": info["versions"],
-        "setting": setting.label(),
-        "runtime": setting.runtime,
-    }
+    """What a measurement depends on besides the probe: the timing machine's CPU, its flags, the runtime
+    versions (a board's own: edgeres.latency.clock), the setting."""
+    return {**machine_facts(setting), "setting": _where_free_label(setting), "runtime": setting.runtime}
+
+
+def _where_free_label(setting: LatencySetting) -> str:
+    """The setting without the board's name: boards with one CPU and one set of packages share their tables."""
+    return dataclasses.replace(setting, board=None).label()
 
 
 class LatencyTable:
@@ -77,7 +77,7 @@ class LatencyTable:
             progress(f"latency probes ({self.setting.precision})", len(by_shape), len(by_shape))
 
     def _measure(self, shape: ConvShape, pairs: list[tuple[int, int]]) -> dict[str, float]:
-        builder = PROBE_FORMATS[self.setting.format]
+        builder = probe_builder(self.setting.format)
         with tempfile.TemporaryDirectory(prefix="edgeres-latency-") as tmp:
             folder = Path(tmp)
             files: dict[str, tuple[Path, tuple[int, ...]]] = {}

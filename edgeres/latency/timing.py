@@ -20,18 +20,17 @@ Measured on a shared 2-vCPU AVX2-only EPYC (onnxruntime 1.32, 2 threads), three 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from ..bench.harness import TimingConfig, time_interleaved
-from ..runtimes.registry import runtime_for
+from ..bench.harness import TimingConfig
+from ..bench.visits import Visit
+from .clock import visits
 from .setting import LatencySetting
 
 PASSES = 6
-ANCHOR_VISITS = 4
 # Per file and pass: a probe runs in tens of microseconds, a CIFAR network in well under a millisecond.
 PROBE_TIMING = TimingConfig(warmup=10, min_runs=50, min_seconds=0.0, runs_per_round=10, settle=0)
 
@@ -43,52 +42,27 @@ def latency_us(
     anchor: str | None = None,
     passes: int = PASSES,
 ) -> dict[str, float]:
-    """{name: microseconds} for {name: (file, input shape)}: each file's fastest run over `passes` passes.
-    With an `anchor` (what the others are compared with), timed ANCHOR_VISITS times per pass among the others,
-    each other file's time is the anchor's fastest times the median, over passes, of that file's fastest run
-    over the nearest anchor visit's: a slow spell then moves both sides of a ratio, and the anchor's extra
-    visits (more chances at a fast spell) do not bias the others' ratios."""
-    visits: list[tuple[str, float]] = []  # (name, fastest run of that visit), in the order timed
-    for _ in range(passes):
-        for name in _visiting_order(list(files), anchor):
-            visits.append((name, _fastest_s(files[name], setting, timing)))
-    fastest = {name: min(t for n, t in visits if n == name) for name in files}
+    """{name: microseconds} for {name: (file, input shape)}, timed where `setting` says: each file's fastest
+    run over `passes` passes. With an `anchor` (what the others are compared with), timed ANCHOR_VISITS times
+    per pass among the others (edgeres.bench.visits), each other file's time is the anchor's fastest times the
+    median, over passes, of that file's fastest run over the nearest anchor visit's: a slow spell then moves
+    both sides of a ratio, and the anchor's extra visits (more chances at a fast spell) do not bias the
+    others' ratios."""
+    timed = visits(files, setting, timing, passes, anchor)
+    fastest = {name: min(t for n, t in timed if n == name) for name in files}
     if anchor is None:
         return {name: 1e6 * t for name, t in fastest.items()}
     ratios: dict[str, list[float]] = {name: [] for name in files if name != anchor}
-    for index, (name, seconds) in enumerate(visits):
+    for index, (name, seconds) in enumerate(timed):
         if name != anchor:
-            ratios[name].append(seconds / _nearest(visits, index, anchor))
+            ratios[name].append(seconds / _nearest(timed, index, anchor))
     out = {name: 1e6 * fastest[anchor] * float(np.median(r)) for name, r in ratios.items()}
     return {anchor: 1e6 * fastest[anchor], **out}
 
 
-def _fastest_s(file: tuple[Path, tuple[int, ...]], setting: LatencySetting, timing: TimingConfig) -> float:
-    """One visit: open the file's session (the only one open), time it, close it."""
-    path, shape = file
-    runner = runtime_for(path, setting.runtime).open(path, threads=setting.resolved_threads)
-    try:
-        native = runner.prepare(np.random.default_rng(0).random(shape, dtype=np.float32))
-        call = functools.partial(runner.invoke, native)
-        return min(time_interleaved({"file": call}, timing)["file"].samples_s)
-    finally:
-        runner.close()
-
-
-def _nearest(visits: list[tuple[str, float]], index: int, anchor: str) -> float:
+def _nearest(timed: list[Visit], index: int, anchor: str) -> float:
     """The anchor's time at the visit nearest to `index` (earlier on a tie)."""
     return min(
-        ((abs(i - index), i, t) for i, (name, t) in enumerate(visits) if name == anchor),
+        ((abs(i - index), i, t) for i, (name, t) in enumerate(timed) if name == anchor),
         key=lambda entry: (entry[0], entry[1]),
     )[2]
-
-
-def _visiting_order(names: list[str], anchor: str | None) -> list[str]:
-    if anchor is None:
-        return names
-    others = [name for name in names if name != anchor]
-    order = []
-    for visit in range(ANCHOR_VISITS):
-        start, stop = (len(others) * visit) // ANCHOR_VISITS, (len(others) * (visit + 1)) // ANCHOR_VISITS
-        order += [anchor, *others[start:stop]]
-    return order

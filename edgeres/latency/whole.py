@@ -1,8 +1,9 @@
 """Whole networks timed in the setting's runtime: what the latency model's line is fitted on and checked against.
 
-Each model is exported once with edgeres's own exporter and, for int8 settings, quantized by the same engine
-and recipe as `edgeres quantize` on random inputs (ranges do not change a kernel's speed); every file of one
-runtime is then timed interleaved with the others.
+Each model is exported once per format with edgeres's own exporter (as `edgeres export` writes it: TFLite in
+NHWC at batch 1) and, for int8 settings, quantized by the same engine and recipe as `edgeres quantize` on
+random inputs (ranges do not change a kernel's speed); every file of one setting is then timed interleaved
+with the others.
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ def whole_model_ms(
     out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="edgeres-latency-") as tmp:
         folder = Path(tmp)
-        exported = {
-            label: export_model(loaded, folder / f"{label}-fp32.onnx", verify_output=False).path
-            for label, loaded in models.items()
-        }
+        exported: dict[tuple[str, str], Path] = {}
         for setting in settings:
             files = {}
             for label, loaded in models.items():
-                path = exported[label]
+                key = (label, setting.format)
+                if key not in exported:
+                    out_path = folder / f"{label}-fp32.{setting.format}"
+                    exported[key] = export_model(loaded, out_path, verify_output=False).path
+                path = exported[key]
                 if setting.precision == "int8":
-                    out_path = folder / f"{label}-int8-{setting.target}.onnx"
+                    out_path = folder / f"{label}-int8-{setting.target}.{setting.format}"
                     path = quantize_probe(path, out_path, setting, loaded.card, 3)
                 files[label] = (path, (1, 3, *loaded.card.input_size))
             out[setting.precision] = {

@@ -42,12 +42,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
     "prune": {
         "enabled": ((bool,), False, "add a pruned variant"),
         "target_macs": ((float, int), 0.5, "fraction of the MACs to keep"),
-        "target_latency": ((float, int), 0.0, "fraction of the latency to keep, measured here (0: use target_macs)"),
+        "target_latency": ((float, int), 0.0, "fraction of the latency to keep, as measured (0: use target_macs)"),
         "latency_precision": ((str,), "int8", "what target_latency times: int8 or fp32"),
         "latency_target": (
             (str,),
             "",
-            "local target profile whose threads and int8 recipe are timed (empty: the first [bench] target)",
+            "target profile whose threads, runtime and int8 recipe are timed, on the board for an SSH one "
+            "(empty: the first [bench] target)",
         ),
         "keep_depth": ((bool,), False, "with target_latency: narrow channels only, never remove residual blocks"),
         "importance": ((str,), "l1", "l1, l2, bn-scale or taylor"),

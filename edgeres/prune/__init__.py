@@ -1,7 +1,7 @@
 """Residual-aware structured pruning: a smaller dense ResNet that every later stage treats like any other.
 
 `prune_model` prunes a loaded model in memory (by channel ratio or to a fraction of its MACs);
-`prune_to_latency` to a fraction of its latency measured on this machine;
+`prune_to_latency` to a fraction of its latency measured on this machine or a board;
 `prune_checkpoint` is the whole `edgeres prune` job: load, prune, optionally fine-tune, save, report.
 """
 

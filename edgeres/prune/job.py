@@ -143,8 +143,8 @@ def prune_checkpoint(
     Fine-tuning (with `finetune_data`) saves its state after every epoch to `<out>.finetune.pt`; `resume`
     continues from it. `bench` times ONNX fp32/int8 exports of both models side by side (int8 calibrated on
     `eval_data` or `finetune_data`). `target_latency` chooses widths by latency measured on this machine
-    (edgeres.prune.latency_target); it excludes `target_macs`. Raises OutputExistsError before any work when
-    `out` exists.
+    or the board it names (edgeres.prune.latency_target); it excludes `target_macs`. Raises
+    OutputExistsError before any work when `out` exists.
     """
     source, target = Path(checkpoint), Path(out)
     if target_macs is not None and target_latency is not None:

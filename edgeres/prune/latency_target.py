@@ -26,12 +26,14 @@ import numpy as np
 
 from ..errors import EdgeresError
 from ..latency import LatencySetting, build_latency_model, conv_layers
+from ..latency.probes import PROBE_FORMATS
 from ..latency.rounding import RoundingChoice, choose_rounding
 from ..latency.setting import PRECISIONS
 from ..latency.table import LatencyTable
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel
 from ..models.channels import channels_of
+from ..runtimes.registry import named
 from .depth import droppable_blocks, normalised
 from .group_latency import NetworkLatency, group_kind, measure_group_effects
 from .groups import Group, apply_widths, candidate_widths, conv_candidates, conv_widths, find_groups
@@ -47,8 +49,8 @@ UNDERSHOOT = 0.05  # a measured ratio this far below the target is re-chosen wit
 
 @dataclass(frozen=True)
 class LatencyTarget:
-    """`--target-latency`: keep `fraction` of the unpruned model's latency measured on this machine in
-    `setting`; `round_to` None measures the channel multiple."""
+    """`--target-latency`: keep `fraction` of the unpruned model's latency measured in `setting`
+    (on this machine or the board it names); `round_to` None measures the channel multiple."""
 
     fraction: float
     setting: LatencySetting = field(default_factory=LatencySetting)
@@ -78,32 +80,62 @@ def latency_goal(
     round_to: int | None = None,
     caps: tuple[tuple[str, float], ...] = (),
     allow_depth: bool = True,
+    on: str | None = None,
+    fmt: str | None = None,
 ) -> LatencyTarget:
     """A LatencyTarget from user choices; `quantize_target` may be `auto` or a target profile, as for
-    `edgeres quantize --target` (default x86, quantize's own default)."""
+    `edgeres quantize --target` (default x86, quantize's own default, or the profile's). `on`: a target
+    profile or ssh:// board whose threads, runtime and int8 recipe time it (on the board itself for an SSH
+    one); `threads` and `quantize_target` override the profile's. `fmt`: the file format timed (onnx, or the
+    profile's runtime's; tflite)."""
     from ..quantize.targeting import resolve_quantize_target
 
-    recipe_target = resolve_quantize_target(quantize_target or "x86").target
-    setting = LatencySetting(precision=precision or "int8", target=recipe_target, threads=threads)
+    if on is not None:
+        setting = profile_setting(on, precision or "int8", quantize_target, threads, fmt)
+    else:
+        recipe_target = resolve_quantize_target(quantize_target or "x86").target
+        chosen = fmt or "onnx"
+        setting = LatencySetting(chosen, precision or "int8", recipe_target, threads=threads)
     return LatencyTarget(fraction, setting, round_to, caps, allow_depth)
 
 
 def latency_goal_for_profile(fraction: float, precision: str, profile: str, allow_depth: bool = True) -> LatencyTarget:
-    """A LatencyTarget timed like local target profile `profile`: its threads, int8 recipe and runtime. Latency
-    models are measured on this machine, so a board's profile is refused."""
-    from ..quantize.targeting import for_profile
+    """A LatencyTarget timed like target profile `profile` (the pipeline's `[prune] latency_target`)."""
+    return latency_goal(fraction, precision, allow_depth=allow_depth, on=profile)
+
+
+def profile_setting(
+    profile: str,
+    precision: str,
+    quantize_target: str | None = None,
+    threads: int | None = None,
+    fmt: str | None = None,
+) -> LatencySetting:
+    """The LatencySetting of target profile `profile`: its first bench runtime (and the format it opens, unless
+    `fmt` says), its int8 recipe and threads (a board's own core count when it names none), timed on the board
+    for an SSH profile."""
+    from ..quantize.targeting import for_profile, resolve_quantize_target
     from ..remote.targets import resolve_target
 
     chosen = resolve_target(profile)
-    if chosen.transport != "local":
-        raise EdgeresError(
-            f"[prune] latency_target {profile!r} is a board ({chosen.transport}): latency targets are measured on "
-            "this machine; name a local target profile (e.g. local-cpu) or use target_macs"
-        )
     runtime = chosen.bench_runtimes[0] if chosen.bench_runtimes else None
-    setting = LatencySetting(precision=precision, target=for_profile(chosen).target, runtime=runtime)
-    setting = dataclasses_replace(setting, threads=chosen.threads or None)
-    return LatencyTarget(fraction, setting, allow_depth=allow_depth)
+    fmt = fmt or _format_of(runtime)
+    if runtime is not None and f".{fmt}" not in named(runtime).suffixes:
+        runtime = None  # the profile's runtime does not open that format: the format's default runtime
+    recipe = resolve_quantize_target(quantize_target).target if quantize_target else for_profile(chosen).target
+    threads = threads or chosen.threads or None
+    if chosen.transport == "local":
+        return LatencySetting(fmt, precision, recipe, runtime, threads)
+    from ..remote.visits import board_facts
+
+    threads = threads or int(board_facts(chosen)["cores"] or 1)
+    return LatencySetting(fmt, precision, recipe, runtime, threads, board=profile)
+
+
+def _format_of(runtime: str | None) -> str:
+    """The first probe format `runtime` opens (onnx without one)."""
+    opens = named(runtime).suffixes if runtime is not None else (".onnx",)
+    return next((fmt for fmt in PROBE_FORMATS if f".{fmt}" in opens), "onnx")
 
 
 @dataclass
@@ -186,7 +218,7 @@ def _choose_or_fail(
             f"could not prune to {goal.targets()[p]:.0%} of the measured {p} latency "
             f"({reference_ms[p]:.3f} ms, {goal.setting.label()}): the narrowest useful widths are "
             f"predicted at {ratios[p]:.0%}; the rest of the time is in layers "
-            "that narrower widths do not speed up on this machine. Choose a higher target",
+            "that narrower widths do not speed up there. Choose a higher target",
             ratios,
         )
     return chosen

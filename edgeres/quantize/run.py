@@ -103,14 +103,15 @@ class QuantizeResult:
         }
 
 
-def _engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard) -> Any:
+def int8_engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard, cache: Path | None = None) -> Any:
+    """The engine of `recipe`'s format for `fp32`, keeping its calibration statistics in `cache`."""
     if isinstance(recipe, OrtQdqInt8):
         from .onnx_engine import OnnxInt8Engine
 
-        return OnnxInt8Engine(fp32, recipe, calib, card, cache_dir())
+        return OnnxInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
     from .tflite_engine import TfliteInt8Engine
 
-    return TfliteInt8Engine(fp32, recipe, calib, card, cache_dir())
+    return TfliteInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
 
 
 def _fp32_source(
@@ -257,7 +258,7 @@ def quantize_model(
                     raise
                 level, techniques = "fast (untraceable: range search)", _FILE_TECHNIQUES
                 notes.append(f"{exc}; quantized with range search only")
-        engine = _engine(source, recipe, calibration, card)
+        engine = int8_engine(source, recipe, calibration, card)
         excluded = select(engine.layers, exclude)
         with atomic_outputs([target_path, report_path, card_path], force=force) as temps:
             tmp = temps[0]

@@ -2,7 +2,8 @@
 
 Commands: `probe` (Python, CPU, runtime versions), `sha256 FILE...`, `args ARG...` (echoes its arguments:
 a quoting check), `sweep ROOT` (removes stale run folders), `bench ...` (the same `bench_models` as a local
-run; progress as JSON lines on stderr, one JSON result line per batch size on stdout). A run stops by
+run; progress as JSON lines on stderr, one JSON result line per batch size on stdout), `visits --spec FILE`
+(latency-model files timed as a local latency table times them; one JSON result line). A run stops by
 itself at its deadline, and as soon as its SSH connection goes away (its stdin closes), so no process is
 left behind on the board.
 """
@@ -118,28 +119,52 @@ def _data_folder(data: str | None) -> str | None:
     return str(target)
 
 
-def bench(args: argparse.Namespace) -> int:
+def bench(args: argparse.Namespace) -> None:
     from ..bench import TimingConfig, bench_models
-    from ..errors import EdgeresError, RuntimeMissingError
 
     _watchdog(args.deadline, Path(args.model[0]).parent)
     timing = TimingConfig(warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds)
     data = _data_folder(args.data)
     batches = [int(b) for b in args.batch.split(",")]
+    for index, batch in enumerate(batches):
+        run = bench_models(
+            args.model,
+            data=data if index == len(batches) - 1 else None,
+            limit=args.limit,
+            map_by_position=args.map_by_position,
+            runtime=tuple(args.runtime.split(",")) if args.runtime else None,
+            threads=args.threads or None,
+            batches=(batch,),
+            timing=timing,
+            progress=lambda phase, done, total: _emit(sys.stderr, {"progress": [phase, done, total]}),
+        )
+        _emit(sys.stdout, {"run": run.to_dict()})
+
+
+def visits(args: argparse.Namespace) -> None:
+    """Time latency-model files as this machine's own latency tables do (edgeres.bench.visits). The spec
+    (JSON): files {name: [file beside the spec, input shape]}, timing (TimingConfig's fields), passes, anchor,
+    runtime, threads (null: this board's core count)."""
+    from ..bench.harness import TimingConfig
+    from ..bench.visits import timed_visits
+
+    spec_path = Path(args.spec)
+    _watchdog(args.deadline, spec_path.parent)
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    files = {name: (spec_path.parent / file, tuple(shape)) for name, (file, shape) in spec["files"].items()}
+    timing = TimingConfig(**spec["timing"])
+    found = timed_visits(
+        files, timing, spec["passes"], anchor=spec["anchor"], runtime=spec["runtime"], threads=spec["threads"]
+    )
+    _emit(sys.stdout, {"visits": found})
+
+
+def _guarded(command: Any, args: argparse.Namespace) -> int:
+    """Run a measuring command; its errors become one JSON error line on stderr and exit status 1."""
+    from ..errors import EdgeresError, RuntimeMissingError
+
     try:
-        for index, batch in enumerate(batches):
-            run = bench_models(
-                args.model,
-                data=data if index == len(batches) - 1 else None,
-                limit=args.limit,
-                map_by_position=args.map_by_position,
-                runtime=tuple(args.runtime.split(",")) if args.runtime else None,
-                threads=args.threads or None,
-                batches=(batch,),
-                timing=timing,
-                progress=lambda phase, done, total: _emit(sys.stderr, {"progress": [phase, done, total]}),
-            )
-            _emit(sys.stdout, {"run": run.to_dict()})
+        command(args)
     except RuntimeMissingError as exc:  # name this board's own Python in the install command
         _emit(sys.stderr, {"error": str(exc).replace("pip install", f"{sys.executable} -m pip install")})
         return 1
@@ -169,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--min-runs", type=int, default=100)
     run.add_argument("--min-seconds", type=float, default=1.0)
     run.add_argument("--deadline", type=float, required=True)
+    timed = commands.add_parser("visits")
+    timed.add_argument("--spec", required=True)
+    timed.add_argument("--deadline", type=float, required=True)
     return parser
 
 
@@ -185,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sweep":
         _emit(sys.stdout, {"removed": sweep(Path(args.root), args.keep)})
     else:
-        code = bench(args)
+        code = _guarded(bench if args.command == "bench" else visits, args)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # the watchdog thread blocks on stdin; a normal shutdown would abort on its lock

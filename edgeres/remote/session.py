@@ -79,6 +79,19 @@ def _upload(ssh: Ssh, rdir: str, files: dict[str, Path], progress: Progress | No
             raise TargetError(f"{ssh.target.name}: {path.name} arrived corrupted (sha256 differs); try again")
 
 
+def upload_run_files(
+    ssh: Ssh, pyz: str, files: dict[str, Path], deadline: float, progress: Progress | None = None
+) -> None:
+    """Sweep the board's stale run folders, then copy `files` ({remote name: local path}) and the run's
+    deadline beside the runner `pyz`, checked by sha256."""
+    target, rdir = ssh.target, str(PurePosixPath(pyz).parent)
+    ssh.run([target.python, pyz, "sweep", target.workdir, f"--keep={PurePosixPath(rdir).name}"])
+    with system_temp("deadline") as tmp:
+        marker = Path(tmp) / DEADLINE_FILE
+        marker.write_text(f"{deadline + 60:.0f}")
+        _upload(ssh, rdir, {DEADLINE_FILE: marker, **files}, progress)
+
+
 def _localize(run: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     """Put the laptop's model paths back into a run measured on remote copies."""
     for entry in run["entries"]:
@@ -91,11 +104,13 @@ def _localize(run: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return run
 
 
-def _stream(proc: subprocess.Popen[bytes], results: list[dict[str, Any]], errors: list[str], progress: Any) -> None:
+def _stream(
+    proc: subprocess.Popen[bytes], key: str, results: list[Any], errors: list[str], progress: Progress | None
+) -> None:
     def stdout() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            results.append(json.loads(line)["run"])
+            results.append(json.loads(line)[key])
 
     def stderr() -> None:
         assert proc.stderr is not None
@@ -114,11 +129,13 @@ def _stream(proc: subprocess.Popen[bytes], results: list[dict[str, Any]], errors
         threading.Thread(target=reader, daemon=True).start()
 
 
-def _run_bench(ssh: Ssh, argv: list[str], timeout: float, progress: Progress | None) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
+def run_streaming(ssh: Ssh, argv: list[str], key: str, timeout: float, progress: Progress | None) -> list[Any]:
+    """Run a runner command whose results come as JSON lines {key: result} on stdout, progress and errors as
+    JSON lines on stderr; every result received. Raises RemoteRunError (with those results) when it fails."""
+    results: list[Any] = []
     errors: list[str] = []
     proc = subprocess.Popen(ssh.argv(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _stream(proc, results, errors, progress)
+    _stream(proc, key, results, errors, progress)
     where = f"{ssh.target.name} ({ssh.target.address})"
     try:
         code = proc.wait(timeout=timeout)
@@ -174,21 +191,19 @@ def bench_remote(
 
     def job(ssh: Ssh, pyz: str) -> list[dict[str, Any]]:
         rdir = str(PurePosixPath(pyz).parent)
-        ssh.run([target.python, pyz, "sweep", target.workdir, f"--keep={PurePosixPath(rdir).name}"])
         with system_temp("upload") as tmp:
-            marker = Path(tmp) / DEADLINE_FILE
-            marker.write_text(f"{deadline + 60:.0f}")
-            files = {DEADLINE_FILE: marker, **{_remote_name(i, p): p for i, p in enumerate(models)}}
+            files = {_remote_name(i, p): p for i, p in enumerate(models)}
             data_name = None
             if data is not None and remote_data is None:
                 packed = pack_data(data, limit, Path(tmp))
                 files[packed.name], data_name = packed, packed.name
-            _upload(ssh, rdir, files, progress)
+            upload_run_files(ssh, pyz, files, deadline, progress)
         data_arg = remote_data or (f"{rdir}/{data_name}" if data_name else None)
         argv = _bench_argv(target, rdir, models, data_arg, limit if remote_data else None, options, deadline)
         argv += ["--map-by-position"] if options.map_by_position and data_arg else []
         try:
-            return [_localize(run, names) for run in _run_bench(ssh, argv, options.timeout, progress)]
+            runs = run_streaming(ssh, argv, "run", options.timeout, progress)
+            return [_localize(run, names) for run in runs]
         except RemoteRunError as exc:
             exc.partial = [_localize(run, names) for run in exc.partial]
             raise

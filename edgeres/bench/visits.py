@@ -1,0 +1,62 @@
+"""Files timed one session at a time, pass after pass: the raw material of latency models (edgeres.latency).
+
+Torch-free, so that the board-side runner times probe files exactly as this machine does. Why one session
+open at a time, several passes and an anchor visited among the others: see edgeres.latency.timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..runtimes.registry import runtime_for
+from .harness import TimingConfig, time_interleaved
+
+ANCHOR_VISITS = 4
+Visit = tuple[str, float]  # (file name, its fastest run in seconds during that visit)
+
+
+def timed_visits(
+    files: Mapping[str, tuple[Path, tuple[int, ...]]],
+    timing: TimingConfig,
+    passes: int,
+    *,
+    anchor: str | None = None,
+    runtime: str | None = None,
+    threads: int | None = None,
+) -> list[Visit]:
+    """Every visit, in the order timed: `passes` passes over {name: (file, input shape)}, the `anchor` (if
+    any) ANCHOR_VISITS times per pass among the others. `threads` None: this machine's core count."""
+    visits: list[Visit] = []
+    for _ in range(passes):
+        for name in visiting_order(list(files), anchor):
+            visits.append((name, _fastest_s(files[name], timing, runtime, threads or os.cpu_count() or 1)))
+    return visits
+
+
+def _fastest_s(file: tuple[Path, tuple[int, ...]], timing: TimingConfig, runtime: str | None, threads: int) -> float:
+    """One visit: open the file's session (the only one open), time it, close it."""
+    path, shape = file
+    runner = runtime_for(path, runtime).open(path, threads=threads)
+    try:
+        native = runner.prepare(np.random.default_rng(0).random(shape, dtype=np.float32))
+        call = functools.partial(runner.invoke, native)
+        return min(time_interleaved({"file": call}, timing)["file"].samples_s)
+    finally:
+        runner.close()
+
+
+def visiting_order(names: list[str], anchor: str | None) -> list[str]:
+    """One pass: the anchor before each quarter of the others, or the names as given without one."""
+    if anchor is None:
+        return names
+    others = [name for name in names if name != anchor]
+    order = []
+    for visit in range(ANCHOR_VISITS):
+        start, stop = (len(others) * visit) // ANCHOR_VISITS, (len(others) * (visit + 1)) // ANCHOR_VISITS
+        order += [anchor, *others[start:stop]]
+    return order

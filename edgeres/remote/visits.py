@@ -1,0 +1,73 @@
+"""Latency-model files timed on a board: copied with the runner, timed there by its `visits` command exactly as
+this machine times its own (edgeres.bench.visits), and the board's facts that key its latency caches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .._io import system_temp
+from ..bench.harness import TimingConfig
+from ..bench.visits import Visit
+from .multi import check_target
+from .session import run_streaming, upload_run_files, with_runner
+from .ssh import Ssh
+from .targets import Target
+
+VISITS_TIMEOUT_S = 3600.0  # one shape class or one set of whole networks; a slow board's run takes minutes
+
+
+@functools.cache
+def board_facts(target: Target) -> dict[str, Any]:
+    """What a board's timings depend on (CPU, flags, packages), probed once per process and board."""
+    info = check_target(target)
+    return {
+        "cpu_model": info["cpu_model"],
+        "machine": info["machine"],
+        "cpu_flags": info["cpu_flags"],
+        "versions": info["versions"],
+        "cores": info["cores"],
+    }
+
+
+def board_visits(
+    target: Target,
+    files: Mapping[str, tuple[Path, tuple[int, ...]]],
+    timing: TimingConfig,
+    passes: int,
+    *,
+    anchor: str | None = None,
+    runtime: str | None = None,
+    threads: int | None = None,
+) -> list[Visit]:
+    """edgeres.bench.visits.timed_visits run on `target`. Raises TargetError subclasses (RemoteRunError for a
+    run that breaks off, with the runtime's install command where the board lacks it)."""
+    deadline = time.time() + VISITS_TIMEOUT_S
+    remote = {name: f"m{index}{path.suffix.lower()}" for index, (name, (path, _)) in enumerate(files.items())}
+    spec = {
+        "files": {name: [remote[name], list(shape)] for name, (_, shape) in files.items()},
+        "timing": dataclasses.asdict(timing),
+        "passes": passes,
+        "anchor": anchor,
+        "runtime": runtime,
+        "threads": threads,
+    }
+
+    def job(ssh: Ssh, pyz: str) -> list[Visit]:
+        rdir = str(PurePosixPath(pyz).parent)
+        with system_temp("visits") as tmp:
+            spec_file = Path(tmp) / "spec.json"
+            spec_file.write_text(json.dumps(spec), encoding="utf-8")
+            uploads = {"spec.json": spec_file, **{remote[name]: path for name, (path, _) in files.items()}}
+            upload_run_files(ssh, pyz, uploads, deadline)
+        argv = [target.python, pyz, "visits", f"--spec={rdir}/spec.json", f"--deadline={deadline:.0f}"]
+        (found,) = run_streaming(ssh, argv, "visits", VISITS_TIMEOUT_S, None)
+        return [(str(name), float(seconds)) for name, seconds in found]
+
+    return with_runner(target, False, job)
