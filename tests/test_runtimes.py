@@ -49,6 +49,8 @@ def test_openvino_runs_the_fp32_and_int8_files_with_their_card_and_threads(resne
     fp32 = OpenVinoPredictor(resnet20_files["fp32.onnx"], threads=1)
     int8 = OpenVinoPredictor(resnet20_files["int8.onnx"], threads=1)
     assert fp32.compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    # f32 as the file says, also where the plugin's own default is bf16 (AMX / AVX512_BF16 CPUs)
+    assert str(fp32.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
     assert fp32.card.arch == "cifar_resnet20" and fp32.card.num_classes == 10 and fp32.io.precision == "float32"
     assert int8.io.precision == "int8" and int8.isa is not None
     x = np.random.default_rng(0).standard_normal((5, 3, 32, 32), dtype=np.float32)
