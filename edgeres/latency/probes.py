@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .._quiet import native_stderr_silenced
 from ..card import ModelCard
 from ..quantize.calibration import CalibrationSet
 from ..quantize.recipes import recipe_for
@@ -51,5 +52,6 @@ def quantize_probe(fp32: Path, out: Path, setting: LatencySetting, card: ModelCa
     inputs = np.random.default_rng(0).random((CALIBRATION_IMAGES, channels, *card.input_size), dtype=np.float32)
     digest = hashlib.sha256(inputs.tobytes()).hexdigest()
     calib = CalibrationSet(inputs, "random latency-probe inputs", digest)
-    int8_engine(fp32, recipe, calib, card, out.parent / "calibration").quantize(out, [])
+    with native_stderr_silenced():  # LiteRT's and TensorFlow's start-up notes; errors still raise
+        int8_engine(fp32, recipe, calib, card, out.parent / "calibration").quantize(out, [])
     return out

@@ -18,7 +18,9 @@ from .layers import ConvShape
 from .probes import probe_card, quantize_probe
 from .setting import LatencySetting
 
-os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # as edgeres.export.tflite: stdout is for results
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class _Nhwc(nn.Module):
@@ -46,21 +48,27 @@ class TfliteProbes:
             dilation=shape.dilation,
             groups=shape.groups_at(cin),
         )
+        with torch.no_grad():
+            conv.weight.abs_()  # outputs above zero after the ReLU (see `null`); values do not change the speed
         return self._finish(shape, cin, cout, nn.Sequential(conv, nn.ReLU()), out, setting)
 
     def null(self, shape: ConvShape, cin: int, out: Path, setting: LatencySetting) -> Path:
-        """A 1x1 depthwise conv, not a bare ReLU: an int8 RELU alone is not delegated to XNNPACK, and the
-        graph split made it three times slower than a 64-channel 3x3 conv probe (AMX Xeon, ai-edge-litert 2.3)."""
-        torch.manual_seed(cin)
-        return self._finish(shape, cin, cin, nn.Sequential(nn.Conv2d(cin, cin, 1, groups=cin), nn.ReLU()), out, setting)
+        """A 1x1 conv to one channel (H*W*cin MACs), not a bare ReLU: an int8 RELU alone is not delegated to
+        XNNPACK, and the graph split made it three times slower than a 64-channel 3x3 conv probe (AMX Xeon,
+        ai-edge-litert 2.3). Its weights average the input: random ones can leave every output at zero after
+        the ReLU, and XNNPACK refuses the int8 scale of an all-zero range."""
+        conv = nn.Conv2d(cin, 1, 1, bias=False)
+        with torch.no_grad():
+            conv.weight.fill_(1.0 / cin)
+        return self._finish(shape, cin, 1, nn.Sequential(conv, nn.ReLU()), out, setting)
 
     def _finish(
         self, shape: ConvShape, cin: int, cout: int, module: nn.Module, out: Path, setting: LatencySetting
     ) -> Path:
+        logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # litert-torch's enums
         import litert_torch
 
         example = torch.zeros(1, shape.height, shape.width, cin)
-        logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)  # litert-torch's enums
         try:
             with native_stderr_silenced():
                 blob = litert_torch.convert(_Nhwc(module).eval(), (example,)).model_content()
