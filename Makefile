@@ -34,7 +34,7 @@ qemu-x86:
 	sh scripts/ensure-qemu-x86.sh
 
 unit: $(STAMP) sshd chromium qemu-x86
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15  # the slowest tests, to keep the suite within its 15 minutes
 
 test: lint typecheck unit
 
