@@ -5,4 +5,5 @@ exporter module (and, for its files, a runtime module in runtimes/) and a line h
 EXPORTERS = {
     "onnx": "edgeres.export.onnx:OnnxExporter",
     "tflite": "edgeres.export.tflite:TfliteExporter",
+    "pte": "edgeres.export.pte:PteExporter",
 }

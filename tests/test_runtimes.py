@@ -30,7 +30,13 @@ def test_registry_is_torch_free_and_names_each_runtime_once():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     declared = json.loads(done.stdout)
-    assert declared == [["ort", [".onnx"]], ["openvino", [".onnx"]], ["litert", [".tflite"]], ["torch", []]]
+    assert declared == [
+        ["ort", [".onnx"]],
+        ["openvino", [".onnx"]],
+        ["litert", [".tflite"]],
+        ["executorch", [".pte"]],
+        ["torch", []],
+    ]
     for runtime in registry.runtimes():  # every opener resolves without opening anything
         module, _, name = runtime.opener.partition(":")
         assert callable(getattr(importlib.import_module(f"edgeres.runtimes.{module}"), name))
@@ -118,6 +124,6 @@ def test_runtime_choices_are_checked(resnet20_files):
     )
     assert "runs in litert, not --runtime openvino" in line
     line = one_line_error(run_cli("bench", resnet20_files["fp32.onnx"], "--runtime", "ort,tensorrt"))
-    assert "'tensorrt' is not one of ort, openvino, litert, torch" in line
+    assert "'tensorrt' is not one of ort, openvino, litert, executorch, torch" in line
     line = one_line_error(run_cli("bench", resnet20_files["fp32.onnx"], "--runtime", "openvino", "--device", "cuda"))
     assert "OpenVINO runs on the CPU here" in line

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import EdgeresError
 from ..formats import EXPORTERS
+from ..quantize.recipes import INT8_FORMATS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,7 +61,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "distill": ((bool,), True, "distil from the unpruned model"),
     },
     "export": {
-        "formats": ((list,), list(EXPORTERS), " and/or ".join(EXPORTERS)),
+        "formats": ((list,), ["onnx", "tflite"], ", ".join(EXPORTERS) + " (pte: float32 only, [quantize] off)"),
     },
     "quantize": {
         "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
@@ -191,7 +192,13 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
     formats = sections["export"]["formats"]
     if not formats or set(formats) - set(EXPORTERS):
         raise ConfigError(
-            f"{file}: [export] formats must list {' and/or '.join(map(repr, EXPORTERS))}, got {formats!r}"
+            f"{file}: [export] formats must list some of {', '.join(map(repr, EXPORTERS))}, got {formats!r}"
+        )
+    no_int8 = [fmt for fmt in formats if fmt not in INT8_FORMATS]
+    if no_int8 and sections["quantize"]["enabled"]:
+        raise ConfigError(
+            f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine yet; drop it, or set "
+            "[quantize] enabled = false"
         )
 
 

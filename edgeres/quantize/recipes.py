@@ -81,6 +81,7 @@ def embedded_record(recipe: Recipe) -> dict[str, object]:
 
 # The first method of each engine is its default.
 _ENGINE_METHODS = {"onnx": ("percentile", "minmax", "entropy"), "tflite": ("minmax", "mse")}
+INT8_FORMATS = tuple(_ENGINE_METHODS)  # the export formats edgeres quantizes
 
 
 def recipe_for(fmt: str, target: str, method: str | None = None, io: str = "float") -> Recipe:
@@ -88,7 +89,8 @@ def recipe_for(fmt: str, target: str, method: str | None = None, io: str = "floa
     if target not in TARGETS:
         raise RecipeError(f"unknown --target {target!r}; choose one of {TARGETS}")
     if fmt not in _ENGINE_METHODS:
-        raise RecipeError(f"unknown --format {fmt!r}; choose onnx or tflite")
+        offered = " or ".join(_ENGINE_METHODS)
+        raise RecipeError(f"int8 {fmt} files are not offered (no int8 engine for {fmt}); choose --format {offered}")
     method = method or _ENGINE_METHODS[fmt][0]
     if method not in _ENGINE_METHODS[fmt]:
         raise RecipeError(f"--method {method} is not offered by the {fmt} engine; choose one of {_ENGINE_METHODS[fmt]}")

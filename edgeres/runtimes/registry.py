@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import EdgeresError
 
-MODULES = ("onnxruntime", "openvino", "litert", "pytorch")  # the first runtime per suffix is its default
+MODULES = ("onnxruntime", "openvino", "litert", "executorch", "pytorch")  # the first runtime per suffix is its default
 
 
 @dataclass(frozen=True)

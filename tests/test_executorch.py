@@ -1,0 +1,108 @@
+"""ExecuTorch as a third format: .pte export lowered to XNNPACK with the card inside, its runtime in eval and
+bench, the thread pool it shares per process, and the errors a user meets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgeres.errors import EdgeresError, ExportError
+from edgeres.export import export_model
+from edgeres.export.pte import lower_to_pte
+from edgeres.models import load_model
+from edgeres.predict import open_predictor
+
+from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
+
+pytest.importorskip("executorch")
+MODELS = ("resnet20-12fca82f.th", "resnet18_cifar10.pth")
+SUBSET = "500"
+
+
+@pytest.fixture(scope="module")
+def pte_files(tmp_path_factory) -> dict[str, object]:
+    """Two shared checkpoints as fp32 .pte, verified on 64 real test images."""
+    folder = tmp_path_factory.mktemp("pte")
+    out = {}
+    for name in MODELS:
+        path = folder / f"{name.split('.')[0]}.pte"
+        out[name] = export_model(CHECKPOINTS / name, path, verify_data=CIFAR / "test", verify_limit=64)
+    return out
+
+
+def _top1(path) -> float:
+    result = run_cli("eval", path, "--data", CIFAR / "test", "--limit", SUBSET, "--json")
+    assert result.exit_code == 0, result.stderr
+    return float(json.loads(result.stdout)["top1"])
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", MODELS)
+def test_pte_files_carry_their_card_and_score_as_pytorch(pte_files, name):
+    result = pte_files[name]
+    check = result.verification
+    assert check.passed and check.n == 64 and check.top1_agreement == 1.0 and check.relative_diff <= 1e-4
+    predictor = open_predictor(result.path)
+    assert predictor.card == load_model(CHECKPOINTS / name).card
+    assert (predictor.io.format, predictor.io.batch, predictor.io.layout) == ("pte", 1, "nchw")
+    predictor.close()
+    assert _top1(result.path) == _top1(CHECKPOINTS / name)
+
+
+@pytest.mark.shared
+def test_pte_bench_honours_threads_and_the_pool_is_shared_safely(pte_files, tmp_path):
+    from executorch.extension.pybindings import portable_lib
+
+    path = pte_files[MODELS[0]].path
+    one = open_predictor(path, threads=1)
+    assert portable_lib._threadpool_get_thread_count() == 1
+    with pytest.raises(EdgeresError, match="one per process and runs 1 thread"):
+        open_predictor(path, threads=2)  # resizing under an open program crashed the process
+    one.close()
+    two = open_predictor(path, threads=2)
+    assert portable_lib._threadpool_get_thread_count() == 2
+    two.close()
+    record = tmp_path / "bench.json"
+    result = run_cli("bench", path, "--threads", "1", "--min-runs", "20", "--min-seconds", "0", "--json", record)
+    assert result.exit_code == 0, result.stderr
+    (entry,) = json.loads(record.read_text())["entries"]
+    assert entry["runtime"] == "executorch" and json.loads(record.read_text())["config"]["threads"] == 1
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [(["--batch", "dynamic"], "fixed batch"), (["--fp16"], "--fp16 is not offered for .pte")],
+)
+def test_pte_options_that_do_not_apply_are_errors(tmp_path, flags, says):
+    out = tmp_path / "m.pte"
+    line = one_line_error(run_cli("export", CHECKPOINTS / MODELS[0], "--out", out, *flags))
+    assert says in line and not out.exists()
+
+
+def test_int8_pte_is_refused_with_the_formats_that_have_it(tmp_path):
+    out = tmp_path / "m.pte"
+    line = one_line_error(run_cli("quantize", CHECKPOINTS / MODELS[0], "--out", out, "--calib", CIFAR / "train"))
+    assert "int8 pte files are not offered" in line and "--format onnx or tflite" in line and not out.exists()
+
+
+class _ScaledStem(nn.Module):
+    """A conv whose weights are computed at run time: XNNPACK takes constant weights only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.conv.weight * x.mean(), self.conv.bias)
+
+
+def test_a_layer_left_outside_xnnpack_is_an_error_naming_it():
+    net = nn.Sequential()
+    net.add_module("stem", _ScaledStem())
+    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    with pytest.raises(ExportError, match=r"not delegated to XNNPACK .*: stem \(convolution\)"):
+        lower_to_pte(net.eval(), torch.zeros(1, 3, 8, 8), {})
