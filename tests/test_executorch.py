@@ -83,6 +83,16 @@ def test_pte_options_that_do_not_apply_are_errors(tmp_path, flags, says):
     assert says in line and not out.exists()
 
 
+@pytest.mark.shared
+def test_damaged_pte_files_are_one_error(pte_files, tmp_path):
+    truncated, junk = tmp_path / "truncated.pte", tmp_path / "junk.pte"
+    truncated.write_bytes(pte_files[MODELS[0]].path.read_bytes()[:300_000])
+    junk.write_bytes(b"not a program")
+    for path in (truncated, junk):
+        line = one_line_error(run_cli("eval", path, "--data", CIFAR / "test", "--limit", "10"))
+        assert f"{path}: not a loadable ExecuTorch program" in line
+
+
 def test_int8_pte_is_refused_with_the_formats_that_have_it(tmp_path):
     out = tmp_path / "m.pte"
     line = one_line_error(run_cli("quantize", CHECKPOINTS / MODELS[0], "--out", out, "--calib", CIFAR / "train"))

@@ -110,11 +110,11 @@ def tiny(tmp_path_factory):
 def test_prune_to_measured_latency_end_to_end(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "pruned.safetensors"
-    result = run_cli("prune", tiny, "--out", out, "--target-latency", "0.9", "--round-to", "16", "--json")
+    result = run_cli("prune", tiny, "--out", out, "--target-latency", "0.9", "--round-to", "32", "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     plan = report["latency_plan"]
-    assert report["target_latency"] == 0.9 and plan["rounding"]["multiple"] == 16 and 1 <= len(plan["rounds"]) <= 3
+    assert report["target_latency"] == 0.9 and plan["rounding"]["multiple"] == 32 and 1 <= len(plan["rounds"]) <= 3
     for precision in ("int8", "fp32"):  # both precisions predicted and measured
         entry = plan["rounds"][plan["chosen_round"] - 1][precision]
         assert entry["predicted_ms"]["after"] > 0 and entry["measured_ms"]["after"] > 0
@@ -124,13 +124,13 @@ def test_prune_to_measured_latency_end_to_end(tiny, tmp_path, monkeypatch):
     # on target, or said loudly (a busy machine can keep every choice above it)
     assert ratio <= 0.9 * 1.01 or ("still runs at" in plan["warning"] and plan["warning"] in report["warnings"])
     assert plan["widths"] == kept["widths"]
-    # the saved model has exactly the planned widths (each a multiple of 16 or the full width)
+    # the saved model has exactly the planned widths (each a multiple of 32 or the full width)
     saved = {layer.name: layer.cout for layer in conv_layers(load_model(out).model, (32, 32))}
     assert {root: saved[root] for root in plan["widths"]} == plan["widths"]
-    assert all(w % 16 == 0 for w in plan["widths"].values())
+    assert all(w % 32 == 0 for w in plan["widths"].values())
     # a second target on the same model reuses every measurement but the final check
     again = run_cli("prune", tiny, "--out", tmp_path / "again.safetensors", "--target-latency", "0.95",
-                    "--round-to", "16", "--json")  # fmt: skip
+                    "--round-to", "32", "--json")  # fmt: skip
     assert again.exit_code == 0, again.stderr
     models = json.loads(again.stdout)["latency_plan"]["models"]
     assert all(m["probes_measured"] == 0 for m in models.values())

@@ -92,12 +92,19 @@ def browser() -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """One uninterrupted run (3 epochs), checked end to end and the reference an interrupted run resumes to."""
+    folder = tmp_path_factory.mktemp("straight")
+    config = folder / "pipeline.toml"
+    config.write_text(CONFIG.replace("epochs = 2", "epochs = 3") + QUICK_INT8)  # `fast` runs in the demo test
+    return run_pipeline(config, folder / "run")
+
+
 @pytest.mark.shared
 @pytest.mark.slow
-def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
-    config = tmp_path / "pipeline.toml"
-    config.write_text(CONFIG + QUICK_INT8)  # the pipeline's default `fast` runs in the demo test
-    result = run_pipeline(config, tmp_path / "run")
+def test_pipeline_end_to_end_with_manifest_and_report(straight, tmp_path):
+    result = straight
     manifest = json.loads(result.manifest.read_text())
     assert manifest["schema"] == "edgeres.pipeline/1" and manifest["config"]["prune"]["target_macs"] == 0.5
     assert {"torch", "onnxruntime", "torch-pruning", "ai-edge-quantizer"} <= set(manifest["versions"])
@@ -117,7 +124,7 @@ def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
     entries = [e for t in result.bench["targets"] for run in t["runs"] for e in run["entries"]]
     assert len(entries) == 8 and all(e["accuracy"]["n"] == 300 for e in entries)
     prune = manifest["stages"]["prune"]["meta"]
-    assert abs(prune["after"]["macs"] / prune["before"]["macs"] - 0.5) < 0.015 and len(prune["finetune"]["epochs"]) == 2
+    assert abs(prune["after"]["macs"] / prune["before"]["macs"] - 0.5) < 0.015 and len(prune["finetune"]["epochs"]) == 3
 
     shot = tmp_path / "report.png"
     chrome = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
@@ -145,14 +152,15 @@ def test_pipeline_end_to_end_with_manifest_and_report(tmp_path):
         assert text in dom, text
     assert "http://" not in dom and "https://" not in dom  # self-contained: nothing to fetch
 
-    again = run_pipeline(config, tmp_path / "run")
+    run = result.manifest.parent
+    again = run_pipeline(run.parent / "pipeline.toml", run)
     assert again.ran == [] and len(again.skipped) == len(names)
 
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_interrupted_pipeline_resumes_to_the_same_hashes(tmp_path):
-    """SIGINT while the pruned model fine-tunes; --resume finishes; model files equal an uninterrupted run."""
+def test_interrupted_pipeline_resumes_to_the_same_hashes(straight, tmp_path):
+    """SIGINT while the pruned model fine-tunes; --resume finishes; model files equal an uninterrupted run's."""
     config = tmp_path / "pipeline.toml"
     # int8 preparation is not what resumes: `none` keeps the two runs short, the int8 files still compared.
     resumable = CONFIG.replace("epochs = 2", "epochs = 3").replace('["onnx", "tflite"]', '["onnx"]')
@@ -169,9 +177,9 @@ def test_interrupted_pipeline_resumes_to_the_same_hashes(tmp_path):
     prune = json.loads((run / "manifest.json").read_text())["stages"]["prune"]["meta"]
     assert prune["finetune"]["resumed_from"] >= 1 and len(prune["finetune"]["epochs"]) == 3
 
-    straight = run_pipeline(config, tmp_path / "straight")
-    assert model_hashes(run / "manifest.json") == model_hashes(straight.manifest)
-    assert len(model_hashes(straight.manifest)) == 9  # pruned.safetensors; 2 ONNX exports, 2 int8 files; their cards
+    resumed, reference = model_hashes(run / "manifest.json"), model_hashes(straight.manifest)
+    assert len(resumed) == 9  # pruned.safetensors; 2 ONNX exports, 2 int8 files; their cards
+    assert resumed == {path: reference[path] for path in resumed}  # the reference also has TFLite files
 
 
 @pytest.mark.shared

@@ -6,6 +6,7 @@ Shared by the exporters (writing) and the board-side runtimes (reading); imports
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,6 +90,16 @@ def card_from_entries(
         size = "x".join(map(str, card.input_size))
         raise CardError(f"{path}: the file takes {size} inputs; --input-size cannot change an exported model")
     return (card.replace(**changes) if changes else card), io
+
+
+def exported_file(path: str | os.PathLike[str], options: Mapping[str, Any]) -> Path:
+    """The exported model file a runtime is about to open: an error if it is missing or checkpoint-only loader
+    flags came with it."""
+    found = Path(path)
+    reject_checkpoint_options(found, options)
+    if not found.is_file():
+        raise ModelFileError(f"{found}: no such file")
+    return found
 
 
 def reject_checkpoint_options(path: Path, options: Mapping[str, Any]) -> None:

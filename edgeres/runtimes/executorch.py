@@ -9,10 +9,12 @@ count than the open ones is an error.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import weakref
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from .._quiet import native_stderr_silenced
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
+from .embedded import card_from_entries, exported_file, isa_from_entries
 from .registry import Runtime
 
 RUNTIME = Runtime(
@@ -37,9 +39,16 @@ _pool: list[int] = []  # the thread count this process's XNNPACK pool was set to
 _open: weakref.WeakSet[ExecuTorchPredictor] = weakref.WeakSet()  # predictors not yet closed or collected
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """ExecuTorch logs through the C library and through Python's sys.stderr: both kept off the terminal."""
+    with native_stderr_silenced(), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
 def _runtime() -> Any:
     try:
-        with native_stderr_silenced():  # its CPU probe logs what it cannot read, on every import
+        with _quiet():  # its CPU probe logs what it cannot read, on every import
             import executorch.extension.pybindings.portable_lib as bindings
             from executorch.runtime import Runtime as EtRuntime
     except ImportError:
@@ -56,7 +65,7 @@ def _set_threads(bindings: Any, threads: int) -> None:
             f"ExecuTorch's thread pool is one per process and runs {_pool[0]} thread(s) for a .pte file still "
             f"open; close it first, or use one --threads value per run (asked for {threads})"
         )
-    with native_stderr_silenced():  # "Resetting threadpool to N threads."
+    with _quiet():  # "Resetting threadpool to N threads."
         bindings._unsafe_reset_threadpool(threads)
     _pool[:] = [threads]
 
@@ -67,14 +76,12 @@ class ExecuTorchPredictor:
     def __init__(
         self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
     ) -> None:
-        self.path = Path(path)  # `device` is always the CPU: Runtime.open refuses others
-        reject_checkpoint_options(self.path, options)
-        if not self.path.is_file():
-            raise ModelFileError(f"{self.path}: no such file")
+        self.path = exported_file(path, options)  # `device` is always the CPU: Runtime.open refuses others
         runtime, bindings = _runtime()
         _set_threads(bindings, threads or os.cpu_count() or 1)
         try:
-            program = runtime.load_program(self.path)
+            with _quiet():  # its loader logs why it fails; the exception says it as well
+                program = runtime.load_program(self.path)
             self.method = program.load_method("forward")
             entries = self._entries(program)
         except Exception as exc:  # the bindings raise RuntimeError for damaged and foreign programs alike

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from .._quiet import native_stderr_silenced
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
+from .embedded import card_from_entries, exported_file, isa_from_entries
 from .registry import Runtime
 from .tflite_metadata import read_metadata
 
@@ -55,10 +54,7 @@ class LiteRtPredictor:
     def __init__(
         self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
     ) -> None:
-        self.path = Path(path)  # `device` is always the CPU: Runtime.open refuses others
-        reject_checkpoint_options(self.path, options)
-        if not self.path.is_file():
-            raise ModelFileError(f"{self.path}: no such file")
+        self.path = exported_file(path, options)  # `device` is always the CPU: Runtime.open refuses others
         blob = self._blob = self.path.read_bytes()  # the interpreter reads from this buffer; keep it alive
         try:
             entries = read_metadata(blob)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, isa_from_entries, reject_checkpoint_options
+from .embedded import card_from_entries, exported_file, isa_from_entries
 from .onnx_isa import graph_isa
 from .registry import Runtime
 
@@ -84,10 +84,7 @@ class OrtPredictor:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeMissingError("onnxruntime is not installed: pip install onnxruntime") from None
-        self.path = Path(path)
-        reject_checkpoint_options(self.path, options)
-        if not self.path.is_file():
-            raise ModelFileError(f"{self.path}: no such file")
+        self.path = exported_file(path, options)
         graph = check_onnx_file(self.path)
         settings = ort.SessionOptions()
         if threads:

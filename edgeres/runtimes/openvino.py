@@ -7,14 +7,13 @@ which the same check uses to refuse damaged files and external data outside the 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, reject_checkpoint_options
+from .embedded import card_from_entries, exported_file
 from .onnx_isa import graph_isa
 from .onnxruntime import check_onnx_file
 from .registry import Runtime
@@ -37,10 +36,7 @@ class OpenVinoPredictor:
         self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
     ) -> None:
         ov = _openvino()
-        self.path = Path(path)  # `device` is always the CPU: Runtime.open refuses others
-        reject_checkpoint_options(self.path, options)
-        if not self.path.is_file():
-            raise ModelFileError(f"{self.path}: no such file")
+        self.path = exported_file(path, options)  # `device` is always the CPU: Runtime.open refuses others
         graph = check_onnx_file(self.path)
         if graph is None:
             raise RuntimeMissingError(
