@@ -581,7 +581,7 @@ def targets_check(name: str, accept_new_host_key: bool, as_json: bool) -> None:
     click.echo(f"  int8      --target {target_for_cpu(cpu_from_record(info))} fits this CPU")
     for package, found in packages.items():
         click.echo(f"  {package:<15} {found or 'missing'}")
-    runtimes = usable_runtimes(packages)
+    runtimes = usable_runtimes(packages, board=target.transport != "local")
     click.echo(f"  runtimes  {', '.join(r.name for r in runtimes) or 'none'}")
     if not packages.get("numpy") or not runtimes:
         hint = " ".join(r.install_hint() for r in all_runtimes() if r.board)

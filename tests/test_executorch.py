@@ -116,3 +116,14 @@ def test_a_layer_left_outside_xnnpack_is_an_error_naming_it():
     net.add_module("pool", nn.AdaptiveAvgPool2d(1))
     with pytest.raises(ExportError, match=r"not delegated to XNNPACK .*: stem \(convolution\)"):
         lower_to_pte(net.eval(), torch.zeros(1, 3, 8, 8), {})
+
+
+def test_targets_check_lists_executorch_here_but_boards_do_not_get_it():
+    from importlib.metadata import version
+
+    from edgeres.runtimes.registry import board_suffixes
+
+    out = run_cli("targets", "check", "local-cpu").stdout
+    assert f"executorch      {version('executorch')}" in out
+    assert "executorch" in next(line for line in out.splitlines() if line.strip().startswith("runtimes"))
+    assert ".pte" not in board_suffixes()  # its Python bindings need torch: boards run .pte with ExecuTorch's C++

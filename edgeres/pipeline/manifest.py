@@ -19,7 +19,7 @@ from .._io import sha256_file, write_text_atomic
 
 SCHEMA = "edgeres.pipeline/1"
 PACKAGES: tuple[str, ...] = ("edgeres", "torch", "torchvision", "torch-pruning", "onnx", "onnxruntime")
-PACKAGES += ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "numpy")
+PACKAGES += ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "executorch", "numpy")
 
 
 def versions() -> dict[str, str]:

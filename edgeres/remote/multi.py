@@ -35,7 +35,7 @@ class TargetResult:
 def check_target(target: Target, *, accept_new_host_key: bool = False) -> dict[str, Any]:
     """Python, CPU and runtime versions where `target` runs; sweeps stale run folders on the way."""
     if target.transport == "local":
-        return probe()
+        return probe(board=False)
     import json
 
     def job(ssh: Ssh, pyz: str) -> dict[str, Any]:

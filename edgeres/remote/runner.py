@@ -28,7 +28,7 @@ from ..runtimes.registry import packages
 RUN_PREFIX = "edgeres-run-"
 DEADLINE_FILE = "deadline"
 PID_FILE = "pid"
-PACKAGES = ("numpy", "pillow", *packages(board=True))
+BASE_PACKAGES = ("numpy", "pillow")
 
 
 def _emit(stream: Any, record: dict[str, Any]) -> None:
@@ -36,12 +36,14 @@ def _emit(stream: Any, record: dict[str, Any]) -> None:
     stream.flush()
 
 
-def probe() -> dict[str, Any]:
+def probe(board: bool = True) -> dict[str, Any]:
+    """Machine facts and the versions of the runtimes' packages: board runtimes only on a board; every runtime
+    (ExecuTorch and PyTorch too) for this machine."""
     from ..bench.record import machine_info
 
     info = machine_info()
     versions: dict[str, str | None] = {}
-    for package in PACKAGES:
+    for package in (*BASE_PACKAGES, *packages(board=board)):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
