@@ -167,7 +167,7 @@ def test_latency_tables_are_timed_on_the_board_and_cached_by_its_facts(sshd, tor
     table = LatencyTable(setting, folder=tmp_path / "cache")
     table.ensure([(shape, 16, 16), (shape, 16, 8)])
     assert table.measured == 2 and all(us >= 0 for us in table.entries.values())
-    assert sum("visits --spec" in line for line in log.read_text().splitlines()) == 1
+    assert sum("visits --plan" in line for line in log.read_text().splitlines()) == 1
     assert table.machine["cpu_model"] == board_facts(resolve_target("loopback"))["cpu_model"]
     assert sshd.leftovers() == []
     # the same setting on another board with the same CPU and packages reads the same table, untimed

@@ -6,9 +6,12 @@ open at a time, several passes and an anchor visited among the others: see edger
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +23,42 @@ ANCHOR_VISITS = 4
 Visit = tuple[str, float]  # (file name, its fastest run in seconds during that visit)
 
 
-def timed_visits(
-    files: Mapping[str, tuple[Path, tuple[int, ...]]],
-    timing: TimingConfig,
-    passes: int,
-    *,
-    anchor: str | None = None,
-    runtime: str | None = None,
-    threads: int | None = None,
-) -> list[Visit]:
-    """Every visit, in the order timed: `passes` passes over {name: (file, input shape)}, the `anchor` (if
-    any) ANCHOR_VISITS times per pass among the others. `threads` None: this machine's core count."""
+@dataclass(frozen=True)
+class VisitPlan:
+    """What to time: `passes` passes over `files` ({name: (file, input shape)}), the `anchor` (if any)
+    ANCHOR_VISITS times per pass among the others, in `runtime` (None: the file's default) with `threads`
+    (None: the timing machine's core count)."""
+
+    files: Mapping[str, tuple[Path, tuple[int, ...]]]
+    timing: TimingConfig
+    passes: int
+    anchor: str | None = None
+    runtime: str | None = None
+    threads: int | None = None
+
+    def to_json(self, names: Mapping[str, str]) -> str:
+        """The plan for another machine, each file under its name there (`names`: plan name -> file name)."""
+        files = {name: [names[name], list(shape)] for name, (_, shape) in self.files.items()}
+        fields = {"timing": dataclasses.asdict(self.timing), "passes": self.passes, "anchor": self.anchor}
+        return json.dumps({"files": files, **fields, "runtime": self.runtime, "threads": self.threads})
+
+    @classmethod
+    def from_json(cls, text: str, folder: Path) -> VisitPlan:
+        """A plan written by `to_json`, its files in `folder`."""
+        data = json.loads(text)
+        files = {name: (folder / file, tuple(shape)) for name, (file, shape) in data["files"].items()}
+        return cls(
+            files, TimingConfig(**data["timing"]), data["passes"], data["anchor"], data["runtime"], data["threads"]
+        )
+
+
+def timed_visits(plan: VisitPlan) -> list[Visit]:
+    """Every visit of `plan`, in the order timed."""
+    threads = plan.threads or os.cpu_count() or 1
     visits: list[Visit] = []
-    for _ in range(passes):
-        for name in visiting_order(list(files), anchor):
-            visits.append((name, _fastest_s(files[name], timing, runtime, threads or os.cpu_count() or 1)))
+    for _ in range(plan.passes):
+        for name in visiting_order(list(plan.files), plan.anchor):
+            visits.append((name, _fastest_s(plan.files[name], plan.timing, plan.runtime, threads)))
     return visits
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..bench.harness import TimingConfig
 from ..bench.record import machine_info
-from ..bench.visits import Visit, timed_visits
+from ..bench.visits import Visit, VisitPlan, timed_visits
 from .setting import LatencySetting
 
 
@@ -36,8 +36,6 @@ def visits(
         from ..remote.targets import resolve_target
         from ..remote.visits import board_visits
 
-        target = resolve_target(setting.board)
-        return board_visits(
-            target, files, timing, passes, anchor=anchor, runtime=setting.runtime, threads=setting.threads
-        )
-    return timed_visits(files, timing, passes, anchor=anchor, runtime=setting.runtime, threads=setting.resolved_threads)
+        plan = VisitPlan(files, timing, passes, anchor, setting.runtime, setting.threads)
+        return board_visits(resolve_target(setting.board), plan)
+    return timed_visits(VisitPlan(files, timing, passes, anchor, setting.runtime, setting.resolved_threads))

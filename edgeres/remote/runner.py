@@ -2,7 +2,7 @@
 
 Commands: `probe` (Python, CPU, runtime versions), `sha256 FILE...`, `args ARG...` (echoes its arguments:
 a quoting check), `sweep ROOT` (removes stale run folders), `bench ...` (the same `bench_models` as a local
-run; progress as JSON lines on stderr, one JSON result line per batch size on stdout), `visits --spec FILE`
+run; progress as JSON lines on stderr, one JSON result line per batch size on stdout), `visits --plan FILE`
 (latency-model files timed as a local latency table times them; one JSON result line). A run stops by
 itself at its deadline, and as soon as its SSH connection goes away (its stdin closes), so no process is
 left behind on the board.
@@ -144,21 +144,14 @@ def bench(args: argparse.Namespace) -> None:
 
 
 def visits(args: argparse.Namespace) -> None:
-    """Time latency-model files as this machine's own latency tables do (edgeres.bench.visits). The spec
-    (JSON): files {name: [file beside the spec, input shape]}, timing (TimingConfig's fields), passes, anchor,
-    runtime, threads (null: this board's core count)."""
-    from ..bench.harness import TimingConfig
-    from ..bench.visits import timed_visits
+    """Time latency-model files as this machine's own latency tables do: the plan (edgeres.bench.visits
+    VisitPlan.to_json) names files beside it."""
+    from ..bench.visits import VisitPlan, timed_visits
 
-    spec_path = Path(args.spec)
-    _watchdog(args.deadline, spec_path.parent)
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    files = {name: (spec_path.parent / file, tuple(shape)) for name, (file, shape) in spec["files"].items()}
-    timing = TimingConfig(**spec["timing"])
-    found = timed_visits(
-        files, timing, spec["passes"], anchor=spec["anchor"], runtime=spec["runtime"], threads=spec["threads"]
-    )
-    _emit(sys.stdout, {"visits": found})
+    plan_path = Path(args.plan)
+    _watchdog(args.deadline, plan_path.parent)
+    plan = VisitPlan.from_json(plan_path.read_text(encoding="utf-8"), plan_path.parent)
+    _emit(sys.stdout, {"visits": timed_visits(plan)})
 
 
 def _guarded(command: Any, args: argparse.Namespace) -> int:
@@ -197,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--min-seconds", type=float, default=1.0)
     run.add_argument("--deadline", type=float, required=True)
     timed = commands.add_parser("visits")
-    timed.add_argument("--spec", required=True)
+    timed.add_argument("--plan", required=True)
     timed.add_argument("--deadline", type=float, required=True)
     return parser
 

@@ -4,17 +4,13 @@ this machine times its own (edgeres.bench.visits), and the board's facts that ke
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 import time
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .._io import system_temp
-from ..bench.harness import TimingConfig
-from ..bench.visits import Visit
+from ..bench.visits import Visit, VisitPlan
 from .multi import check_target
 from .session import run_streaming, upload_run_files, with_runner
 from .ssh import Ssh
@@ -36,37 +32,20 @@ def board_facts(target: Target) -> dict[str, Any]:
     }
 
 
-def board_visits(
-    target: Target,
-    files: Mapping[str, tuple[Path, tuple[int, ...]]],
-    timing: TimingConfig,
-    passes: int,
-    *,
-    anchor: str | None = None,
-    runtime: str | None = None,
-    threads: int | None = None,
-) -> list[Visit]:
-    """edgeres.bench.visits.timed_visits run on `target`. Raises TargetError subclasses (RemoteRunError for a
-    run that breaks off, with the runtime's install command where the board lacks it)."""
+def board_visits(target: Target, plan: VisitPlan) -> list[Visit]:
+    """edgeres.bench.visits.timed_visits of `plan` run on `target`. Raises TargetError subclasses
+    (RemoteRunError for a run that breaks off, with the runtime's install command where the board lacks it)."""
     deadline = time.time() + VISITS_TIMEOUT_S
-    remote = {name: f"m{index}{path.suffix.lower()}" for index, (name, (path, _)) in enumerate(files.items())}
-    spec = {
-        "files": {name: [remote[name], list(shape)] for name, (_, shape) in files.items()},
-        "timing": dataclasses.asdict(timing),
-        "passes": passes,
-        "anchor": anchor,
-        "runtime": runtime,
-        "threads": threads,
-    }
+    remote = {name: f"m{index}{path.suffix.lower()}" for index, (name, (path, _)) in enumerate(plan.files.items())}
 
     def job(ssh: Ssh, pyz: str) -> list[Visit]:
         rdir = str(PurePosixPath(pyz).parent)
         with system_temp("visits") as tmp:
-            spec_file = Path(tmp) / "spec.json"
-            spec_file.write_text(json.dumps(spec), encoding="utf-8")
-            uploads = {"spec.json": spec_file, **{remote[name]: path for name, (path, _) in files.items()}}
+            spec_file = Path(tmp) / "plan.json"
+            spec_file.write_text(plan.to_json(remote), encoding="utf-8")
+            uploads = {"plan.json": spec_file, **{remote[name]: path for name, (path, _) in plan.files.items()}}
             upload_run_files(ssh, pyz, uploads, deadline)
-        argv = [target.python, pyz, "visits", f"--spec={rdir}/spec.json", f"--deadline={deadline:.0f}"]
+        argv = [target.python, pyz, "visits", f"--plan={rdir}/plan.json", f"--deadline={deadline:.0f}"]
         (found,) = run_streaming(ssh, argv, "visits", VISITS_TIMEOUT_S, None)
         return [(str(name), float(seconds)) for name, seconds in found]
 
