@@ -25,3 +25,11 @@ def native_stderr_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def quiet_litert_converter() -> None:
+    """litert-torch and its converter print progress trees and C++ INFO logs; a CLI keeps stdout for results.
+    Environment defaults, so they must be set before the converter is imported (a user's own values win)."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from torch import nn
 
-from .._quiet import native_stderr_silenced
+from .._quiet import native_stderr_silenced, quiet_litert_converter
 from ..card import ModelCard
 from ..errors import ExportError
 from ..predict import Predictor
@@ -16,10 +15,7 @@ from ..runtimes.embedded import IoSpec, metadata_entries
 from ..runtimes.tflite_metadata import write_metadata
 from .base import ExportWrapper, conversion_error, example_input
 
-# litert-torch and its converter print progress trees and C++ INFO logs; a CLI keeps stdout for results.
-os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_litert_converter()
 
 
 class TfliteExporter:

@@ -19,9 +19,9 @@ def machine_facts(setting: LatencySetting) -> dict[str, object]:
         from ..remote.visits import board_facts
 
         facts = board_facts(resolve_target(setting.board))
-        return {key: facts[key] for key in ("cpu_model", "machine", "cpu_flags", "versions")}
-    info = machine_info()
-    return {key: info[key] for key in ("cpu_model", "machine", "cpu_flags", "versions")}
+    else:
+        facts = machine_info()
+    return {key: facts[key] for key in ("cpu_model", "machine", "cpu_flags", "versions")}
 
 
 def visits(

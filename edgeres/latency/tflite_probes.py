@@ -4,13 +4,12 @@ NHWC end to end, as an exported network runs its convs: no layout transposes tha
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .._quiet import native_stderr_silenced
+from .._quiet import native_stderr_silenced, quiet_litert_converter
 from ..errors import ExportError
 from ..runtimes.embedded import IoSpec, metadata_entries
 from ..runtimes.tflite_metadata import write_metadata
@@ -18,9 +17,7 @@ from .layers import ConvShape
 from .probes import probe_card, quantize_probe
 from .setting import LatencySetting
 
-os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # as edgeres.export.tflite: stdout is for results
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_litert_converter()
 
 
 class _Nhwc(nn.Module):
