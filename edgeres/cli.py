@@ -279,7 +279,11 @@ def export(
     type=click.IntRange(min=1),
     help="Calibration images (default: the recipe's; 512 for images given directly).",
 )
-@click.option("--method", type=click.Choice(["minmax", "percentile", "entropy", "mse"]), help="Default per engine.")
+@click.option(
+    "--method",
+    help="Calibration method. onnx: percentile (default), minmax, entropy; tflite: minmax (default), mse; "
+    "pte: histogram (default), minmax.",
+)
 @click.option("--io", default="float", show_default=True, type=click.Choice(["float", "int8"]))
 @click.option("--eval", "eval_data", type=click.Path(), help="Labeled images: measure fp32 and int8 top-1.")
 @click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate a stratified subset of N images.")

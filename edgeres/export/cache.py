@@ -29,7 +29,16 @@ from .run import export_model
 
 KEEP = 8  # entries kept, most recently used first: a few models in two formats
 KEEP_BYTES = 512 * 2**20  # and no more than this in all (a ResNet-50 fp32 file is ~100 MB)
-_LIBRARIES = ("torch", "onnx", "onnxscript", "onnx-ir", "litert-torch", "litert-converter", "ai-edge-litert")
+_LIBRARIES = (
+    "torch",
+    "onnx",
+    "onnxscript",
+    "onnx-ir",
+    "litert-torch",
+    "litert-converter",
+    "ai-edge-litert",
+    "executorch",
+)
 
 
 def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptions | None = None) -> Path:

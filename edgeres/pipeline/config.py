@@ -197,7 +197,7 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
     no_int8 = [fmt for fmt in formats if fmt not in INT8_FORMATS]
     if no_int8 and sections["quantize"]["enabled"]:
         raise ConfigError(
-            f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine yet; drop it, or set "
+            f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine; drop it, or set "
             "[quantize] enabled = false"
         )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import write_text_atomic
+from ..quantize.recipes import QUANTIZED_FROM_MODEL
 from .stage_runner import StageRunner, load_options
 
 
@@ -67,12 +68,14 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
 
 
 def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str) -> Path:
-    """Int8 from the variant's PyTorch model when preparation needs its weights, else from its fp32 file."""
+    """Int8 from the variant's PyTorch model when preparation or the format's engine needs its weights, else
+    from its fp32 file."""
     from ..quantize import quantize_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
     optimize = runner.config["quantize"]["optimize"]
-    model, options = (fp32, {}) if optimize == "none" else (source, _load_options(runner, variant))
+    from_file = optimize == "none" and fmt not in QUANTIZED_FROM_MODEL
+    model, options = (fp32, {}) if from_file else (source, _load_options(runner, variant))
     out = runner.out / "files" / f"{variant}_int8_{recipe}.{fmt}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
     settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}

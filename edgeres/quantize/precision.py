@@ -46,7 +46,7 @@ class PrecisionChoice:
 def candidates(layers: list[Layer], exclude: list[Layer]) -> list[Layer]:
     """The first layer (reads the image) and the last (writes the logits), unless already float."""
     ends = [layers[0], layers[-1]] if len(layers) > 1 else layers[:1]
-    return [layer for layer in dict.fromkeys(ends) if layer not in exclude and layer.op not in ("Add", "ADD")]
+    return [layer for layer in dict.fromkeys(ends) if layer not in exclude and layer.op not in ("Add", "ADD", "add")]
 
 
 def choose_precision(

@@ -19,7 +19,6 @@ from ..errors import EdgeresError
 from ..isa import CPU_TARGETS, NEEDS_VNNI, NO_ASSUMPTION, IsaAssumption
 
 TARGETS = CPU_TARGETS
-METHODS = ("minmax", "percentile", "entropy", "mse")
 
 
 class RecipeError(EdgeresError):
@@ -71,7 +70,27 @@ class LiteRtFullInt8:
         return NO_ASSUMPTION
 
 
-Recipe = OrtQdqInt8 | LiteRtFullInt8
+@dataclass(frozen=True)
+class XnnpackPt2eInt8:
+    """ExecuTorch's XNNPACKQuantizer through PyTorch 2 export quantization (PT2E), lowered to XNNPACK.
+
+    It quantizes the PyTorch program, not an fp32 file: per-channel symmetric int8 weights (+-127) and
+    per-tensor int8 activations whose ranges its histogram observers choose by L2 error ("histogram";
+    "minmax" takes the observed extremes). XNNPACK widens int8 to 16 bits before multiplying, as for TFLite.
+    """
+
+    target: str
+    method: str = "histogram"
+    format: str = "pte"
+    engine: str = "executorch XNNPACKQuantizer (torchao PT2E)"
+
+    @property
+    def isa(self) -> IsaAssumption:
+        """XNNPACK's int8 kernels, as under TFLite: exact on every x86 CPU."""
+        return NO_ASSUMPTION
+
+
+Recipe = OrtQdqInt8 | LiteRtFullInt8 | XnnpackPt2eInt8
 
 
 def embedded_record(recipe: Recipe) -> dict[str, object]:
@@ -80,8 +99,13 @@ def embedded_record(recipe: Recipe) -> dict[str, object]:
 
 
 # The first method of each engine is its default.
-_ENGINE_METHODS = {"onnx": ("percentile", "minmax", "entropy"), "tflite": ("minmax", "mse")}
+_ENGINE_METHODS = {
+    "onnx": ("percentile", "minmax", "entropy"),
+    "tflite": ("minmax", "mse"),
+    "pte": ("histogram", "minmax"),
+}
 INT8_FORMATS = tuple(_ENGINE_METHODS)  # the export formats edgeres quantizes
+QUANTIZED_FROM_MODEL = ("pte",)  # engines that quantize the PyTorch program, not an fp32 file of the format
 
 
 def recipe_for(fmt: str, target: str, method: str | None = None, io: str = "float") -> Recipe:
@@ -102,4 +126,8 @@ def recipe_for(fmt: str, target: str, method: str | None = None, io: str = "floa
         if target.startswith("x86"):
             return OrtQdqInt8(target, "uint8", 7 if target == "x86" else 8, method)
         return OrtQdqInt8(target, "int8", 8, method)
+    if fmt == "pte":
+        if io != "float":
+            raise RecipeError("--io int8 is for tflite; ExecuTorch int8 programs take and return float32")
+        return XnnpackPt2eInt8(target, method)
     return LiteRtFullInt8(target, io, method)

@@ -13,6 +13,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from .._io import atomic_outputs, cache_dir, require_new, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
@@ -33,13 +35,26 @@ from .prepare.fold import PrepareError
 from .prepare.grid import Grid
 from .prepare.optimize import LEVELS, PrepareReport, Techniques
 from .range_search import search_ranges
-from .recipes import OrtQdqInt8, Recipe, RecipeError, embedded_record, recipe_for
+from .recipes import (
+    QUANTIZED_FROM_MODEL,
+    OrtQdqInt8,
+    Recipe,
+    RecipeError,
+    XnnpackPt2eInt8,
+    embedded_record,
+    recipe_for,
+)
 from .targeting import ResolvedTarget, resolve_quantize_target
 
 SENSITIVITY_INPUTS = 32
 HELD_OUT = 128  # images beyond the calibration set for the label-free check
 Progress = Callable[[str, int, int], None]
 MAX_FALLBACK_LAYERS = 12
+ENGINE_PACKAGES = {  # what made and checked each format's int8 file, recorded in its report
+    "onnx": ("onnxruntime", "onnx"),
+    "tflite": ("ai-edge-quantizer", "ai-edge-litert"),
+    "pte": ("executorch", "torchao", "torch"),
+}
 
 
 class GateError(EdgeresError):
@@ -85,7 +100,7 @@ class QuantizeResult:
             "path": str(self.path),
             "recipe": {**embedded_record(self.recipe), "why": type(self.recipe).__doc__},
             "target": asdict(self.target),
-            "engines": {p: version(p) for p in ("onnxruntime", "ai-edge-quantizer", "ai-edge-litert", "onnx")},
+            "engines": {p: version(p) for p in ENGINE_PACKAGES[self.recipe.format]},
             "calibration": self.calibration,
             "sensitivity": [{"layer": x.name, "op": x.op, "key": x.key, "snr_db": s} for x, s in self.sensitivity],
             "excluded": [x.name for x in self.excluded],
@@ -103,12 +118,30 @@ class QuantizeResult:
         }
 
 
-def int8_engine(fp32: Path, recipe: Recipe, calib: CalibrationSet, card: ModelCard, cache: Path | None = None) -> Any:
-    """The engine of `recipe`'s format for `fp32`, keeping its calibration statistics in `cache`."""
+def int8_engine(
+    fp32: Path,
+    recipe: Recipe,
+    calib: CalibrationSet,
+    card: ModelCard,
+    cache: Path | None = None,
+    model: nn.Module | None = None,
+) -> Any:
+    """The engine of `recipe`'s format for `fp32`, keeping its calibration statistics in `cache`. ExecuTorch's
+    engine quantizes the PyTorch `model` instead (`fp32` is then the float program it is measured against)."""
     if isinstance(recipe, OrtQdqInt8):
         from .onnx_engine import OnnxInt8Engine
 
         return OnnxInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
+    if isinstance(recipe, XnnpackPt2eInt8):
+        from .pte_engine import PteInt8Engine
+
+        assert model is not None, "quantize_model refuses .pte files as the source of int8 programs"
+        predictor = get_exporter(recipe.format).open(fp32)
+        try:
+            io = predictor.io  # type: ignore[attr-defined]
+        finally:
+            predictor.close()
+        return PteInt8Engine(model, recipe, calib, card, io)
     from .tflite_engine import TfliteInt8Engine
 
     return TfliteInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
@@ -155,21 +188,24 @@ def _techniques(optimize: str | Techniques | None, model: object) -> tuple[str, 
     return name, techniques
 
 
-def _prepared_source(
-    loaded: LoadedModel,
-    fmt: str,
-    recipe: Recipe,
-    calib: CalibrationSet,
-    techniques: Techniques,
-    work: Path,
-    progress: Progress,
-) -> tuple[Path, PrepareReport]:
-    """Prepare the PyTorch model for the recipe's grid and export it: the file the engine will quantize."""
+def _prepared_model(
+    loaded: LoadedModel, recipe: Recipe, calib: CalibrationSet, techniques: Techniques, progress: Progress
+) -> tuple[LoadedModel, PrepareReport]:
+    """The PyTorch model prepared for the recipe's grid (file engines quantize its export)."""
     from .prepare.optimize import prepare_model
 
     model, report = prepare_model(loaded.model, recipe, calib.inputs, techniques, partial(progress, "optimize"))
-    prepared = LoadedModel(model, loaded.card, loaded.spec)
-    return export_cached(prepared, work / f"prepared{get_exporter(fmt).suffix}", fmt), report
+    return LoadedModel(model, loaded.card, loaded.spec), report
+
+
+def _refuse_exported_source(recipe: Recipe, model: object) -> None:
+    """Engines that quantize the PyTorch program cannot start from an exported file of their format."""
+    exported = not isinstance(model, LoadedModel) and Path(str(model)).suffix.lower() == f".{recipe.format}"
+    if recipe.format in QUANTIZED_FROM_MODEL and exported:
+        raise RecipeError(
+            f"{model}: int8 {recipe.format} files are quantized from the PyTorch model (the engine works on the "
+            "program before lowering); quantize the checkpoint instead"
+        )
 
 
 def _measure(fmt: str, fp32: Path, int8: Path, data: LabeledData, progress: Progress) -> Accuracy:
@@ -234,6 +270,7 @@ def quantize_model(
         raise RecipeError("--map-by-position applies to --eval DIR: give the labeled images too")
     if auto_fallback and max_drop is None:
         raise RecipeError("--auto-fallback needs --max-drop: it keeps layers in float until that gate holds")
+    _refuse_exported_source(recipe, model)
     level, techniques = _techniques(optimize, model)
     drawn = resolve_calibration(calib)
     require_new(target_path, force=force)
@@ -252,13 +289,15 @@ def quantize_model(
         if techniques.touches_model:
             assert loaded is not None, "exported files were refused by _techniques"
             try:
-                source, preparation = _prepared_source(loaded, chosen, recipe, calibration, techniques, work, progress)
+                loaded, preparation = _prepared_model(loaded, recipe, calibration, techniques, progress)
+                if recipe.format not in QUANTIZED_FROM_MODEL:  # the others quantize its export
+                    source = export_cached(loaded, work / f"prepared{get_exporter(chosen).suffix}", chosen)
             except PrepareError as exc:
                 if optimize is not None:  # asked for by name: say it cannot be done
                     raise
                 level, techniques = "fast (untraceable: range search)", _FILE_TECHNIQUES
                 notes.append(f"{exc}; quantized with range search only")
-        engine = int8_engine(source, recipe, calibration, card)
+        engine = int8_engine(source, recipe, calibration, card, model=None if loaded is None else loaded.model)
         excluded = select(engine.layers, exclude)
         with atomic_outputs([target_path, report_path, card_path], force=force) as temps:
             tmp = temps[0]

@@ -1,8 +1,8 @@
 """The integer grids a recipe's engine will use, so that PyTorch-side preparation aims at the same integers.
 
-onnxruntime and ai-edge-quantizer both quantize weights per output channel, symmetrically, with
-scale = max|w| / qmax: qmax 127 for full-range int8, 64 for onnxruntime's reduce_range (the portable `x86`
-recipe). A weight already on that grid, with its channel's largest magnitude exactly at +-qmax, is
+onnxruntime, ai-edge-quantizer and ExecuTorch's XNNPACKQuantizer all quantize weights per output channel,
+symmetrically, with scale = max|w| / qmax: qmax 127 for full-range int8, 64 for onnxruntime's reduce_range
+(the portable `x86` recipe). A weight already on that grid, with its channel's largest magnitude exactly at +-qmax, is
 re-quantized by the engine to the same integers.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..recipes import LiteRtFullInt8, OrtQdqInt8, Recipe
+from ..recipes import LiteRtFullInt8, OrtQdqInt8, Recipe, XnnpackPt2eInt8
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Grid:
     def of(cls, recipe: Recipe) -> Grid:
         if isinstance(recipe, OrtQdqInt8):
             return cls(64 if recipe.weight_bits == 7 else 127, recipe.activations == "int8")
-        assert isinstance(recipe, LiteRtFullInt8)
+        assert isinstance(recipe, (LiteRtFullInt8, XnnpackPt2eInt8))
         return cls(127, False)
 
     def weight_scale(self, weight: torch.Tensor) -> torch.Tensor:
