@@ -2,8 +2,8 @@
 
 Issue 5's GPU acceptance: `edgeres bench --device cuda --fp16 --cuda-graphs` must report images/s within 5%
 of a bare loop (capture once, replay + synchronize, time each call) measured in the same run. Rounds
-alternate harness and bare so that clock drift hits both. Also records eager fp16 and the onnxruntime CUDA
-provider when onnxruntime-gpu is installed, and the GPU memory the harness reports.
+alternate harness and bare so that clock drift hits both. Also records eager fp16 and the GPU memory the
+harness reports; onnxruntime's GPU providers are measured by gpu_accuracy.py and `edgeres bench --provider`.
 
 Usage: python benchmarks/gpu_bench.py [--batches 1,256] [--rounds 3] [--json gpu_bench.json]
 On a CPU-only machine it says so and exits 2. Random weights: speed does not depend on them.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 
 
@@ -25,6 +27,25 @@ def native_stderr_silenced() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def output_captured() -> Iterator[list[str]]:
+    """Keep descriptor 2 and Python's stdout off the terminal for the block; the yielded list then holds what
+    they received. For libraries that explain a failure only in what they print (onnxruntime's provider
+    fallback prints why a provider did not load, then carries on without it)."""
+    captured: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink, contextlib.redirect_stdout(io.StringIO()) as printed:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(printed.getvalue() + sink.read().decode(errors="replace"))
 
 
 def quiet_litert_converter() -> None:

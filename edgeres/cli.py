@@ -18,6 +18,7 @@ import click
 from .errors import EdgeresError
 from .formats import EXPORTERS
 from .predict import COMPILE_MODES
+from .runtimes.ort_providers import PROVIDERS as ORT_PROVIDERS
 from .runtimes.registry import names as runtime_names
 
 if TYPE_CHECKING:  # the remote package loads only when a run has targets
@@ -648,7 +649,7 @@ def _cpu_list(value: str | None) -> list[int] | None:
     return cpus
 
 
-_LOCAL_ONLY = ("runtime", "threads", "baseline", "cpus", "fp16", "compile_mode", "cuda_graphs", "csv_path")
+_LOCAL_ONLY = ("runtime", "threads", "baseline", "cpus", "fp16", "compile_mode", "cuda_graphs", "provider", "csv_path")
 _REMOTE_ONLY = ("remote_data", "accept_new_host_key", "timeout")
 
 
@@ -683,9 +684,14 @@ def _check_bench_flags(targets: tuple[str, ...], given: dict[str, Any]) -> None:
 @click.option("--min-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0))
 @click.option("--baseline", type=click.Path(), help="Model the ratios refer to (default: the first).")
 @click.option("--cpus", help="Pin the process to these CPUs, e.g. 4,5,6,7 (big cores).")
-@click.option("--fp16", is_flag=True, help="PyTorch models: run in float16.")
+@click.option("--fp16", is_flag=True, help="PyTorch models: run in float16; ONNX on TensorRT: its fp16 mode.")
 @click.option("--compile", "compile_mode", type=click.Choice(COMPILE_MODES), help="PyTorch models: torch.compile.")
 @click.option("--cuda-graphs", is_flag=True, help="PyTorch models on CUDA: time one CUDA graph replay per call.")
+@click.option(
+    "--provider",
+    type=click.Choice(ORT_PROVIDERS),
+    help="ONNX files on --device cuda: onnxruntime's CUDA (default) or TensorRT provider (engines in <model>.trt/).",
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per model and batch.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write JSON, Markdown and plots.")
@@ -710,6 +716,7 @@ def bench(
     fp16: bool,
     compile_mode: str | None,
     cuda_graphs: bool,
+    provider: str | None,
     json_path: str | None,
     csv_path: str | None,
     report_dir: str | None,
@@ -753,6 +760,7 @@ def bench(
             fp16=fp16,
             compile_mode=compile_mode,
             cuda_graphs=cuda_graphs,
+            provider=provider,
             progress=advance,
         )
     record = run.to_dict()

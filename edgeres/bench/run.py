@@ -55,6 +55,7 @@ class BenchEntry:
     speedup_vs_baseline: float | None = None
     accuracy: dict[str, Any] | None = None
     isa: dict[str, Any] | None = None  # int8 files: the CPU features they assume (edgeres.isa)
+    provider: str | None = None  # onnxruntime's GPU provider (cuda, tensorrt) when one ran the file
     subject: Subject | None = field(default=None, repr=False)  # the runner it came from (not in the JSON)
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,13 +105,15 @@ def bench_models(
     fp16: bool = False,
     compile_mode: str | None = None,
     cuda_graphs: bool = False,
+    provider: str | None = None,
     progress: Any = None,
 ) -> BenchRun:
     """Measure every model at every batch size, interleaved; the baseline (first model by default) anchors ratios.
 
     `runtime` names one or more runtimes (default: each file's own); a file runs in each named runtime that
     opens it, and one file run in several runtimes is also scored for their agreement with each other.
-    `fp16`, `compile_mode` (see TorchPredictor) and `cuda_graphs` apply to PyTorch checkpoints.
+    `fp16`, `compile_mode` (see TorchPredictor) and `cuda_graphs` apply to PyTorch checkpoints; `provider`
+    (and `fp16`, TensorRT's fp16 mode) to ONNX files on CUDA (see runtimes.ort_providers).
 
     Raises EdgeresError subclasses for missing runtimes, devices, files, or mismatched data.
     """
@@ -138,13 +141,14 @@ def bench_models(
             "fp16": fp16,
             "compile": compile_mode,
             "cuda_graphs": cuda_graphs,
+            "provider": provider,
         },
         machine=machine_info(),
     )
     names = (runtime,) if isinstance(runtime, str) else tuple(runtime or ())
     subjects = [Subject(path, r.name) for path in paths for r in runtimes_for(path, names)]
     run.config["runtimes"] = list(dict.fromkeys(s.runtime for s in subjects))
-    flags = {"fp16": fp16, "compile_mode": compile_mode, "cuda_graphs": cuda_graphs}
+    flags = {"fp16": fp16, "compile_mode": compile_mode, "cuda_graphs": cuda_graphs, "provider": provider}
     check_flags(paths, [named(s.runtime) for s in subjects], flags)
     runners, loads = _open(subjects, device, threads, flags)
     base_subject = next(s for s in subjects if s.path == base)
@@ -160,6 +164,8 @@ def bench_models(
     for entry in run.entries:
         isa = getattr(runners[entry.subject], "isa", None) if entry.subject else None
         entry.isa = isa.to_dict() if isa is not None else None
+        provider = getattr(runners[entry.subject], "provider", None) if entry.subject else None
+        entry.provider = provider if provider != "cpu" else None
     if device != "cpu":
         run.gpu_memory = _gpu_memory(runners)
     if labeled is not None and images is not None:

@@ -10,7 +10,7 @@ from ..errors import EdgeresError
 from ..runtimes.registry import Runtime, named, runtime_for
 from ..runtimes.registry import runtimes as registered
 
-FLAGS = {"fp16": "--fp16", "compile_mode": "--compile", "cuda_graphs": "--cuda-graphs"}
+FLAGS = {"fp16": "--fp16", "compile_mode": "--compile", "cuda_graphs": "--cuda-graphs", "provider": "--provider"}
 
 
 def runtimes_for(path: Path, names: tuple[str, ...]) -> list[Runtime]:

@@ -61,6 +61,7 @@ _ENTRY = {
         "throughput_per_s": _NUMBER,
         "speedup_vs_baseline": {"type": ["number", "null"]},
         "accuracy": _ACCURACY,
+        "provider": {"type": ["string", "null"]},  # onnxruntime's GPU provider, when one ran the file
         "isa": {
             "type": ["object", "null"],
             "required": ["needs_any"],

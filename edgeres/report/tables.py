@@ -113,7 +113,7 @@ def rows(run: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "model": Path(entry["model"]).name,
-                "runtime": entry["runtime"],
+                "runtime": entry["runtime"] + (f" ({entry['provider']})" if entry.get("provider") else ""),
                 "batch": entry["batch"],
                 **{k: round(stats[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms")},
                 "throughput_per_s": round(entry["throughput_per_s"], 1),

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._quiet import output_captured
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
 from .onnx_isa import graph_isa
+from .ort_providers import ProviderChoice, check_session, qdq_activations, session_providers
 from .registry import Runtime
 
 RUNTIME = Runtime(
-    "ort", "onnxruntime", (".onnx",), ("onnxruntime", "onnxruntime-gpu"), "onnxruntime:OrtPredictor", ("cpu", "cuda")
+    "ort",
+    "onnxruntime",
+    (".onnx",),
+    ("onnxruntime", "onnxruntime-gpu"),
+    "onnxruntime:OrtPredictor",
+    ("cpu", "cuda"),
+    options=("provider", "fp16"),  # fp16: TensorRT's fp16 mode (ort_providers)
 )
 
 
@@ -69,7 +78,8 @@ def _has_symlink(base: Path, target: Path) -> bool:
 
 
 class OrtPredictor:
-    """An exported .onnx file on onnxruntime (CPU unless `device` or `providers` says otherwise)."""
+    """An exported .onnx file on onnxruntime: the CPU, or on `device` "cuda" the CUDA provider, or TensorRT with
+    `provider` "tensorrt" (`fp16` for its fp16 mode; see ort_providers)."""
 
     def __init__(
         self,
@@ -77,7 +87,8 @@ class OrtPredictor:
         *,
         threads: int | None = None,
         device: str = "cpu",
-        providers: list[str] | None = None,
+        provider: str | None = None,
+        fp16: bool = False,
         **options: Any,
     ) -> None:
         try:
@@ -86,15 +97,19 @@ class OrtPredictor:
             raise RuntimeMissingError("onnxruntime is not installed: pip install onnxruntime") from None
         self.path = exported_file(path, options)
         graph = check_onnx_file(self.path)
+        choice = ProviderChoice(device, provider, fp16)
+        providers = session_providers(ort, self.path, choice, qdq_activations(graph))
         settings = ort.SessionOptions()
         if threads:
             settings.intra_op_num_threads = threads
+        log = [""]
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), settings, providers=providers or _providers(ort, device)
-            )
+            with output_captured() if choice.name != "cpu" else contextlib.nullcontext(log) as log:
+                self.session = ort.InferenceSession(str(self.path), settings, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise ModelFileError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
+        check_session(self.session, self.path, choice, "".join(log))
+        self.provider = choice.name
         entries = self.session.get_modelmeta().custom_metadata_map
         self.card, self.io = card_from_entries(
             entries, self.path, options.get("card_overrides"), options.get("num_classes")
@@ -122,16 +137,3 @@ class OrtPredictor:
 
     def close(self) -> None:
         self.session = None
-
-
-def _providers(ort: Any, device: str) -> list[str]:
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    available = ort.get_available_providers()
-    wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
-    if not wanted:
-        raise RuntimeMissingError(
-            f"--device {device}: onnxruntime has no CUDA execution provider (has {available}); "
-            "pip install onnxruntime-gpu"
-        )
-    return [*wanted, "CPUExecutionProvider"]
