@@ -8,13 +8,26 @@ import torch.nn.functional as F
 
 def random_shift(batch: torch.Tensor, pad: int = 3, generator: torch.Generator | None = None) -> torch.Tensor:
     """Translate the whole batch by up to `pad` pixels (reflect-padded), the usual CIFAR augmentation."""
-    padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
+    return shift(batch, pad, *shift_draw(pad, generator))
+
+
+def shift_draw(pad: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+    """The (dy, dx) offsets random_shift draws, for callers that apply one draw to parts of a batch."""
     dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
+    return dy, dx
+
+
+def shift(batch: torch.Tensor, pad: int, dy: int, dx: int) -> torch.Tensor:
+    padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
     height, width = batch.shape[-2:]
     return padded[..., dy : dy + height, dx : dx + width]
 
 
 def random_flip(batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Mirror a random half of the images left-right."""
-    flip = torch.rand(batch.shape[0], generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+    return flip(batch, torch.rand(batch.shape[0], generator=generator) < 0.5)
+
+
+def flip(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mirror the images where `mask` is true."""
+    return torch.where(mask[:, None, None, None], batch.flip(-1), batch)

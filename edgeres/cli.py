@@ -411,6 +411,13 @@ def quantize(
 @click.option("--finetune-limit", type=click.IntRange(min=1), help="Train on a class-stratified subset of N.")
 @click.option("--distill", is_flag=True, help="Fine-tune against the unpruned model's soft outputs too.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tuning from <out>.finetune.pt.")
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    type=click.Choice(["cpu", "cuda"]),
+    help="Where fine-tuning runs; under torchrun each process takes its LOCAL_RANK's GPU (NCCL; gloo on CPU).",
+)
 @click.option("--eval", "eval_data", type=click.Path(), help="Labeled test images: top-1 before and after.")
 @click.option("--eval-limit", type=click.IntRange(min=1), help="Score a class-stratified subset of N images.")
 @click.option("--map-by-position", is_flag=True, help=MAP_HELP)
@@ -443,6 +450,7 @@ def prune(
     finetune_limit: int | None,
     distill: bool,
     resume: bool,
+    device: str,
     eval_data: str | None,
     eval_limit: int | None,
     map_by_position: bool,
@@ -455,6 +463,7 @@ def prune(
     too where narrower channels are not enough), fine-tune, and save a smaller dense model."""
     from .console import phase_progress, print_prune, train_progress
     from .prune import FinetuneOptions, PruneOptions, latency_goal, prune_checkpoint
+    from .prune.distributed import is_main_process
 
     if sum(goal is not None for goal in (ratio, target_macs, target_latency)) != 1:
         raise click.UsageError("give exactly one of --ratio, --target-macs and --target-latency")
@@ -491,10 +500,12 @@ def prune(
             fmt=latency_format,
         )
     ft = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit)
-    with phase_progress(not as_json) as advance, train_progress(not as_json) as on_step:
+    shown = not as_json and is_main_process()  # under torchrun rank 0 alone draws progress and reports
+    with phase_progress(shown) as advance, train_progress(shown) as on_step:
         result = prune_checkpoint(
             model,
             out,
+            device=device,
             options=options,
             target_macs=target_macs,
             target_latency=goal,
@@ -511,6 +522,8 @@ def prune(
             progress=advance,
             train_progress=on_step,
         )
+    if result is None:  # another rank of a torchrun job: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:
@@ -830,3 +843,7 @@ def demo(out: str, train_steps: int, seed: int, force: bool) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="edgeres")
+
+
+if __name__ == "__main__":  # `python -m edgeres.cli`, as torchrun runs it
+    main()

@@ -59,9 +59,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "train_images": ((int,), 0, "fine-tuning subset size (0: all)"),
         "lr": ((float, int), 0.01, "initial learning rate (cosine schedule)"),
         "distill": ((bool,), True, "distil from the unpruned model"),
+        "processes": ((int,), 1, "fine-tuning processes (torchrun on this machine, DistributedDataParallel)"),
+        "device": ((str,), "cpu", "where fine-tuning runs: cpu, or cuda (one GPU per process)"),
     },
     "export": {
-        "formats": ((list,), ["onnx", "tflite"], ", ".join(EXPORTERS) + " (pte: float32 only, [quantize] off)"),
+        "formats": ((list,), ["onnx", "tflite"], ", ".join(EXPORTERS)),
     },
     "quantize": {
         "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
@@ -89,6 +91,8 @@ _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
     ("prune", "epochs"): (lambda v: v >= 1, "at least 1"),
     ("prune", "train_images"): (lambda v: v >= 0, "0 (all) or more"),
     ("prune", "lr"): (lambda v: v > 0 and math.isfinite(v), "a positive number"),
+    ("prune", "processes"): (lambda v: v >= 1, "at least 1"),
+    ("prune", "device"): (lambda v: v in ("cpu", "cuda"), "cpu or cuda"),
     ("quantize", "max_drop"): (lambda v: v >= 0 and math.isfinite(v), "0 (no gate) or a positive number"),
     ("quantize", "optimize"): (lambda v: v in ("none", "fast", "best"), "none, fast or best"),
     ("bench", "targets"): (lambda v: bool(v) and all(isinstance(t, str) and t for t in v), "a list of names"),
@@ -200,6 +204,9 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
             f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine; drop it, or set "
             "[quantize] enabled = false"
         )
+    prune = sections["prune"]
+    if prune["enabled"] and (prune["processes"] > 1 or prune["device"] != "cpu") and not prune["train"]:
+        raise ConfigError(f"{file}: [prune] processes and device are for fine-tuning: set [prune] train too")
 
 
 def example_config() -> str:

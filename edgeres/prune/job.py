@@ -19,6 +19,7 @@ from ..evaluate import LabeledData
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
+from .distributed import Ranks, from_main, launched_by_torchrun, process_group
 from .finetune import FinetuneLog, FinetuneOptions, TrainingBatches, finetune, load_training_images, read_state
 from .latency_target import LatencyTarget, prune_to_latency
 from .structured import GradientBatches, PruneOptions, prune_model
@@ -82,7 +83,7 @@ def _taylor_batches(
 ) -> GradientBatches:
     x, y, _ = load_training_images(data, card, count, seed=0, by_position=by_position)
     batches = TrainingBatches(x, y, card, 64)
-    return lambda: batches.epoch(torch.Generator().manual_seed(0))
+    return lambda: ((images, labels) for images, labels, _ in batches.epoch(torch.Generator().manual_seed(0)))
 
 
 def _pruned_or_resumed(
@@ -122,6 +123,7 @@ def prune_checkpoint(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
+    device: str = "cpu",
     options: PruneOptions | None = None,
     target_macs: float | None = None,
     target_latency: LatencyTarget | None = None,
@@ -137,19 +139,52 @@ def prune_checkpoint(
     load_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
     train_progress: Callable[[int, int, int, float, float], None] | None = None,
-) -> PruneResult:
+) -> PruneResult | None:
     """Prune `checkpoint` and write a self-contained model file to `out` (plus `<out>.report.json`).
 
-    Fine-tuning (with `finetune_data`) saves its state after every epoch to `<out>.finetune.pt`; `resume`
-    continues from it. `bench` times ONNX fp32/int8 exports of both models side by side (int8 calibrated on
-    `eval_data` or `finetune_data`). `target_latency` chooses widths by latency measured on this machine
-    or the board it names (edgeres.prune.latency_target); it excludes `target_macs`. Raises
-    OutputExistsError before any work when `out` exists.
+    Fine-tuning (with `finetune_data`, on `device`) saves its state after every epoch to `<out>.finetune.pt`;
+    `resume` continues from it. Under torchrun every process calls this: rank 0 prunes, the ranks fine-tune
+    together (distributed.py), and rank 0 alone writes and returns the result; the others return None.
+    `bench` times ONNX fp32/int8 exports of both models side by side (int8 calibrated on `eval_data` or
+    `finetune_data`). `target_latency` chooses widths by latency measured on this machine or the board it
+    names (edgeres.prune.latency_target); it excludes `target_macs`. Raises OutputExistsError before any
+    work when `out` exists.
     """
-    source, target = Path(checkpoint), Path(out)
     if target_macs is not None and target_latency is not None:
         raise EdgeresError("give one of --target-macs and --target-latency, not both")
-    require_new(target, force=force)
+    if device != "cpu" and finetune_data is None:
+        raise EdgeresError(f"--device {device} is where fine-tuning runs: give --finetune DIR too")
+    if launched_by_torchrun() and finetune_data is None:
+        raise EdgeresError("several processes (torchrun) fine-tune together: give --finetune DIR")
+    require_new(Path(out), force=force)
+    with process_group(device) as ranks:
+        return _prune_job(
+            Path(checkpoint), Path(out), ranks, options, target_macs, target_latency, importance_data,
+            finetune_data, finetune_options, resume, eval_data, eval_limit, map_by_position, bench, force,
+            load_options, progress, train_progress,
+        )  # fmt: skip
+
+
+def _prune_job(
+    source: Path,
+    target: Path,
+    ranks: Ranks,
+    options: PruneOptions | None,
+    target_macs: float | None,
+    target_latency: LatencyTarget | None,
+    importance_data: str | os.PathLike[str] | None,
+    finetune_data: str | os.PathLike[str] | None,
+    finetune_options: FinetuneOptions | None,
+    resume: bool,
+    eval_data: str | os.PathLike[str] | None,
+    eval_limit: int | None,
+    map_by_position: bool,
+    bench: bool,
+    force: bool,
+    load_options: dict[str, Any] | None,
+    progress: Progress | None,
+    train_progress: Callable[[int, int, int, float, float], None] | None,
+) -> PruneResult | None:
     options, load_options = options or PruneOptions(), load_options or {}
     timer, seconds = time.perf_counter(), {}
     loaded = load_model(source, **load_options)
@@ -160,8 +195,11 @@ def prune_checkpoint(
         importance_data = finetune_data
     goal = target_latency if target_latency is not None else target_macs
     depth_data = importance_data or finetune_data
-    pruned, options, plan = _pruned_or_resumed(
-        loaded, state_path, resume, options, goal, importance_data, depth_data, map_by_position, progress
+    pruned, options, plan = from_main(
+        ranks,
+        lambda: _pruned_or_resumed(
+            loaded, state_path, resume, options, goal, importance_data, depth_data, map_by_position, progress
+        ),
     )
     seconds["prune"] = time.perf_counter() - timer
     log = None
@@ -185,10 +223,13 @@ def prune_checkpoint(
             resume=resume,
             progress=train_progress,
             by_position=map_by_position,
+            ranks=ranks,
         )
         seconds["finetune"] = time.perf_counter() - timer
     elif resume:
         raise EdgeresError("--resume continues fine-tuning: give --finetune DIR (the same as before)")
+    if not ranks.main:  # rank 0 writes, compares and reports
+        return None
     result = PruneResult(
         target,
         target.with_name(target.name + ".report.json"),
