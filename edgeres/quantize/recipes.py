@@ -49,8 +49,17 @@ class OrtQdqInt8:
         return NO_ASSUMPTION if self.weight_bits <= 7 else NEEDS_VNNI
 
 
+class _XnnpackKernels:
+    """Recipes whose files run on XNNPACK's int8 kernels."""
+
+    @property
+    def isa(self) -> IsaAssumption:
+        """XNNPACK's x86 int8 kernels widen to 16 bits before multiplying: exact on every x86 CPU (measured)."""
+        return NO_ASSUMPTION
+
+
 @dataclass(frozen=True)
-class LiteRtFullInt8:
+class LiteRtFullInt8(_XnnpackKernels):
     """ai-edge-quantizer static int8 (weights and activations) on the fp32 .tflite from the export stage.
 
     Same recipe for every target: XNNPACK runs int8 kernels on x86 and ARM alike. `io` "float" keeps a
@@ -64,14 +73,9 @@ class LiteRtFullInt8:
     format: str = "tflite"
     engine: str = "ai_edge_quantizer static_wi8_ai8"
 
-    @property
-    def isa(self) -> IsaAssumption:
-        """XNNPACK's x86 int8 kernels widen to 16 bits before multiplying: exact on every x86 CPU (measured)."""
-        return NO_ASSUMPTION
-
 
 @dataclass(frozen=True)
-class XnnpackPt2eInt8:
+class XnnpackPt2eInt8(_XnnpackKernels):
     """ExecuTorch's XNNPACKQuantizer through PyTorch 2 export quantization (PT2E), lowered to XNNPACK.
 
     It quantizes the PyTorch program, not an fp32 file: per-channel symmetric int8 weights (+-127) and
@@ -83,11 +87,6 @@ class XnnpackPt2eInt8:
     method: str = "histogram"
     format: str = "pte"
     engine: str = "executorch XNNPACKQuantizer (torchao PT2E)"
-
-    @property
-    def isa(self) -> IsaAssumption:
-        """XNNPACK's int8 kernels, as under TFLite: exact on every x86 CPU."""
-        return NO_ASSUMPTION
 
 
 Recipe = OrtQdqInt8 | LiteRtFullInt8 | XnnpackPt2eInt8
