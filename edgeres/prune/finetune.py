@@ -161,7 +161,7 @@ def finetune(
 
     `state_extra` (e.g. the pruned spec and card as JSON) is stored with the state so a resumed run can
     rebuild the model. `ranks` places this process in a torchrun job (default: alone, on the CPU); `model`
-    ends on the CPU either way. Raises DataError for unusable data, EdgeresError for a state from other
+    and `teacher` end on the CPU either way. Raises DataError for unusable data, EdgeresError for a state from other
     options, RankLostError when another process of the job stops.
     """
     ranks = ranks or Ranks()
@@ -179,8 +179,8 @@ def finetune(
     net = _parallel(trained, ranks)
     if teacher is not None:
         teacher.to(ranks.device).eval()
-    keep = f"the last finished epoch's state is {state_path}; rerun with --resume"
     for epoch in range(log.resumed_from, options.epochs):
+        keep = f"the last finished epoch's state is {state_path}; rerun with --resume" if epoch else "no epoch finished"
         with peers_lost(ranks, keep):
             entry = _train_epoch(net, teacher, batches, optimizer, scheduler, options, epoch, ranks, progress)
         log.epochs.append(entry)
@@ -189,6 +189,8 @@ def finetune(
     if trained is not model:
         model.load_state_dict(trained.state_dict())
     model.cpu().eval()
+    if teacher is not None:  # the caller's model: back where it was given
+        teacher.cpu()
     return log
 
 
