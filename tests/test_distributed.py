@@ -35,7 +35,7 @@ WEIGHT_TOLERANCE = 0.10
 def _prune(out: Path, *extra: str) -> list[str]:
     return [
         "prune", str(CHECKPOINTS / "resnet20-12fca82f.th"), "--target-macs", "0.5", "--out", str(out),
-        "--finetune", str(CIFAR / "train"), "--finetune-limit", "1024", "--epochs", "3", "--batch-size", "64", *extra,
+        "--finetune", str(CIFAR / "train"), "--finetune-limit", "768", "--epochs", "3", "--batch-size", "64", *extra,
     ]  # fmt: skip
 
 
@@ -65,20 +65,14 @@ def _workers(launcher: int) -> dict[int, int]:
     return found
 
 
-def _start_and_signal(argv: list[str], state: Path, which: str) -> subprocess.CompletedProcess[str]:
-    """Run torchrun; once the first epoch's state exists, SIGINT the launcher ("launcher") or SIGKILL rank 1."""
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+def _kill_rank_1_after_an_epoch(argv: list[str], state: Path) -> subprocess.CompletedProcess[str]:
+    """Run torchrun; once the first epoch's state exists, SIGKILL the process of rank 1."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the job ended before it could be stopped"
-    if which == "launcher":
-        proc.send_signal(signal.SIGINT)
-    else:
-        os.kill(_workers(proc.pid)[1], signal.SIGKILL)
+    os.kill(_workers(proc.pid)[1], signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
@@ -99,7 +93,7 @@ def test_each_rank_takes_its_share_of_every_global_batch_with_the_same_augmentat
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_two_processes_match_one_resume_and_survive_a_dead_rank_cleanly(tmp_path):
+def test_two_processes_match_one_and_a_dead_rank_ends_the_job_cleanly_then_resumes(tmp_path):
     straight, single = tmp_path / "two.safetensors", tmp_path / "one.safetensors"
     done = _run(TORCHRUN + _prune(straight))
     assert done.returncode == 0, done.stderr
@@ -107,24 +101,21 @@ def test_two_processes_match_one_resume_and_survive_a_dead_rank_cleanly(tmp_path
     assert _relative_difference(single, straight) < WEIGHT_TOLERANCE
     assert export_model(straight, tmp_path / "two.onnx").verification.passed  # loads and exports like any model
 
+    # A rank that dies mid-job: the others stop with one error line, only the last epoch's state is left, and
+    # the same command with --resume ends with the weights of the uninterrupted job.
     resumed = tmp_path / "resumed.safetensors"
     state = resumed.with_name(resumed.name + ".finetune.pt")
-    stopped = _start_and_signal(TORCHRUN + _prune(resumed), state, "launcher")
-    assert stopped.returncode != 0 and not resumed.exists() and read_state(state)["epoch"] < 3
-    again = _run(TORCHRUN + _prune(resumed, "--resume"))
-    assert again.returncode == 0, again.stderr
-    assert _relative_difference(straight, resumed) < 1e-6 and not state.exists()
-
-    lost = tmp_path / "lost.safetensors"
-    state = lost.with_name(lost.name + ".finetune.pt")
-    died = _start_and_signal(TORCHRUN + _prune(lost), state, "rank 1")
+    died = _kill_rank_1_after_an_epoch(TORCHRUN + _prune(resumed), state)
     errors = [line for line in died.stderr.splitlines() if line.startswith("error: ")]
-    assert died.returncode != 0 and not lost.exists(), died.stderr
+    assert died.returncode != 0 and not resumed.exists(), died.stderr
     # rank 0 learns it from gloo (the peer's connection closed) or from torchrun's SIGTERM, whichever comes first
     said = ("rank 0 of 2: another process of the job stopped", "rank 0 of 2: stopped by torchrun")
     assert len(errors) == 1 and errors[0].startswith(tuple(f"error: {start}" for start in said)), died.stderr
-    assert f"{state.name}; rerun with --resume" in errors[0] and read_state(state)["epoch"] >= 1
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("lost")) == [state.name]
+    assert f"{state.name}; rerun with --resume" in errors[0] and 1 <= read_state(state)["epoch"] < 3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("resumed")) == [state.name]
+    again = _run(TORCHRUN + _prune(resumed, "--resume"))
+    assert again.returncode == 0, again.stderr
+    assert _relative_difference(straight, resumed) < 1e-6 and not state.exists()
 
 
 @pytest.mark.shared
