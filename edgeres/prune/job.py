@@ -159,9 +159,11 @@ def prune_checkpoint(
     require_new(Path(out), force=force)
     with process_group(device) as ranks:
         return _prune_job(
-            Path(checkpoint), Path(out), ranks, options, target_macs, target_latency, importance_data,
-            finetune_data, finetune_options, resume, eval_data, eval_limit, map_by_position, bench, force,
-            load_options, progress, train_progress,
+            Path(checkpoint), Path(out), ranks, options=options, target_macs=target_macs,
+            target_latency=target_latency, importance_data=importance_data, finetune_data=finetune_data,
+            finetune_options=finetune_options, resume=resume, eval_data=eval_data, eval_limit=eval_limit,
+            map_by_position=map_by_position, bench=bench, force=force, load_options=load_options,
+            progress=progress, train_progress=train_progress,
         )  # fmt: skip
 
 
@@ -169,6 +171,7 @@ def _prune_job(
     source: Path,
     target: Path,
     ranks: Ranks,
+    *,
     options: PruneOptions | None,
     target_macs: float | None,
     target_latency: LatencyTarget | None,
