@@ -45,8 +45,8 @@ def _ort_variants(checkpoint: Path, calib: Path, folder: Path, skipped: dict[str
     import onnxruntime as ort
 
     available = ort.get_available_providers()
-    here = [name for name, provider in PROVIDERS.items() if provider in available]
-    for name in PROVIDERS.keys() - set(here):
+    here = [name for name in ("cuda", "tensorrt") if PROVIDERS[name] in available]
+    for name in {"cuda", "tensorrt"} - set(here):
         skipped[f"ort {name}"] = f"onnxruntime {ort.__version__} has no {PROVIDERS[name]} (has {', '.join(available)})"
     if not here:
         return {}
@@ -57,7 +57,7 @@ def _ort_variants(checkpoint: Path, calib: Path, folder: Path, skipped: dict[str
     for name in here:
         variants[f"ort {name} fp32"] = (fp32, {"provider": name})
         if name == "tensorrt":
-            variants["ort tensorrt fp16"] = (fp32, {"provider": name, "fp16": True})
+            variants["ort tensorrt fp16"] = (fp32, {"provider": "tensorrt-fp16"})
         variants[f"ort {name} int8 (generic QDQ)"] = (int8, {"provider": name})
     return variants
 

@@ -697,13 +697,14 @@ def _check_bench_flags(targets: tuple[str, ...], given: dict[str, Any]) -> None:
 @click.option("--min-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0))
 @click.option("--baseline", type=click.Path(), help="Model the ratios refer to (default: the first).")
 @click.option("--cpus", help="Pin the process to these CPUs, e.g. 4,5,6,7 (big cores).")
-@click.option("--fp16", is_flag=True, help="PyTorch models: run in float16; ONNX on TensorRT: its fp16 mode.")
+@click.option("--fp16", is_flag=True, help="PyTorch models: run in float16.")
 @click.option("--compile", "compile_mode", type=click.Choice(COMPILE_MODES), help="PyTorch models: torch.compile.")
 @click.option("--cuda-graphs", is_flag=True, help="PyTorch models on CUDA: time one CUDA graph replay per call.")
 @click.option(
     "--provider",
     type=click.Choice(ORT_PROVIDERS),
-    help="ONNX files on --device cuda: onnxruntime's CUDA (default) or TensorRT provider (engines in <model>.trt/).",
+    help="ONNX files on --device cuda: onnxruntime's CUDA provider (default), TensorRT, or TensorRT in fp16 "
+    "(engines in <model>.trt/).",
 )
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per model and batch.")

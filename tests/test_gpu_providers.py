@@ -40,8 +40,8 @@ def test_provider_options_that_cannot_apply_are_one_error(resnet20_files, tmp_pa
     out = tmp_path / "bench.json"
     cases = [
         ((fp32, "--provider", "cuda"), "--provider cuda runs on the GPU; add --device cuda"),
-        ((fp32, "--fp16"), "--fp16 for ONNX files is TensorRT's fp16 mode"),
-        ((fp32, "--device", "cuda", "--fp16"), "--fp16 for ONNX files is TensorRT's fp16 mode"),
+        ((fp32, "--fp16"), "--fp16 applies to PyTorch checkpoints"),
+        ((x86_int8, "--device", "cuda", "--provider", "tensorrt-fp16"), "uint8 activations (an x86 recipe)"),
         ((x86_int8, "--device", "cuda", "--provider", "tensorrt"), "uint8 activations (an x86 recipe)"),
     ]
     if "TensorrtExecutionProvider" not in AVAILABLE:

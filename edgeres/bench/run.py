@@ -113,7 +113,7 @@ def bench_models(
     `runtime` names one or more runtimes (default: each file's own); a file runs in each named runtime that
     opens it, and one file run in several runtimes is also scored for their agreement with each other.
     `fp16`, `compile_mode` (see TorchPredictor) and `cuda_graphs` apply to PyTorch checkpoints; `provider`
-    (and `fp16`, TensorRT's fp16 mode) to ONNX files on CUDA (see runtimes.ort_providers).
+    to ONNX files on CUDA (see runtimes.ort_providers).
 
     Raises EdgeresError subclasses for missing runtimes, devices, files, or mismatched data.
     """

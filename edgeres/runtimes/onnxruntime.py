@@ -24,7 +24,7 @@ RUNTIME = Runtime(
     ("onnxruntime", "onnxruntime-gpu"),
     "onnxruntime:OrtPredictor",
     ("cpu", "cuda"),
-    options=("provider", "fp16"),  # fp16: TensorRT's fp16 mode (ort_providers)
+    options=("provider",),  # onnxruntime's GPU provider (ort_providers)
 )
 
 
@@ -79,7 +79,7 @@ def _has_symlink(base: Path, target: Path) -> bool:
 
 class OrtPredictor:
     """An exported .onnx file on onnxruntime: the CPU, or on `device` "cuda" the CUDA provider, or TensorRT with
-    `provider` "tensorrt" (`fp16` for its fp16 mode; see ort_providers)."""
+    `provider` "tensorrt" or "tensorrt-fp16" (see ort_providers)."""
 
     def __init__(
         self,
@@ -88,7 +88,6 @@ class OrtPredictor:
         threads: int | None = None,
         device: str = "cpu",
         provider: str | None = None,
-        fp16: bool = False,
         **options: Any,
     ) -> None:
         try:
@@ -97,7 +96,7 @@ class OrtPredictor:
             raise RuntimeMissingError("onnxruntime is not installed: pip install onnxruntime") from None
         self.path = exported_file(path, options)
         graph = check_onnx_file(self.path)
-        choice = ProviderChoice(device, provider, fp16)
+        choice = ProviderChoice(device, provider)
         providers = session_providers(ort, self.path, choice, qdq_activations(graph))
         settings = ort.SessionOptions()
         if threads:

@@ -1,12 +1,13 @@
 """Which onnxruntime execution provider runs a file, with what options: CPU, CUDA, or TensorRT.
 
-TensorRT builds an engine per model, input shape and precision, which takes seconds to minutes: edgeres keeps
-the engines (and TensorRT's timing cache) in a folder beside the model, `<model>.trt/`, so that the next
-session starts from them. An int8 QDQ file is explicit quantization for TensorRT: its scales come from the
-file, no calibration table is involved, and TensorRT takes symmetric int8 Q/DQ only, so files quantized with
-uint8 activations (the `x86` recipes) are refused with the recipe that fits (`--target generic`).
-onnxruntime silently runs on the CPU when a GPU provider fails to load; a session whose first provider is not
-the one asked for is an error here, never a CPU number reported as a GPU one.
+TensorRT (`tensorrt`, or `tensorrt-fp16` for its fp16 mode) builds an engine per model, input shape and
+precision, which takes seconds to minutes: edgeres keeps the engines (and TensorRT's timing cache) in a folder
+beside the model, `<model>.trt/`, so that the next session starts from them. An int8 QDQ file is explicit
+quantization for TensorRT: its scales come from the file, no calibration table is involved, and TensorRT
+takes symmetric int8 Q/DQ only, so files quantized with uint8 activations (the `x86` recipes) are refused
+with the recipe that fits (`--target generic`).
+onnxruntime silently runs on the next provider (or the CPU) when one fails to load; a session whose first
+provider is not the one asked for is an error here, never a CUDA or CPU number reported as TensorRT's.
 """
 
 from __future__ import annotations
@@ -18,20 +19,27 @@ from typing import Any
 
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
 
-PROVIDERS = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+# --provider values: tensorrt-fp16 is TensorRT with its fp16 mode (--fp16 stays PyTorch's, so that one bench can
+# compare a checkpoint in float16 with ONNX files on any provider).
+PROVIDERS = {
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "tensorrt-fp16": "TensorrtExecutionProvider",
+}
+_TENSORRT_INSTALL = "pip install onnxruntime-gpu tensorrt (TensorRT's libraries on the library path)"
 INSTALL = {
     "cuda": "pip install onnxruntime-gpu (CUDA 13 builds since 1.31)",
-    "tensorrt": "pip install onnxruntime-gpu tensorrt (TensorRT's libraries on the library path)",
+    "tensorrt": _TENSORRT_INSTALL,
+    "tensorrt-fp16": _TENSORRT_INSTALL,
 }
 
 
 @dataclass(frozen=True)
 class ProviderChoice:
-    """What the user asked for: the device, a GPU provider (None: the device's default) and TensorRT fp16."""
+    """What the user asked for: the device and a GPU provider (None: the device's default)."""
 
     device: str = "cpu"
     provider: str | None = None
-    fp16: bool = False
 
     def check(self, path: Path) -> None:
         """Options that do not apply are errors, before any session is made."""
@@ -39,15 +47,14 @@ class ProviderChoice:
             raise EdgeresError(f"unknown --provider {self.provider!r}; choose one of {', '.join(PROVIDERS)}")
         if self.provider is not None and self.device == "cpu":
             raise EdgeresError(f"{path}: --provider {self.provider} runs on the GPU; add --device cuda")
-        if self.fp16 and self.name != "tensorrt":
-            raise EdgeresError(
-                f"{path}: --fp16 for ONNX files is TensorRT's fp16 mode; add --device cuda --provider tensorrt "
-                "(or export with --fp16)"
-            )
 
     @property
     def name(self) -> str:
         return "cpu" if self.device == "cpu" else self.provider or "cuda"
+
+    @property
+    def tensorrt(self) -> bool:
+        return self.name.startswith("tensorrt")
 
 
 def session_providers(ort: Any, path: Path, choice: ProviderChoice, qdq: str | None) -> list[Any]:
@@ -56,7 +63,7 @@ def session_providers(ort: Any, path: Path, choice: ProviderChoice, qdq: str | N
     choice.check(path)
     if choice.name == "cpu":
         return ["CPUExecutionProvider"]
-    if choice.name == "tensorrt" and qdq == "uint8":  # wrong for TensorRT wherever it is installed
+    if choice.tensorrt and qdq == "uint8":  # wrong for TensorRT wherever it is installed
         raise ModelFileError(
             f"{path}: int8 with uint8 activations (an x86 recipe); TensorRT runs symmetric int8 Q/DQ only: "
             "quantize with --target generic"
@@ -70,7 +77,8 @@ def session_providers(ort: Any, path: Path, choice: ProviderChoice, qdq: str | N
         )
     if choice.name == "cuda":
         return [wanted, "CPUExecutionProvider"]
-    return [(wanted, tensorrt_options(path, choice.fp16, qdq is not None)), PROVIDERS["cuda"], "CPUExecutionProvider"]
+    fp16 = choice.name == "tensorrt-fp16"
+    return [(wanted, tensorrt_options(path, fp16, qdq is not None)), PROVIDERS["cuda"], "CPUExecutionProvider"]
 
 
 def tensorrt_options(path: Path, fp16: bool, int8: bool) -> dict[str, str]:
