@@ -18,11 +18,17 @@ def native_stderr_silenced() -> Iterator[None]:
     start-up notes straight to descriptor 2, whatever the log level. Python exceptions raised in the block
     still carry their messages, so a failure is never hidden.
     """
+    with open(os.devnull, "w") as null, _descriptor_2_to(null.fileno()):
+        yield
+
+
+@contextlib.contextmanager
+def _descriptor_2_to(target: int) -> Iterator[None]:
+    """File descriptor 2 (native code's stderr) points at `target` for the block."""
     sys.stderr.flush()
     saved = os.dup(2)
+    os.dup2(target, 2)
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
         yield
     finally:
         os.dup2(saved, 2)
@@ -35,15 +41,11 @@ def output_captured() -> Iterator[list[str]]:
     they received. For libraries that explain a failure only in what they print (onnxruntime's provider
     fallback prints why a provider did not load, then carries on without it)."""
     captured: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.TemporaryFile() as sink, contextlib.redirect_stdout(io.StringIO()) as printed:
-        os.dup2(sink.fileno(), 2)
         try:
-            yield captured
+            with _descriptor_2_to(sink.fileno()):
+                yield captured
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
             sink.seek(0)
             captured.append(printed.getvalue() + sink.read().decode(errors="replace"))
 

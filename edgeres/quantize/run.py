@@ -147,12 +147,20 @@ def int8_engine(
     return TfliteInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
 
 
+def _exported_format(model: object) -> str | None:
+    """The export format whose file `model` is (by suffix), None for a checkpoint or a loaded model."""
+    if isinstance(model, LoadedModel):
+        return None
+    suffix = Path(str(model)).suffix.lower()
+    return next((fmt for fmt in EXPORTERS if get_exporter(fmt).suffix == suffix), None)
+
+
 def _fp32_source(
     model: str | os.PathLike[str] | LoadedModel, fmt: str, work: Path, load: dict[str, Any]
 ) -> tuple[Path, ModelCard, LoadedModel | None]:
     """An fp32 file of `fmt` (the model itself when it already is one, else a verified export, reused from the
     export cache when one was made of the same weights), its card, and the PyTorch model when there is one."""
-    if not isinstance(model, LoadedModel) and Path(model).suffix.lower() == get_exporter(fmt).suffix:
+    if not isinstance(model, LoadedModel) and _exported_format(model) == fmt:
         # The loader's flags reach the file's runtime: card overrides apply, checkpoint-only flags are errors.
         predictor = open_predictor(Path(model), **load)
         if predictor.io.precision != "float32":  # type: ignore[attr-defined]
@@ -168,8 +176,7 @@ _FILE_TECHNIQUES = Techniques(range_search=True)  # what `fast` can do without P
 def _techniques(optimize: str | Techniques | None, model: object) -> tuple[str, Techniques]:
     """The level's name and techniques. An exported fp32 file has no PyTorch weights to prepare: by default
     it gets what `fast` can do on the file (range search); asking for more is an error."""
-    suffixes = {get_exporter(fmt).suffix for fmt in EXPORTERS}
-    exported = not isinstance(model, LoadedModel) and Path(str(model)).suffix.lower() in suffixes
+    exported = _exported_format(model) is not None
     if optimize is None:
         optimize = "fast"
         if exported:
@@ -200,8 +207,7 @@ def _prepared_model(
 
 def _refuse_exported_source(recipe: Recipe, model: object) -> None:
     """Engines that quantize the PyTorch program cannot start from an exported file of their format."""
-    exported = not isinstance(model, LoadedModel) and Path(str(model)).suffix.lower() == f".{recipe.format}"
-    if recipe.format in QUANTIZED_FROM_MODEL and exported:
+    if recipe.format in QUANTIZED_FROM_MODEL and _exported_format(model) == recipe.format:
         raise RecipeError(
             f"{model}: int8 {recipe.format} files are quantized from the PyTorch model (the engine works on the "
             "program before lowering); quantize the checkpoint instead"

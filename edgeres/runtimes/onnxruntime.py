@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._quiet import output_captured
 from ..errors import ModelFileError, RuntimeMissingError
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
 from .onnx_isa import graph_isa
-from .ort_providers import ProviderChoice, check_session, qdq_activations, session_providers
+from .ort_providers import ProviderChoice, open_session
 from .registry import Runtime
 
 RUNTIME = Runtime(
@@ -97,17 +95,10 @@ class OrtPredictor:
         self.path = exported_file(path, options)
         graph = check_onnx_file(self.path)
         choice = ProviderChoice(device, provider)
-        providers = session_providers(ort, self.path, choice, qdq_activations(graph))
         settings = ort.SessionOptions()
         if threads:
             settings.intra_op_num_threads = threads
-        log = [""]
-        try:
-            with output_captured() if choice.name != "cpu" else contextlib.nullcontext(log) as log:
-                self.session = ort.InferenceSession(str(self.path), settings, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise ModelFileError(f"{self.path}: onnxruntime cannot load it ({exc})") from None
-        check_session(self.session, self.path, choice, "".join(log))
+        self.session = open_session(ort, self.path, settings, choice, graph)
         self.provider = choice.name
         entries = self.session.get_modelmeta().custom_metadata_map
         self.card, self.io = card_from_entries(

@@ -12,11 +12,13 @@ provider is not the one asked for is an error here, never a CUDA or CPU number r
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._quiet import output_captured
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
 
 # --provider values: tensorrt-fp16 is TensorRT with its fp16 mode (--fp16 stays PyTorch's, so that one bench can
@@ -92,6 +94,20 @@ def tensorrt_options(path: Path, fp16: bool, int8: bool) -> dict[str, str]:
         "trt_fp16_enable": str(fp16),
         "trt_int8_enable": str(int8),  # explicit quantization: the scales are the file's Q/DQ nodes
     }
+
+
+def open_session(ort: Any, path: Path, settings: Any, choice: ProviderChoice, graph: Any) -> Any:
+    """An InferenceSession of `path` on the provider asked for (`graph`: the file's onnx graph, or None on boards
+    without `onnx`). What onnxruntime prints while it sets up a GPU provider is kept to say why one failed."""
+    providers = session_providers(ort, path, choice, qdq_activations(graph))
+    capture = output_captured() if choice.name != "cpu" else contextlib.nullcontext([""])
+    try:
+        with capture as log:
+            session = ort.InferenceSession(str(path), settings, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise ModelFileError(f"{path}: onnxruntime cannot load it ({exc})") from None
+    check_session(session, path, choice, "".join(log))
+    return session
 
 
 def check_session(session: Any, path: Path, choice: ProviderChoice, log: str = "") -> None:
