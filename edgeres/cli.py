@@ -532,6 +532,16 @@ def prune(
         click.echo(f"warning: {warning}", err=True)
 
 
+@cli.command("prune-job", hidden=True)
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("report", type=click.Path(dir_okay=False, path_type=Path))
+def prune_job(spec: Path, report: Path) -> None:
+    """One rank of a prune job the pipeline pickled for torchrun (edgeres.prune.launch); not for users."""
+    from .prune.launch import run_rank
+
+    run_rank(spec, report)
+
+
 def _precision_fraction(text: str) -> tuple[str, float]:
     """`fp32=0.5` as ("fp32", 0.5); a UsageError naming the flag otherwise."""
     precision, _, fraction = text.partition("=")

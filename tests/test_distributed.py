@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,13 @@ import torch
 from safetensors.torch import load_file
 
 from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
+from edgeres.errors import EdgeresError
 from edgeres.export import export_model
 from edgeres.models import load_model
 from edgeres.pipeline import ConfigError, load_config, run_pipeline
+from edgeres.prune import prune_checkpoint
 from edgeres.prune.finetune import TrainingBatches, read_state
+from edgeres.prune.launch import prune_with_torchrun
 
 from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
 
@@ -136,6 +140,14 @@ def test_the_pipeline_launches_torchrun_for_its_fine_tuning(tmp_path):
     config.write_text(config.read_text().replace(f'train = "{CIFAR / "train"}"\n', ""))
     with pytest.raises(ConfigError, match=r"\[prune\] processes and device are for fine-tuning"):
         load_config(config)
+
+
+def test_a_launched_job_that_fails_raises_the_ranks_own_error(tmp_path):
+    """The launcher's job is pickled for the ranks; their `error:` line is what it raises, and no report."""
+    job = partial(prune_checkpoint, tmp_path / "missing.th", tmp_path / "out.safetensors", finetune_data=tmp_path)
+    with pytest.raises(EdgeresError, match=r"missing\.th") as caught:
+        prune_with_torchrun(2, job)
+    assert "Traceback" not in str(caught.value) and not (tmp_path / "out.safetensors").exists()
 
 
 @pytest.mark.shared

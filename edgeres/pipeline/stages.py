@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,55 +28,37 @@ def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, An
             settings["target_latency"], settings["latency_precision"], profile, not settings["keep_depth"]
         )
 
+    run = partial(
+        prune_checkpoint,
+        source,
+        out,
+        device=settings["device"],
+        options=PruneOptions(importance=settings["importance"], round_to=settings["round_to"] or None),
+        target_macs=None if goal else settings["target_macs"],
+        target_latency=goal,
+        finetune_data=train,
+        finetune_options=FinetuneOptions(
+            epochs=settings["epochs"], lr=settings["lr"], distill=settings["distill"],
+            limit=settings["train_images"] or None,
+        ),
+        resume=resume and train is not None,
+        eval_data=runner.config["data"]["evaluation"],
+        eval_limit=runner.config["data"]["evaluation_images"] or None,
+        map_by_position=runner.config["data"]["map_by_position"],
+        force=True,
+        load_options=load_options(runner.config),
+    )  # fmt: skip
+
     def job() -> tuple[list[Path], dict[str, Any]]:
-        if settings["processes"] > 1:
-            argv = _prune_argv(runner, source, out, settings, resume)
-            report = prune_with_torchrun(settings["processes"], argv)
+        if settings["processes"] > 1:  # the same call on each rank torchrun starts
+            report = prune_with_torchrun(settings["processes"], run)
             return [out, Path(report["report_path"])], report
-        result = prune_checkpoint(
-            source,
-            out,
-            device=settings["device"],
-            options=PruneOptions(importance=settings["importance"], round_to=settings["round_to"] or None),
-            target_macs=None if goal else settings["target_macs"],
-            target_latency=goal,
-            finetune_data=train,
-            finetune_options=FinetuneOptions(
-                epochs=settings["epochs"], lr=settings["lr"], distill=settings["distill"],
-                limit=settings["train_images"] or None,
-            ),
-            resume=resume and train is not None,
-            eval_data=runner.config["data"]["evaluation"],
-            eval_limit=runner.config["data"]["evaluation_images"] or None,
-            map_by_position=runner.config["data"]["map_by_position"],
-            force=True,
-            load_options=load_options(runner.config),
-        )  # fmt: skip
+        result = run()
         assert result is not None, "one process is rank 0"
         return [out, result.report_path], result.to_dict()
 
     inputs = [source] + ([Path(train)] if train and Path(train).is_file() else [])
     return runner.stage("prune", settings, inputs, job)
-
-
-def _prune_argv(runner: StageRunner, source: Path, out: Path, settings: dict[str, Any], resume: bool) -> list[str]:
-    """The `edgeres prune` flags of the same job, for the ranks torchrun starts."""
-    argv = [str(source), "--out", str(out), "--force", "--importance", settings["importance"]]
-    argv += ["--round-to", str(settings["round_to"]), "--device", settings["device"]]
-    if settings["target_latency"]:
-        profile = settings["latency_target"] or runner.config["bench"]["targets"][0]
-        argv += ["--target-latency", str(settings["target_latency"]), "--latency-on", profile]
-        argv += ["--latency-precision", settings["latency_precision"]] + (["--keep-depth"] * settings["keep_depth"])
-    else:
-        argv += ["--target-macs", str(settings["target_macs"])]
-    argv += ["--finetune", settings["train"], "--epochs", str(settings["epochs"]), "--lr", str(settings["lr"])]
-    argv += ["--finetune-limit", str(settings["train_images"])] if settings["train_images"] else []
-    argv += ["--distill"] * settings["distill"] + ["--resume"] * resume
-    data, model = runner.config["data"], runner.config["model"]
-    argv += ["--eval", data["evaluation"]] + ["--map-by-position"] * data["map_by_position"]
-    argv += ["--eval-limit", str(data["evaluation_images"])] if data["evaluation_images"] else []
-    argv += (["--arch", model["arch"]] if model["arch"] else []) + ["--trust"] * model["trust"]
-    return argv
 
 
 def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> dict[str, Any]:

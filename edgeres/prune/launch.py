@@ -1,33 +1,53 @@
-"""`edgeres prune` on several processes of this machine, started from Python: what the pipeline's
-`[prune] processes` does. torchrun (torch.distributed.run) starts the ranks; rank 0 prints the report."""
+"""A prune job on several processes of this machine, started from Python: what the pipeline's
+`[prune] processes` does. The job is one `prune_checkpoint` call (a partial), pickled once, so the ranks run
+exactly what a single process would; torchrun (torch.distributed.run) starts them on `edgeres prune-job`."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from .._io import write_text_atomic
 from ..errors import EdgeresError
+from .job import PruneResult
+
+PruneJob = Callable[[], PruneResult | None]  # prune_checkpoint with its arguments bound (functools.partial)
 
 
-def prune_with_torchrun(processes: int, argv: list[str]) -> dict[str, Any]:
-    """`edgeres prune ARGV` as `processes` ranks (a standalone rendezvous on this machine); rank 0's JSON report.
+def prune_with_torchrun(processes: int, job: PruneJob) -> dict[str, Any]:
+    """`job` as `processes` ranks (a standalone rendezvous on this machine); rank 0's report, as to_dict gives.
     Raises EdgeresError with the workers' own error line when the job fails."""
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-        "-m", "edgeres.cli", "prune", *argv, "--json",
-    ]  # fmt: skip
-    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = launcher.communicate()
-    except KeyboardInterrupt:  # torchrun passes SIGINT on to its ranks and waits for them: no orphans
-        launcher.send_signal(signal.SIGINT)
-        launcher.communicate(timeout=120)
-        raise
-    if launcher.returncode != 0:
-        errors = [line.removeprefix("error: ") for line in stderr.splitlines() if line.startswith("error: ")]
-        tail = stderr.strip().splitlines()[-1:] or ["no output"]
-        raise EdgeresError(errors[0] if errors else f"torchrun with {processes} processes failed: {tail[0]}")
-    return json.loads(stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    with tempfile.TemporaryDirectory(prefix="edgeres-prune-job-") as folder:
+        spec, report = Path(folder) / "job.pickle", Path(folder) / "report.json"
+        spec.write_bytes(pickle.dumps(job))
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            "-m", "edgeres.cli", "prune-job", str(spec), str(report),
+        ]  # fmt: skip
+        launcher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _, stderr = launcher.communicate()
+        except KeyboardInterrupt:  # torchrun passes SIGINT on to its ranks and waits for them: no orphans
+            launcher.send_signal(signal.SIGINT)
+            launcher.communicate(timeout=120)
+            raise
+        if launcher.returncode != 0 or not report.exists():
+            errors = [line.removeprefix("error: ") for line in stderr.splitlines() if line.startswith("error: ")]
+            tail = stderr.strip().splitlines()[-1:] or ["no output"]
+            raise EdgeresError(errors[0] if errors else f"torchrun with {processes} processes failed: {tail[0]}")
+        return json.loads(report.read_text())  # type: ignore[no-any-return]
+
+
+def run_rank(spec: Path, report: Path) -> None:
+    """One rank of prune_with_torchrun's job: rank 0 writes the report for the launcher."""
+    job: PruneJob = pickle.loads(spec.read_bytes())
+    result = job()
+    if result is not None:
+        write_text_atomic(report, json.dumps(result.to_dict()))
