@@ -18,6 +18,7 @@ def shift_draw(pad: int, generator: torch.Generator | None = None) -> tuple[int,
 
 
 def shift(batch: torch.Tensor, pad: int, dy: int, dx: int) -> torch.Tensor:
+    """Translate the whole batch by (dy - pad, dx - pad) pixels, reflect-padded: one draw of shift_draw."""
     padded = F.pad(batch, (pad, pad, pad, pad), mode="reflect")
     height, width = batch.shape[-2:]
     return padded[..., dy : dy + height, dx : dx + width]

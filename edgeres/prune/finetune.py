@@ -257,7 +257,7 @@ def _train_epoch(
         (summed * (ranks.world / total)).backward()  # DDP averages over ranks: the global batch's mean
         optimizer.step()
         scheduler.step()
-        loss_sum += summed.detach()  # summed on the device: reading a number each step would stall a GPU
+        loss_sum += summed.detach()  # kept on the device: a read each step stalls a GPU (progress alone reads)
         correct += (logits.argmax(1) == labels).sum()
         seen += len(labels)
         if shown is not None:
