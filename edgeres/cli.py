@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import EdgeresError
-from .formats import EXPORTERS
+from .formats import registry as formats
 from .predict import COMPILE_MODES
 from .runtimes.ort_providers import PROVIDERS as ORT_PROVIDERS
 from .runtimes.registry import names as runtime_names
@@ -201,8 +201,8 @@ def eval_(
 
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
-@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), help="Default: from the --out suffix.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=f"Output file ({formats.listing(' or ')}).")
+@click.option("--format", "fmt", type=click.Choice(formats.names()), help="Default: from the --out suffix.")
 @click.option("--fp16", is_flag=True, help="Float16 weights (TFLite) / float16 compute with float32 I/O (ONNX).")
 @click.option("--layout", type=click.Choice(["nchw", "nhwc"]), help="Input layout (default ONNX nchw, TFLite nhwc).")
 @click.option("--batch", help="Fixed batch size N, or 'dynamic' (default ONNX dynamic, TFLite 1).")
@@ -266,8 +266,8 @@ def export(
     help="Calibration images (folder, CIFAR archive, .npz), a calibration recipe (.toml), or a shipped recipe's "
     "name (calibration/, e.g. cifar10-train-512).",
 )
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file (.onnx or .tflite).")
-@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), help="Default: from the --out suffix.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=f"Output file ({formats.listing(' or ')}).")
+@click.option("--format", "fmt", type=click.Choice(formats.int8_names()), help="Default: from the --out suffix.")
 @click.option(
     "--target",
     default="x86",
@@ -282,10 +282,15 @@ def export(
 )
 @click.option(
     "--method",
-    help="Calibration method. onnx: percentile (default), minmax, entropy; tflite: minmax (default), mse; "
-    "pte: histogram (default), minmax.",
+    help="Calibration method. " + formats.method_help(),
 )
-@click.option("--io", default="float", show_default=True, type=click.Choice(["float", "int8"]))
+@click.option(
+    "--io",
+    default="float",
+    show_default=True,
+    type=click.Choice(formats.io_choices()),
+    help="The int8 file's interface type. " + formats.io_help(),
+)
 @click.option("--eval", "eval_data", type=click.Path(), help="Labeled images: measure fp32 and int8 top-1.")
 @click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate a stratified subset of N images.")
 @click.option("--map-by-position", is_flag=True, help=MAP_HELP)
@@ -391,7 +396,8 @@ def quantize(
 @click.option(
     "--latency-format",
     metavar="FORMAT",
-    help="The files --target-latency times: onnx or tflite [onnx, or --latency-on's].",
+    help=f"The files --target-latency times: {' or '.join(formats.probe_names())} "
+    f"[{formats.DEFAULT}, or --latency-on's].",
 )
 @click.option("--quantize-target", help="The int8 recipe --target-latency times (quantize --target) [x86].")
 @click.option("--latency-threads", type=click.IntRange(min=1), help="Threads --target-latency times with.")

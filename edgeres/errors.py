@@ -45,7 +45,7 @@ class OutputExistsError(EdgeresError):
 
 
 class ModelFileError(EdgeresError):
-    """An exported model file (.onnx, .tflite) is unreadable, unsafe, or lacks what edgeres needs."""
+    """An exported model file is unreadable, unsafe, or lacks what edgeres needs."""
 
 
 class RuntimeMissingError(EdgeresError):
@@ -54,3 +54,7 @@ class RuntimeMissingError(EdgeresError):
 
 class ExportError(EdgeresError):
     """Conversion to an export format failed, or the exported file does not compute what the model does."""
+
+
+class RecipeError(EdgeresError):
+    """A quantization option that the chosen engine or target does not offer."""

@@ -16,6 +16,7 @@ from .._io import write_text_atomic
 from ..card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from ..data import iter_batches, open_images
 from ..errors import OutputExistsError
+from ..formats import registry
 from ..models import build_model, save_model, spec_from_name
 from ..pipeline import PipelineResult, run_pipeline
 from ..summary import ModelSummary, summarize
@@ -52,7 +53,8 @@ class DemoResult:
             f"train     {self.steps} SGD steps, {self.images_seen} images in {self.train_seconds:.0f} s",
             f"saved     {self.model_path} (safetensors + architecture spec + model card)",
             f"pipeline  {self.config_path}: {len(run.ran)} stages in {self.timings['pipeline']:.0f} s "
-            "(prune + fine-tune, export ONNX/TFLite, int8, bench with accuracy, report)",
+            f"(prune + fine-tune, export {'/'.join(f.title for f in registry.formats() if f.pipeline_default)}, "
+            "int8, bench with accuracy, report)",
             f"prune     {prune['after']['macs'] / prune['before']['macs']:.0%} of the MACs, fine-tuned "
             f"{len(prune['finetune']['epochs'])} epochs; top-1 {prune['top1']['after']:.4f} "
             f"(unpruned {prune['top1']['before']:.4f})",
@@ -82,9 +84,6 @@ train = "{data / "train"}"
 epochs = 2
 lr = 0.02
 distill = true
-
-[export]
-formats = ["onnx", "tflite"]
 
 [quantize]
 enabled = true

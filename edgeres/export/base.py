@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -12,7 +11,7 @@ from torch import nn
 
 from ..card import ModelCard
 from ..errors import ExportError
-from ..formats import EXPORTERS
+from ..formats import registry
 from ..predict import Predictor
 from ..runtimes.embedded import IoSpec
 
@@ -29,10 +28,9 @@ class ExportOptions:
 
 
 class Exporter(Protocol):
-    """Writes one format and opens it again in that format's runtime."""
+    """Writes one format (declared in edgeres/formats/) and opens it again in that format's runtime."""
 
-    name: str
-    suffix: str
+    name: str  # the format's name
     default_layout: str
     default_batch: int | None
 
@@ -42,11 +40,11 @@ class Exporter(Protocol):
 
 
 def get_exporter(fmt: str) -> Exporter:
-    """The exporter registered for `fmt`. Raises ExportError listing the formats."""
-    if fmt not in EXPORTERS:
-        raise ExportError(f"unknown export format {fmt!r}; choose one of {sorted(EXPORTERS)}")
-    module, _, name = EXPORTERS[fmt].partition(":")
-    exporter: Exporter = getattr(importlib.import_module(module), name)()
+    """The exporter that `fmt` declares. Raises ExportError listing the formats."""
+    if fmt not in registry.names():
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(registry.names())}")
+    declared = registry.named(fmt)
+    exporter: Exporter = declared.load(declared.exporter)()
     return exporter
 
 

@@ -23,28 +23,19 @@ from pathlib import Path
 import torch
 
 from .._io import cache_dir
+from ..formats import registry
 from ..models import LoadedModel
-from .base import ExportOptions, get_exporter
+from .base import ExportOptions
 from .run import export_model
 
 KEEP = 8  # entries kept, most recently used first: a few models in two formats
 KEEP_BYTES = 512 * 2**20  # and no more than this in all (a ResNet-50 fp32 file is ~100 MB)
-_LIBRARIES = (
-    "torch",
-    "onnx",
-    "onnxscript",
-    "onnx-ir",
-    "litert-torch",
-    "litert-converter",
-    "ai-edge-litert",
-    "executorch",
-)
 
 
 def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptions | None = None) -> Path:
     """`loaded` exported to `out` (fmt, verified against PyTorch), from the cache when an identical export is
     there. Raises what export_model raises."""
-    entry = cache_dir() / "exports" / f"{_key(loaded, fmt, options)}{get_exporter(fmt).suffix}"
+    entry = cache_dir() / "exports" / f"{_key(loaded, fmt, options)}{registry.named(fmt).suffix}"
     try:
         shutil.copyfile(entry, out)
     except OSError:  # not cached, evicted meanwhile by another process, or no cache folder to read
@@ -90,7 +81,7 @@ def _code_version() -> str:
     package = Path(__file__).resolve().parents[1]
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
-    for library in _LIBRARIES:
+    for library in ("torch", *registry.packages(int8=False)):
         try:
             digest.update(f"{library}={importlib.metadata.version(library)}".encode())
         except importlib.metadata.PackageNotFoundError:

@@ -20,7 +20,6 @@ PROTOBUF_LIMIT = 2**31 - 1
 
 class OnnxExporter:
     name = "onnx"
-    suffix = ".onnx"
     default_layout = "nchw"
     default_batch: int | None = None
 

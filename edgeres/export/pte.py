@@ -17,8 +17,9 @@ from torch import nn
 
 from ..card import ModelCard
 from ..errors import ExportError
+from ..formats.pte import METADATA_METHOD
 from ..predict import Predictor
-from ..runtimes.embedded import PTE_METADATA_METHOD, IoSpec, metadata_entries
+from ..runtimes.embedded import IoSpec, metadata_entries
 from .base import ExportWrapper, conversion_error, example_input
 
 HEAVY_OPS = ("convolution", "linear", "addmm", "mm")  # what must run in XNNPACK (edge dialect op names contain)
@@ -26,7 +27,6 @@ HEAVY_OPS = ("convolution", "linear", "addmm", "mm")  # what must run in XNNPACK
 
 class PteExporter:
     name = "pte"
-    suffix = ".pte"
     default_layout = "nchw"
     default_batch: int | None = 1  # XNNPACK plans static shapes; apps run batch 1
 
@@ -55,7 +55,7 @@ def lower_to_pte(model: nn.Module, example: torch.Tensor, entries: dict[str, str
     try:
         program = torch.export.export(model, (example,))
         edge = to_edge_transform_and_lower(
-            program, partitioner=[XnnpackPartitioner()], constant_methods={PTE_METADATA_METHOD: json.dumps(entries)}
+            program, partitioner=[XnnpackPartitioner()], constant_methods={METADATA_METHOD: json.dumps(entries)}
         )
     except Exception as exc:  # torch.export and lowering raise many types; all mean "cannot convert"
         raise conversion_error("ExecuTorch", model, exc) from None

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._io import atomic_outputs, require_new, scratch_folder, sha256_file, write_text_atomic
 from ..errors import ExportError
-from ..formats import EXPORTERS
+from ..formats import registry
 from ..models import LoadedModel, load_model
 from ..runtimes.embedded import IoSpec
 from .base import ExportOptions, get_exporter, resolve_io
@@ -40,13 +40,16 @@ class ExportResult:
 
 def format_for(out: Path, fmt: str | None) -> str:
     """The format named, else the one whose suffix `out` has. Raises ExportError on a mismatch."""
-    by_suffix = {get_exporter(name).suffix: name for name in EXPORTERS}
-    guessed = by_suffix.get(out.suffix.lower())
+    guessed = registry.by_suffix(out)
     if fmt is None and guessed is None:
-        raise ExportError(f"{out}: cannot tell the format from the suffix; pass --format {'|'.join(EXPORTERS)}")
-    chosen = fmt or guessed
-    assert chosen is not None
-    suffix = get_exporter(chosen).suffix
+        raise ExportError(
+            f"{out}: cannot tell the format from the suffix ({registry.listing()}); "
+            f"pass --format {'|'.join(registry.names())}"
+        )
+    if fmt is not None and fmt not in registry.names():
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(registry.names())}")
+    chosen = fmt or guessed.name  # type: ignore[union-attr]
+    suffix = registry.named(chosen).suffix
     if out.suffix.lower() != suffix:
         raise ExportError(f"{out}: a {chosen} file must end in {suffix}; fix --out or --format")
     return chosen

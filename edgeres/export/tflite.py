@@ -20,7 +20,6 @@ quiet_litert_converter()
 
 class TfliteExporter:
     name = "tflite"
-    suffix = ".tflite"
     default_layout = "nhwc"  # the mobile convention: camera frames arrive as HxWxC
     default_batch: int | None = 1
 

@@ -1,14 +1,13 @@
 """Probe files: one conv (+ ReLU, which every runtime fuses) at given channel counts, in the shipping format and
 precision, and a null probe (the same input, no conv) whose time is the call's own overhead.
 
-One builder per format, each in its own module (a `PROBES` object), registered in MODULES; int8 probes are
-quantized by the same engine and recipe as `edgeres quantize`.
+One builder per format, each in its own module (a `PROBES` object) that the format's declaration names
+(edgeres/formats/); int8 probes are quantized by the same engine and recipe as `edgeres quantize`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 from pathlib import Path
 from typing import Protocol
 
@@ -16,14 +15,13 @@ import numpy as np
 
 from .._quiet import native_stderr_silenced
 from ..card import ModelCard
+from ..formats import registry
 from ..quantize.calibration import CalibrationSet
 from ..quantize.recipes import recipe_for
 from .layers import ConvShape
 from .setting import LatencySetting
 
 CALIBRATION_IMAGES = 4  # ranges do not change a kernel's speed; a few random inputs make valid scales
-MODULES = {"onnx": "onnx_probes", "tflite": "tflite_probes"}  # format -> module of edgeres.latency
-PROBE_FORMATS = tuple(MODULES)
 
 
 class ProbeBuilder(Protocol):
@@ -35,7 +33,9 @@ class ProbeBuilder(Protocol):
 
 
 def probe_builder(fmt: str) -> ProbeBuilder:
-    builder: ProbeBuilder = importlib.import_module(f"{__package__}.{MODULES[fmt]}").PROBES
+    declared = registry.named(fmt)
+    assert declared.probes is not None, "LatencySetting accepts only formats with probes"
+    builder: ProbeBuilder = declared.load(declared.probes)
     return builder
 
 
@@ -46,12 +46,12 @@ def probe_card(shape: ConvShape, channels: int) -> ModelCard:
 def quantize_probe(fp32: Path, out: Path, setting: LatencySetting, card: ModelCard, channels: int) -> Path:
     """`fp32` quantized to `out` by the recipe of `setting.format` and `setting.target`, calibrated on random
     inputs."""
-    from ..quantize.run import int8_engine
+    from ..quantize.engine import Int8Job, open_engine
 
     recipe = recipe_for(setting.format, setting.target, "minmax")
     inputs = np.random.default_rng(0).random((CALIBRATION_IMAGES, channels, *card.input_size), dtype=np.float32)
     digest = hashlib.sha256(inputs.tobytes()).hexdigest()
     calib = CalibrationSet(inputs, "random latency-probe inputs", digest)
     with native_stderr_silenced():  # LiteRT's and TensorFlow's start-up notes; errors still raise
-        int8_engine(fp32, recipe, calib, card, out.parent / "calibration").quantize(out, [])
+        open_engine(Int8Job(fp32, recipe, calib, card, out.parent / "calibration")).quantize(out, [])
     return out

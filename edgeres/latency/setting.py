@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import EdgeresError
+from ..formats import registry
 from ..quantize.recipes import TARGETS
 from ..runtimes.registry import named
 
@@ -19,7 +20,7 @@ class LatencySetting:
     None is the runtime's default, resolved to this machine's core count for the cache key (a board's setting
     names its threads)."""
 
-    format: str = "onnx"
+    format: str = registry.DEFAULT
     precision: str = "int8"
     target: str = "x86"
     runtime: str | None = None
@@ -27,15 +28,14 @@ class LatencySetting:
     board: str | None = None
 
     def __post_init__(self) -> None:
-        from .probes import PROBE_FORMATS
-
-        if self.format not in PROBE_FORMATS:
+        probed = registry.probe_names()
+        if self.format not in probed:
             raise EdgeresError(
-                f"latency probes exist for {', '.join(PROBE_FORMATS)} files, not {self.format!r}; "
-                f"choose --latency-format {' or '.join(PROBE_FORMATS)}"
+                f"latency probes exist for {', '.join(probed)} files, not {self.format!r}; "
+                f"choose --latency-format {' or '.join(probed)}"
             )
-        if self.runtime is not None and f".{self.format}" not in named(self.runtime).suffixes:
-            raise EdgeresError(f"runtime {self.runtime!r} does not open .{self.format} files; choose another format")
+        if self.runtime is not None and self.format not in named(self.runtime).formats:
+            raise EdgeresError(f"runtime {self.runtime!r} does not open {self.format} files; choose another format")
         if self.precision not in PRECISIONS:
             raise EdgeresError(f"latency precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.target not in TARGETS:

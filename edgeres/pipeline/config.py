@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeresError
-from ..formats import EXPORTERS
-from ..quantize.recipes import INT8_FORMATS
+from ..formats import registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,7 +62,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "device": ((str,), "cpu", "where fine-tuning runs: cpu, or cuda (one GPU per process)"),
     },
     "export": {
-        "formats": ((list,), ["onnx", "tflite"], ", ".join(EXPORTERS)),
+        "formats": (
+            (list,),
+            [f.name for f in registry.formats() if f.pipeline_default],
+            ", ".join(registry.names()),
+        ),
     },
     "quantize": {
         "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
@@ -194,11 +197,11 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
                 raise ConfigError(f"{file}: [{section}] {key} = {value!r}: {path} does not exist; fix the path")
             sections[section][key] = str(path)
     formats = sections["export"]["formats"]
-    if not formats or set(formats) - set(EXPORTERS):
+    if not formats or set(formats) - set(registry.names()):
         raise ConfigError(
-            f"{file}: [export] formats must list some of {', '.join(map(repr, EXPORTERS))}, got {formats!r}"
+            f"{file}: [export] formats must list some of {', '.join(map(repr, registry.names()))}, got {formats!r}"
         )
-    no_int8 = [fmt for fmt in formats if fmt not in INT8_FORMATS]
+    no_int8 = [fmt for fmt in formats if fmt not in registry.int8_names()]
     if no_int8 and sections["quantize"]["enabled"]:
         raise ConfigError(
             f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine; drop it, or set "

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from ..formats import registry
 from ..report.merged import target_accuracy, target_machines, target_warnings
 from ..report.tables import latency_plan_note, latency_plan_rows
 
@@ -54,9 +55,10 @@ def comparison_rows(bench: dict[str, Any], summaries: dict[str, dict[str, Any]])
 
 
 def _comparison_row(name: str, target: str, entry: dict[str, Any], summaries: dict[str, Any]) -> list[Any]:
-    variant, fmt = name.split("_int8")[0].split(".")[0], Path(name).suffix[1:]
+    variant, declared = name.split("_int8")[0].split(".")[0], registry.by_suffix(name)
+    fmt = declared.name if declared is not None else Path(name).suffix[1:]
     precision = "int8 " + name.split("_int8_")[1].split(".")[0] if "_int8_" in name else "fp32"
-    macs = summaries.get(f"{variant}.{fmt}", {}).get("macs", 0)
+    macs = summaries.get(variant + Path(name).suffix, {}).get("macs", 0)
     acc = entry.get("accuracy") or {}
     agreement = acc.get("agreement_with_baseline")
     stats = entry["stats"]

@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from .._io import sha256_file, write_text_atomic
+from ..formats import registry as formats
+from ..runtimes import registry as runtimes
 
 SCHEMA = "edgeres.pipeline/1"
-PACKAGES: tuple[str, ...] = ("edgeres", "torch", "torchvision", "torch-pruning", "onnx", "onnxruntime")
-PACKAGES += ("litert-torch", "ai-edge-litert", "ai-edge-quantizer", "executorch", "numpy")
+# What went into a run: the core, every format's converters and int8 engines, every runtime, numpy.
+PACKAGES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        ("edgeres", "torch", "torchvision", "torch-pruning", *formats.packages(), *runtimes.packages(), "numpy")
+    )
+)
 
 
 def versions() -> dict[str, str]:

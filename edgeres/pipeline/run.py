@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..formats import registry
 from .config import PipelineConfig, load_config
 from .stage_runner import StageRunner
 from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage, stage_warnings
@@ -53,8 +54,8 @@ def run_pipeline(
     for variant, source in variants.items():
         for fmt in config["export"]["formats"]:
             record = export_stage(runner, variant, source, fmt)
-            fp32 = folder / "files" / f"{variant}.{fmt}"
-            summaries[f"{variant}.{fmt}"] = record["meta"]
+            fp32 = folder / "files" / f"{variant}{registry.named(fmt).suffix}"
+            summaries[fp32.name] = record["meta"]
             files.append(fp32)
             if config["quantize"]["enabled"]:
                 files += [quantize_stage(runner, variant, source, fp32, fmt, recipe) for recipe in recipes]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import write_text_atomic
-from ..quantize.recipes import QUANTIZED_FROM_MODEL
+from ..formats import registry
 from .stage_runner import StageRunner, load_options
 
 
@@ -65,7 +65,7 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
     from ..export import export_model
     from ..inspection import inspect_checkpoint
 
-    out = runner.out / "files" / f"{variant}.{fmt}"
+    out = runner.out / "files" / f"{variant}{registry.named(fmt).suffix}"
     options = _load_options(runner, variant)
 
     def job() -> tuple[list[Path], dict[str, Any]]:
@@ -84,9 +84,10 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
     optimize = runner.config["quantize"]["optimize"]
-    from_file = optimize == "none" and fmt not in QUANTIZED_FROM_MODEL
+    int8 = registry.named(fmt).int8
+    from_file = optimize == "none" and int8 is not None and not int8.from_model
     model, options = (fp32, {}) if from_file else (source, _load_options(runner, variant))
-    out = runner.out / "files" / f"{variant}_int8_{recipe}.{fmt}"
+    out = runner.out / "files" / f"{variant}_int8_{recipe}{registry.named(fmt).suffix}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
     settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}
 

@@ -16,6 +16,7 @@ from ..bench import TimingConfig, bench_models
 from ..data import open_images
 from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model
+from ..formats import registry
 from ..predict import open_predictor
 from ..quantize import quantize_model
 
@@ -40,14 +41,16 @@ def compare_latency(
     timing: TimingConfig | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Export both to ONNX fp32 (and int8 when `calib` is given) and bench them interleaved at batch 1."""
+    """Export both to the default format in fp32 (and int8 when `calib` is given) and bench them interleaved at
+    batch 1."""
+    suffix = registry.named(registry.DEFAULT).suffix
     with tempfile.TemporaryDirectory(prefix="edgeres-prune-") as tmp:
         files: dict[tuple[str, str], Path] = {}
         for label, source, options in (("before", before, load_options), ("after", after, {})):
-            files[(label, "fp32")] = export_model(source, Path(tmp) / f"{label}.onnx", load_options=options).path
+            files[(label, "fp32")] = export_model(source, Path(tmp) / f"{label}{suffix}", load_options=options).path
             if calib is not None:
                 int8 = quantize_model(
-                    source, Path(tmp) / f"{label}_int8.onnx", calib=calib, num=256, load_options=options
+                    source, Path(tmp) / f"{label}_int8{suffix}", calib=calib, num=256, load_options=options
                 )
                 files[(label, "int8")] = int8.path
         order = sorted(files, key=lambda k: (k[1], k[0] != "before"))  # fp32 before, fp32 after, int8 ..., int8 ...

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgeresError
+from ..formats import registry as format_registry
 from ..latency import LatencySetting, build_latency_model, conv_layers
-from ..latency.probes import PROBE_FORMATS
 from ..latency.rounding import RoundingChoice, choose_rounding
 from ..latency.setting import PRECISIONS
 from ..latency.table import LatencyTable
@@ -94,7 +94,7 @@ def latency_goal(
         setting = profile_setting(on, precision or "int8", quantize_target, threads, fmt)
     else:
         recipe_target = resolve_quantize_target(quantize_target or "x86").target
-        chosen = fmt or "onnx"
+        chosen = fmt or format_registry.DEFAULT
         setting = LatencySetting(chosen, precision or "int8", recipe_target, threads=threads)
     return LatencyTarget(fraction, setting, round_to, caps, allow_depth)
 
@@ -120,7 +120,7 @@ def profile_setting(
     chosen = resolve_target(profile)
     runtime = chosen.bench_runtimes[0] if chosen.bench_runtimes else None
     fmt = fmt or _format_of(runtime)
-    if runtime is not None and f".{fmt}" not in named(runtime).suffixes:
+    if runtime is not None and fmt not in named(runtime).formats:
         runtime = None  # the profile's runtime does not open that format: the format's default runtime
     recipe = resolve_quantize_target(quantize_target).target if quantize_target else for_profile(chosen).target
     threads = threads or chosen.threads or None
@@ -133,9 +133,9 @@ def profile_setting(
 
 
 def _format_of(runtime: str | None) -> str:
-    """The first probe format `runtime` opens (onnx without one)."""
-    opens = named(runtime).suffixes if runtime is not None else (".onnx",)
-    return next((fmt for fmt in PROBE_FORMATS if f".{fmt}" in opens), "onnx")
+    """The first probe format `runtime` opens (the default format without one, or when it opens none)."""
+    opens = named(runtime).formats if runtime is not None else ()
+    return next((fmt for fmt in format_registry.probe_names() if fmt in opens), format_registry.DEFAULT)
 
 
 @dataclass

@@ -1,16 +1,17 @@
 """Quantizable layers named by their PyTorch module path, whichever format they live in.
 
-Both converters keep the module path: ONNX nodes in `pkg.torch.onnx.name_scopes` metadata, TFLite
-tensors in their names. Users pass these names to --exclude and read them in sensitivity tables.
+Every converter keeps the module path somewhere (each int8 engine reads it from its own format: node
+metadata, tensor names, the program's module stack). Users pass these names to --exclude and read them in
+sensitivity tables.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .recipes import RecipeError
+from ..errors import RecipeError
 
 # Batch norms are folded into the preceding conv, so a fused node carries the BN's scope.
 _BN_TO_CONV = ((re.compile(r"(^|\.)bn(\d+)$"), r"\1conv\2"), (re.compile(r"\.(downsample|shortcut)\.1$"), r".\1.0"))
@@ -20,31 +21,14 @@ _BN_TO_CONV = ((re.compile(r"(^|\.)bn(\d+)$"), r"\1conv\2"), (re.compile(r"\.(do
 class Layer:
     name: str  # module path, e.g. layer1.0.conv1 or layer2.1 for a residual add
     op: str  # the format's op type (Conv, Add, CONV_2D, ADD, ...)
-    key: str  # what the engine calls it (ONNX node name, TFLite output tensor name)
+    key: str  # what the engine calls it (a node or output tensor name of the format)
 
 
 def conv_name(path: str) -> str:
+    """The module path of the conv a fused batch norm belongs to (a conv's own path is unchanged)."""
     for pattern, replacement in _BN_TO_CONV:
         path = pattern.sub(replacement, path)
     return path
-
-
-def from_onnx_scopes(scopes: Sequence[str], fallback: str) -> str:
-    """The deepest `model.*` scope, without the `model.` of the export wrapper."""
-    paths = [s for s in scopes if s == "model" or s.startswith("model.")]
-    if not paths:
-        return fallback
-    return conv_name(paths[-1].removeprefix("model").removeprefix(".")) or fallback
-
-
-def from_tflite_tensor(name: str, op: str) -> str:
-    """`.../Sequential_layer1/BasicBlock_0/Conv2d_conv1;1` -> `layer1.0.conv1`; an ADD is named by its block."""
-    if "/" not in name:
-        return "classifier" if op == "FULLY_CONNECTED" else name  # renamed graph outputs keep no path
-    parts_of_name = name.split(";;")
-    last = (parts_of_name[0] if op == "ADD" else parts_of_name[-1]).split(";")[0]
-    parts = [segment.rsplit("_", 1)[-1] for segment in last.split("/")[1:] if "_" in segment]
-    return conv_name(".".join(parts).removeprefix("model").removeprefix(".")) or name
 
 
 def select(layers: Iterable[Layer], patterns: Iterable[str]) -> list[Layer]:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
+from ..formats.onnx import OrtQdqInt8
 from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
-from .layers import Layer, from_onnx_scopes
+from .engine import Int8Job
+from .layers import Layer, conv_name
 from .range_search import Histogram
-from .recipes import OrtQdqInt8, embedded_record
+from .recipes import embedded_record
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Add")
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -77,6 +79,11 @@ class _Reader:
 
 class OnnxInt8Engine:
     """Quantizes one fp32 ONNX file, any number of times (fallback), calibrating once."""
+
+    @classmethod
+    def for_job(cls, job: Int8Job) -> OnnxInt8Engine:
+        assert isinstance(job.recipe, OrtQdqInt8), "the onnx format's recipes are OrtQdqInt8"
+        return cls(job.fp32, job.recipe, job.calib, job.card, job.cache)
 
     def __init__(self, fp32: Path, recipe: OrtQdqInt8, calib: CalibrationSet, card: ModelCard, cache: Path) -> None:
         import onnx
@@ -256,3 +263,11 @@ def _set_metadata(path: Path, entries: dict[str, str]) -> None:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
+
+
+def from_onnx_scopes(scopes: Sequence[str], fallback: str) -> str:
+    """The deepest `model.*` scope, without the `model.` of the export wrapper."""
+    paths = [s for s in scopes if s == "model" or s.startswith("model.")]
+    if not paths:
+        return fallback
+    return conv_name(paths[-1].removeprefix("model").removeprefix(".")) or fallback

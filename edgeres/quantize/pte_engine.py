@@ -19,14 +19,17 @@ import torch
 from torch import nn
 
 from ..card import ModelCard
+from ..errors import RecipeError
 from ..export.base import ExportWrapper, conversion_error, example_input
 from ..export.pte import lower_to_pte
+from ..formats.pte import XnnpackPt2eInt8
 from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
 from .check import SQNR_CAP_DB
+from .engine import Int8Job
 from .layers import Layer, conv_name
 from .range_search import Histogram
-from .recipes import XnnpackPt2eInt8, embedded_record
+from .recipes import embedded_record
 
 QUANTIZED_OPS = {"aten.conv2d.default": "conv2d", "aten.linear.default": "linear", "aten.add.Tensor": "add"}
 CALIBRATION_BATCH = 32
@@ -37,6 +40,24 @@ class PteInt8Engine:
     """Quantizes one PyTorch model to int8 .pte files, any number of times (fallback, range search)."""
 
     wide_kind = "float"  # XNNPACK has no 16x8 kernels: a wide layer runs in float32
+
+    @classmethod
+    def for_job(cls, job: Int8Job) -> PteInt8Engine:
+        """The engine for `job.model`, keeping the I/O of the float program `job.fp32` it is measured against."""
+        from ..runtimes.executorch import ExecuTorchPredictor
+
+        assert isinstance(job.recipe, XnnpackPt2eInt8), "the pte format's recipes are XnnpackPt2eInt8"
+        if job.model is None:
+            raise RecipeError(
+                f"{job.fp32}: int8 .pte programs are quantized from the PyTorch model (the engine works on the "
+                "program before lowering); quantize the checkpoint instead"
+            )
+        predictor = ExecuTorchPredictor(job.fp32)
+        try:
+            io = predictor.io
+        finally:
+            predictor.close()
+        return cls(job.model, job.recipe, job.calib, job.card, io)
 
     def __init__(self, model: nn.Module, recipe: XnnpackPt2eInt8, calib: CalibrationSet, card: ModelCard, io: IoSpec):
         from torchao.quantization.pt2e import generate_numeric_debug_handle

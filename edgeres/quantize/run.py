@@ -13,8 +13,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from .._io import atomic_outputs, cache_dir, require_new, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
@@ -23,38 +21,26 @@ from ..evaluate import LabeledData, evaluate_many
 from ..export import format_for
 from ..export.base import get_exporter
 from ..export.cache import export_cached
-from ..formats import EXPORTERS
+from ..formats import registry
 from ..models import LoadedModel, load_model
 from ..predict import open_predictor
 from .calibration import CalibrationSet, calibration_set
 from .calibration_recipes import CalibrationRecipe, resolve_calibration
 from .check import HeldOutCheck, held_out_check
+from .engine import Int8Engine, Int8Job, open_engine
 from .layers import Layer, select
 from .precision import choose_precision
 from .prepare.fold import PrepareError
 from .prepare.grid import Grid
 from .prepare.optimize import LEVELS, PrepareReport, Techniques
 from .range_search import search_ranges
-from .recipes import (
-    QUANTIZED_FROM_MODEL,
-    OrtQdqInt8,
-    Recipe,
-    RecipeError,
-    XnnpackPt2eInt8,
-    embedded_record,
-    recipe_for,
-)
+from .recipes import Recipe, RecipeError, embedded_record, recipe_for
 from .targeting import ResolvedTarget, resolve_quantize_target
 
 SENSITIVITY_INPUTS = 32
 HELD_OUT = 128  # images beyond the calibration set for the label-free check
 Progress = Callable[[str, int, int], None]
 MAX_FALLBACK_LAYERS = 12
-ENGINE_PACKAGES = {  # what made and checked each format's int8 file, recorded in its report
-    "onnx": ("onnxruntime", "onnx"),
-    "tflite": ("ai-edge-quantizer", "ai-edge-litert"),
-    "pte": ("executorch", "torchao", "torch"),
-}
 
 
 class GateError(EdgeresError):
@@ -100,7 +86,7 @@ class QuantizeResult:
             "path": str(self.path),
             "recipe": {**embedded_record(self.recipe), "why": type(self.recipe).__doc__},
             "target": asdict(self.target),
-            "engines": {p: version(p) for p in ENGINE_PACKAGES[self.recipe.format]},
+            "engines": {p: version(p) for p in _int8(self.recipe.format).packages},
             "calibration": self.calibration,
             "sensitivity": [{"layer": x.name, "op": x.op, "key": x.key, "snr_db": s} for x, s in self.sensitivity],
             "excluded": [x.name for x in self.excluded],
@@ -118,41 +104,19 @@ class QuantizeResult:
         }
 
 
-def int8_engine(
-    fp32: Path,
-    recipe: Recipe,
-    calib: CalibrationSet,
-    card: ModelCard,
-    cache: Path | None = None,
-    model: nn.Module | None = None,
-) -> Any:
-    """The engine of `recipe`'s format for `fp32`, keeping its calibration statistics in `cache`. ExecuTorch's
-    engine quantizes the PyTorch `model` instead (`fp32` is then the float program it is measured against)."""
-    if isinstance(recipe, OrtQdqInt8):
-        from .onnx_engine import OnnxInt8Engine
-
-        return OnnxInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
-    if isinstance(recipe, XnnpackPt2eInt8):
-        from .pte_engine import PteInt8Engine
-
-        assert model is not None, "quantize_model refuses .pte files as the source of int8 programs"
-        predictor = get_exporter(recipe.format).open(fp32)
-        try:
-            io = predictor.io  # type: ignore[attr-defined]
-        finally:
-            predictor.close()
-        return PteInt8Engine(model, recipe, calib, card, io)
-    from .tflite_engine import TfliteInt8Engine
-
-    return TfliteInt8Engine(fp32, recipe, calib, card, cache or cache_dir())
+def _int8(fmt: str) -> registry.Int8Support:
+    """The int8 support `fmt` declares (recipe_for has refused formats without one)."""
+    support = registry.named(fmt).int8
+    assert support is not None, f"{fmt} has no int8 engine"
+    return support
 
 
 def _exported_format(model: object) -> str | None:
     """The export format whose file `model` is (by suffix), None for a checkpoint or a loaded model."""
     if isinstance(model, LoadedModel):
         return None
-    suffix = Path(str(model)).suffix.lower()
-    return next((fmt for fmt in EXPORTERS if get_exporter(fmt).suffix == suffix), None)
+    found = registry.by_suffix(str(model))
+    return None if found is None else found.name
 
 
 def _fp32_source(
@@ -167,7 +131,7 @@ def _fp32_source(
             raise RecipeError(f"{model}: is already {predictor.io.precision}; quantize the float32 file")  # type: ignore[attr-defined]
         return Path(model), predictor.card, None
     loaded = model if isinstance(model, LoadedModel) else load_model(model, **load)
-    return export_cached(loaded, work / f"fp32{get_exporter(fmt).suffix}", fmt), loaded.card, loaded
+    return export_cached(loaded, work / f"fp32{registry.named(fmt).suffix}", fmt), loaded.card, loaded
 
 
 _FILE_TECHNIQUES = Techniques(range_search=True)  # what `fast` can do without PyTorch weights
@@ -207,7 +171,7 @@ def _prepared_model(
 
 def _refuse_exported_source(recipe: Recipe, model: object) -> None:
     """Engines that quantize the PyTorch program cannot start from an exported file of their format."""
-    if recipe.format in QUANTIZED_FROM_MODEL and _exported_format(model) == recipe.format:
+    if _int8(recipe.format).from_model and _exported_format(model) == recipe.format:
         raise RecipeError(
             f"{model}: int8 {recipe.format} files are quantized from the PyTorch model (the engine works on the "
             "program before lowering); quantize the checkpoint instead"
@@ -296,14 +260,15 @@ def quantize_model(
             assert loaded is not None, "exported files were refused by _techniques"
             try:
                 loaded, preparation = _prepared_model(loaded, recipe, calibration, techniques, progress)
-                if recipe.format not in QUANTIZED_FROM_MODEL:  # the others quantize its export
-                    source = export_cached(loaded, work / f"prepared{get_exporter(chosen).suffix}", chosen)
+                if not _int8(chosen).from_model:  # the others quantize its export
+                    source = export_cached(loaded, work / f"prepared{registry.named(chosen).suffix}", chosen)
             except PrepareError as exc:
                 if optimize is not None:  # asked for by name: say it cannot be done
                     raise
                 level, techniques = "fast (untraceable: range search)", _FILE_TECHNIQUES
                 notes.append(f"{exc}; quantized with range search only")
-        engine = int8_engine(source, recipe, calibration, card, model=None if loaded is None else loaded.model)
+        model_or_none = None if loaded is None else loaded.model
+        engine = open_engine(Int8Job(source, recipe, calibration, card, cache_dir(), model_or_none))
         excluded = select(engine.layers, exclude)
         with atomic_outputs([target_path, report_path, card_path], force=force) as temps:
             tmp = temps[0]
@@ -363,7 +328,7 @@ def quantize_model(
 
 
 def _fall_back(
-    engine: Any,
+    engine: Int8Engine,
     tmp: Path,
     fp32: Path,
     fmt: str,

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import RecipeError
 from ..isa import AUTO, Cpu, cpu_from_record, local_cpu, target_for_cpu
-from .recipes import TARGETS, RecipeError
+from .recipes import TARGETS
 
 if TYPE_CHECKING:
     from ..remote.targets import Target

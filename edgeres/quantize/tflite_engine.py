@@ -16,18 +16,25 @@ from typing import Any
 import numpy as np
 
 from ..card import ModelCard
+from ..formats.tflite import LiteRtFullInt8
 from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
 from ..runtimes.tflite_metadata import read_metadata, write_metadata
 from .calibration import CalibrationSet
-from .layers import Layer, from_tflite_tensor
+from .engine import Int8Job
+from .layers import Layer, conv_name
 from .range_search import Histogram
-from .recipes import LiteRtFullInt8, embedded_record
+from .recipes import embedded_record
 
 QUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD")
 
 
 class TfliteInt8Engine:
     """Quantizes one fp32 .tflite, any number of times (fallback), calibrating once."""
+
+    @classmethod
+    def for_job(cls, job: Int8Job) -> TfliteInt8Engine:
+        assert isinstance(job.recipe, LiteRtFullInt8), "the tflite format's recipes are LiteRtFullInt8"
+        return cls(job.fp32, job.recipe, job.calib, job.card, job.cache)
 
     def __init__(self, fp32: Path, recipe: LiteRtFullInt8, calib: CalibrationSet, card: ModelCard, cache: Path) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -170,3 +177,13 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore", UserWarning)
         yield
+
+
+def from_tflite_tensor(name: str, op: str) -> str:
+    """`.../Sequential_layer1/BasicBlock_0/Conv2d_conv1;1` -> `layer1.0.conv1`; an ADD is named by its block."""
+    if "/" not in name:
+        return "classifier" if op == "FULLY_CONNECTED" else name  # renamed graph outputs keep no path
+    parts_of_name = name.split(";;")
+    last = (parts_of_name[0] if op == "ADD" else parts_of_name[-1]).split(";")[0]
+    parts = [segment.rsplit("_", 1)[-1] for segment in last.split("/")[1:] if "_" in segment]
+    return conv_name(".".join(parts).removeprefix("model").removeprefix(".")) or name

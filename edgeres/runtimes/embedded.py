@@ -20,7 +20,6 @@ CARD_KEY = "edgeres.card"
 IO_KEY = "edgeres.io"
 QUANT_KEY = "edgeres.quantization"  # int8 files: recipe, target and the CPU features they assume
 LABELS_KEY = "labels"
-PTE_METADATA_METHOD = "edgeres_metadata"  # .pte files: a constant method returning these entries as JSON
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ import numpy as np
 
 from .._quiet import native_stderr_silenced
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
+from ..formats.pte import METADATA_METHOD
 from .batching import run_in_chunks, to_layout
-from .embedded import PTE_METADATA_METHOD, card_from_entries, exported_file, isa_from_entries
+from .embedded import card_from_entries, exported_file, isa_from_entries
 from .registry import Runtime
 
 RUNTIME = Runtime(
     "executorch",
     "ExecuTorch",
-    (".pte",),
+    ("pte",),
     ("executorch",),
     "executorch:ExecuTorchPredictor",
     board=False,
@@ -93,9 +94,9 @@ class ExecuTorchPredictor:
         _open.add(self)
 
     def _entries(self, program: Any) -> dict[str, str]:
-        if PTE_METADATA_METHOD not in program.method_names:
+        if METADATA_METHOD not in program.method_names:
             return {}  # a .pte from elsewhere: card_from_entries asks for the card options
-        entries: dict[str, str] = json.loads(program.load_method(PTE_METADATA_METHOD).execute([])[0])
+        entries: dict[str, str] = json.loads(program.load_method(METADATA_METHOD).execute([])[0])
         return entries
 
     def _run(self, x: np.ndarray) -> np.ndarray:

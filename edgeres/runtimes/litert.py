@@ -14,7 +14,7 @@ from .embedded import card_from_entries, exported_file, isa_from_entries
 from .registry import Runtime
 from .tflite_metadata import read_metadata
 
-RUNTIME = Runtime("litert", "LiteRT", (".tflite",), ("ai-edge-litert", "tflite-runtime"), "litert:LiteRtPredictor")
+RUNTIME = Runtime("litert", "LiteRT", ("tflite",), ("ai-edge-litert", "tflite-runtime"), "litert:LiteRtPredictor")
 
 
 def _interpreter_class() -> Any:

@@ -18,7 +18,7 @@ from .registry import Runtime
 RUNTIME = Runtime(
     "ort",
     "onnxruntime",
-    (".onnx",),
+    ("onnx",),
     ("onnxruntime", "onnxruntime-gpu"),
     "onnxruntime:OrtPredictor",
     ("cpu", "cuda"),

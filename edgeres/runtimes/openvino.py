@@ -18,7 +18,7 @@ from .onnx_isa import graph_isa
 from .onnxruntime import check_onnx_file
 from .registry import Runtime
 
-RUNTIME = Runtime("openvino", "OpenVINO", (".onnx",), ("openvino",), "openvino:OpenVinoPredictor", requires=("onnx",))
+RUNTIME = Runtime("openvino", "OpenVINO", ("onnx",), ("openvino",), "openvino:OpenVinoPredictor", requires=("onnx",))
 
 
 def _openvino() -> Any:

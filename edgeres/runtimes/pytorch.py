@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from ..errors import RuntimeMissingError
+from ..formats import registry as format_registry
 from .registry import Runtime
 
 RUNTIME = Runtime(
@@ -36,7 +37,7 @@ def open_checkpoint(
     except ImportError:
         raise RuntimeMissingError(
             f"{path}: checkpoints run in PyTorch, which is not installed here: pip install torch, "
-            "or run the exported .onnx/.tflite file"
+            f"or run an exported file ({format_registry.listing()})"
         ) from None
 
     from ..models import load_model

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeresError
+from ..formats import registry as format_registry
 
 MODULES = ("onnxruntime", "openvino", "litert", "executorch", "pytorch")  # the first runtime per suffix is its default
 
@@ -26,13 +27,18 @@ class Runtime:
 
     name: str  # the --runtime value
     title: str  # for messages
-    suffixes: tuple[str, ...]  # the files it opens; () for checkpoints (files no other runtime claims)
+    formats: tuple[str, ...]  # the formats whose files it opens (edgeres.formats); () for PyTorch checkpoints
     packages: tuple[str, ...]  # distributions any one of which provides it; the first is what to install
     opener: str  # "module:callable" in edgeres.runtimes, called as opener(path, threads=, device=, **options)
     devices: tuple[str, ...] = ("cpu",)
     options: tuple[str, ...] = ()  # further keyword options it takes (e.g. PyTorch's fp16)
     board: bool = True  # runs in the torch-free board runner
     requires: tuple[str, ...] = ()  # distributions it needs besides one of `packages`
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        """The file suffixes it opens; () for checkpoints (files no other runtime claims)."""
+        return tuple(format_registry.named(name).suffix for name in self.formats)
 
     def opens(self, path: Path) -> bool:
         return path.suffix.lower() in self.suffixes if self.suffixes else _claimed(path) is None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..recipes import LiteRtFullInt8, OrtQdqInt8, Recipe, XnnpackPt2eInt8
+from ..recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,7 @@ class Grid:
 
     @classmethod
     def of(cls, recipe: Recipe) -> Grid:
-        if isinstance(recipe, OrtQdqInt8):
-            return cls(64 if recipe.weight_bits == 7 else 127, recipe.activations == "int8")
-        assert isinstance(recipe, (LiteRtFullInt8, XnnpackPt2eInt8))
-        return cls(127, False)
+        return cls(recipe.weight_qmax, recipe.symmetric_activations)
 
     def weight_scale(self, weight: torch.Tensor) -> torch.Tensor:
         """Per-output-channel scale, shaped to broadcast over the weight; 1 for an all-zero channel."""

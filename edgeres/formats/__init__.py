@@ -1,0 +1,1 @@
+"""Export formats, one module each, registered in registry.py."""

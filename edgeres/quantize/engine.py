@@ -1,0 +1,59 @@
+"""The int8 engine protocol: what every format's engine offers `quantize_model`, range search, per-layer
+precision and latency probes, and how the engine of a recipe's format is opened (from its declaration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from torch import nn
+
+from ..card import ModelCard
+from ..formats import registry
+from .calibration import CalibrationSet
+from .layers import Layer
+from .range_search import Histogram
+from .recipes import Recipe
+
+
+@dataclass(frozen=True)
+class Int8Job:
+    """What an engine quantizes. `fp32` is a float32 file of the recipe's format: the engine's input, or for
+    engines that quantize from the model (`Int8Support.from_model`) the program their output is measured
+    against and whose I/O it keeps; `model` is then the PyTorch model they quantize."""
+
+    fp32: Path
+    recipe: Recipe
+    calib: CalibrationSet
+    card: ModelCard
+    cache: Path  # where calibration statistics are kept between runs
+    model: nn.Module | None = None
+
+
+class Int8Engine(Protocol):
+    """Quantizes one model to int8 files of its format, any number of times (fallback), calibrating once."""
+
+    layers: list[Layer]  # what can be kept in float, in graph order
+    ranges: dict[str, tuple[float, float]] | None  # set: these activation ranges replace calibration's
+    wide: list[Layer]  # layers given wider activations (`wide_kind` says what that means in this format)
+    wide_kind: str
+
+    def quantize(self, out: Path, exclude: list[Layer]) -> None: ...
+
+    def histograms(self) -> dict[str, Histogram]: ...
+
+    def sensitivity(self, int8: Path, inputs: np.ndarray) -> list[tuple[Layer, float]]: ...
+
+
+class EngineClass(Protocol):
+    def for_job(self, job: Int8Job) -> Int8Engine: ...
+
+
+def open_engine(job: Int8Job) -> Int8Engine:
+    """The engine that the recipe's format declares, set up for `job`. Raises what the engine raises."""
+    fmt = registry.named(job.recipe.format)
+    assert fmt.int8 is not None, "recipe_for makes recipes only for formats with an int8 engine"
+    engine_class: EngineClass = fmt.load(fmt.int8.engine)
+    return engine_class.for_job(job)
