@@ -20,14 +20,18 @@ from _table import parser as make_parser
 
 from edgeres.bench import TimingConfig, bench_models
 from edgeres.export import export_model
+from edgeres.options import CardOverrides, LoadOptions
 from edgeres.quantize import quantize_model
 
 FORMATS = ("onnx", "tflite", "pte")
 MODELS = {  # row name: (checkpoint, load options)
-    "resnet20": ("resnet20-12fca82f.th", {}),
-    "resnet32": ("resnet32-d509ac18.th", {}),
-    "resnet18_cifar10": ("resnet18_cifar10.pth", {}),
-    "resnet18_cifar10@224": ("resnet18_cifar10.pth", {"card_overrides": {"input_size": "224", "resize": "224"}}),
+    "resnet20": ("resnet20-12fca82f.th", LoadOptions()),
+    "resnet32": ("resnet32-d509ac18.th", LoadOptions()),
+    "resnet18_cifar10": ("resnet18_cifar10.pth", LoadOptions()),
+    "resnet18_cifar10@224": (
+        "resnet18_cifar10.pth",
+        LoadOptions(overrides=CardOverrides(input_size="224", resize=224)),
+    ),
 }
 
 

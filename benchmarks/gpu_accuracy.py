@@ -27,6 +27,7 @@ from edgeres.data import open_images
 from edgeres.errors import EdgeresError
 from edgeres.evaluate import score_many
 from edgeres.export import export_model
+from edgeres.options import RuntimeOptions
 from edgeres.predict import open_predictor
 from edgeres.quantize import quantize_model
 from edgeres.runtimes.ort_providers import PROVIDERS
@@ -71,7 +72,7 @@ def _open_all(
     variants |= _ort_variants(checkpoint, calib, folder, skipped) if "ort" in kinds else {}
     for name, (path, options) in variants.items():
         try:
-            predictors.append(open_predictor(path, device="cuda", **options))
+            predictors.append(open_predictor(path, options=RuntimeOptions(device="cuda", **options)))
             names.append(name)
         except EdgeresError as exc:
             skipped[name] = str(exc)

@@ -20,7 +20,9 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeres.console import print_prune
-from edgeres.prune import FinetuneOptions, PruneOptions, prune_checkpoint
+from edgeres.prune.job import prune_checkpoint
+from edgeres.prune.options import FinetuneOptions, PruneOptions, channel_multiple
+from edgeres.prune.settings import PruneSettings
 
 
 def main() -> None:
@@ -40,12 +42,14 @@ def main() -> None:
         result = prune_checkpoint(
             shared / args.checkpoint,
             Path(tmp) / "pruned.safetensors",
-            options=PruneOptions(round_to=args.round_to or None),
-            target_macs=args.target_macs,
-            finetune_data=shared / "datasets/cifar10/train",
-            finetune_options=FinetuneOptions(epochs=args.epochs, lr=args.lr, distill=args.distill),
-            eval_data=shared / "datasets/cifar10/test",
-            bench=True,
+            PruneSettings(
+                options=PruneOptions(round_to=channel_multiple(args.round_to)),
+                target_macs=args.target_macs,
+                finetune_data=str(shared / "datasets/cifar10/train"),
+                finetune=FinetuneOptions(epochs=args.epochs, lr=args.lr, distill=args.distill),
+                eval_data=str(shared / "datasets/cifar10/test"),
+                bench=True,
+            ),
         )
         print_prune(result)
     record = result.to_dict() | {

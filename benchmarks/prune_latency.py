@@ -26,7 +26,10 @@ from _table import parser as make_parser
 from rich.console import Console
 from rich.table import Table
 
-from edgeres.prune import FinetuneOptions, PruneOptions, PruneResult, latency_goal, prune_checkpoint
+from edgeres.prune.job import PruneResult, prune_checkpoint
+from edgeres.prune.latency_goal import latency_goal
+from edgeres.prune.options import FinetuneOptions, PruneOptions
+from edgeres.prune.settings import PruneSettings
 
 
 def _run(args: argparse.Namespace, goal: str, folder: Path) -> PruneResult:
@@ -36,14 +39,16 @@ def _run(args: argparse.Namespace, goal: str, folder: Path) -> PruneResult:
     return prune_checkpoint(
         shared / args.checkpoint,
         folder / f"{goal}.safetensors",
-        options=PruneOptions(),
-        target_macs=args.target_macs if goal == "macs" else None,
-        target_latency=_goal(args, caps) if goal == "latency" else None,
-        finetune_data=train,
-        finetune_options=FinetuneOptions(epochs=max(1, args.epochs), lr=args.lr, distill=args.distill),
-        eval_data=shared / "datasets/cifar10/test",
-        eval_limit=args.eval_limit or None,
-        bench=True,
+        PruneSettings(
+            options=PruneOptions(),
+            target_macs=args.target_macs if goal == "macs" else None,
+            target_latency=_goal(args, caps) if goal == "latency" else None,
+            finetune_data=str(train) if train else None,
+            finetune=FinetuneOptions(epochs=max(1, args.epochs), lr=args.lr, distill=args.distill),
+            eval_data=str(shared / "datasets/cifar10/test"),
+            eval_limit=args.eval_limit or None,
+            bench=True,
+        ),
     )
 
 

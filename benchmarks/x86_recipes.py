@@ -39,10 +39,11 @@ THREADS, ROUNDS, RUNS_PER_ROUND, WARMUP = 2, 8, 15, 10
 
 def predict(out: Path, inputs: Path, files: list[str]) -> None:
     """Top-1 class of every input for every file (runs on the AVX2-only CPU)."""
+    from edgeres.options import RuntimeOptions
     from edgeres.runtimes.onnxruntime import OrtPredictor
 
     x = np.load(inputs)
-    np.save(out, np.stack([OrtPredictor(f, threads=THREADS).predict(x).argmax(1) for f in files]))
+    np.save(out, np.stack([OrtPredictor(f, RuntimeOptions(threads=THREADS)).predict(x).argmax(1) for f in files]))
 
 
 def avx2_prefix() -> list[str]:
@@ -58,10 +59,11 @@ def make_files(checkpoint: Path, work: Path, calib: Path, size: int | None = Non
     """fp32 and every recipe's int8 file of one checkpoint."""
     from edgeres.export import export_model
     from edgeres.models import load_model
+    from edgeres.options import CardOverrides, LoadOptions
     from edgeres.quantize import quantize_model
 
-    overrides = {"input_size": size, "resize": 256} if size else {}
-    loaded = load_model(checkpoint, card_overrides=overrides)
+    overrides = CardOverrides(input_size=str(size), resize=256) if size else CardOverrides()
+    loaded = load_model(checkpoint, LoadOptions(overrides=overrides))
     stem = f"{checkpoint.stem}_{size or 'native'}"
     files = {"fp32": export_model(loaded, work / f"{stem}_fp32.onnx", verify_output=False).path}
     for recipe in ("x86", "x86-vnni"):

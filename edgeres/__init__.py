@@ -45,10 +45,13 @@ _LAZY = {
     "quantize_model": ".quantize",
     "bench_models": ".bench",
     "TimingConfig": ".bench",
-    "prune_model": ".prune",
-    "prune_checkpoint": ".prune",
-    "PruneOptions": ".prune",
-    "FinetuneOptions": ".prune",
+    "prune_model": ".prune.structured",
+    "prune_checkpoint": ".prune.job",
+    "PruneSettings": ".prune.settings",
+    "PruneOptions": ".prune.options",
+    "FinetuneOptions": ".prune.options",
+    "LoadOptions": ".options",
+    "RuntimeOptions": ".options",
     "run_pipeline": ".pipeline",
     "bench_targets": ".remote",
 }
@@ -61,9 +64,13 @@ if TYPE_CHECKING:
     from .export import export_model
     from .inspection import InspectReport, inspect_checkpoint
     from .models import ArchSpec, LoadedModel, build_model, load_model, save_model, spec_from_name
+    from .options import LoadOptions, RuntimeOptions
     from .pipeline import run_pipeline
     from .predict import Predictor, TorchPredictor, open_predictor
-    from .prune import FinetuneOptions, PruneOptions, prune_checkpoint, prune_model
+    from .prune.job import prune_checkpoint
+    from .prune.options import FinetuneOptions, PruneOptions
+    from .prune.settings import PruneSettings
+    from .prune.structured import prune_model
     from .quantize import quantize_model
     from .remote import bench_targets
 
@@ -86,11 +93,14 @@ __all__ = [
     "FinetuneOptions",
     "ImageSet",
     "InspectReport",
+    "LoadOptions",
     "LoadedModel",
     "ModelCard",
     "OutputExistsError",
     "Predictor",
     "PruneOptions",
+    "PruneSettings",
+    "RuntimeOptions",
     "TimingConfig",
     "TorchPredictor",
     "UnsafeCheckpointError",

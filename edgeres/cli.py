@@ -22,6 +22,7 @@ from .runtimes.ort_providers import PROVIDERS as ORT_PROVIDERS
 from .runtimes.registry import names as runtime_names
 
 if TYPE_CHECKING:  # the remote package loads only when a run has targets
+    from .options import LoadOptions
     from .remote import TargetRunOptions
 
 MAP_HELP = "Score the data's i-th class folder (sorted) as output i, when its names differ from the model's."
@@ -98,18 +99,18 @@ def load_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(**kwargs: Any) -> Any:
         from .card import read_labels
+        from .options import CardOverrides, LoadOptions
 
         overrides = {k: kwargs.pop(k) for k in ("input_size", "resize", "mean", "std", "interpolation")}
         labels = kwargs.pop("labels")
-        overrides["labels"] = read_labels(labels) if labels else None
-        kwargs["load"] = {
-            "arch": kwargs.pop("arch"),
-            "num_classes": kwargs.pop("num_classes"),
-            "trust": kwargs.pop("trust"),
-            "key": kwargs.pop("key"),
-            "card_file": kwargs.pop("card_file"),
-            "card_overrides": overrides,
-        }
+        kwargs["load"] = LoadOptions(
+            arch=kwargs.pop("arch"),
+            num_classes=kwargs.pop("num_classes"),
+            trust=kwargs.pop("trust"),
+            key=kwargs.pop("key"),
+            card_file=kwargs.pop("card_file"),
+            overrides=CardOverrides(**overrides, labels=read_labels(labels) if labels else None),
+        )
         return func(**kwargs)
 
     return wrapper
@@ -119,11 +120,11 @@ def load_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("checkpoint", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @load_options
-def inspect(checkpoint: str, as_json: bool, load: dict[str, Any]) -> None:
+def inspect(checkpoint: str, as_json: bool, load: LoadOptions) -> None:
     """Show a checkpoint's model card, parameters, MACs and per-stage summary."""
     from .inspection import inspect_checkpoint
 
-    report = inspect_checkpoint(checkpoint, **load)
+    report = inspect_checkpoint(checkpoint, load)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -159,19 +160,20 @@ def eval_(
     map_by_position: bool,
     runtime: str | None,
     threads: int | None,
-    load: dict[str, Any],
+    load: LoadOptions,
 ) -> None:
     """Top-1/top-5 accuracy of a checkpoint (or exported model) on labeled images, in any runtime that opens it."""
     from .console import progress_bar
     from .data import DEFAULT_MAX_PIXELS, open_images
     from .evaluate import evaluate
+    from .options import RuntimeOptions
     from .predict import open_predictor
 
     if max_pixels:
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = max_pixels  # PIL refuses bombs at open(); this process honours the flag
-    predictor = open_predictor(model, runtime, **({"threads": threads} if threads else {}), **load)
+    predictor = open_predictor(model, runtime, RuntimeOptions(threads=threads), load)
     images = open_images(data, split=split, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     with progress_bar("evaluating", enabled=not as_json or sys.stderr.isatty()) as advance:
         result = evaluate(
@@ -224,7 +226,7 @@ def export(
     verify_data: str | None,
     verify_limit: int,
     as_json: bool,
-    load: dict[str, Any],
+    load: LoadOptions,
 ) -> None:
     """Export a checkpoint to ONNX or TFLite, card embedded, verified against PyTorch."""
     from .export import ExportOptions, export_model
@@ -327,7 +329,7 @@ def quantize(
     optimize: str | None,
     force: bool,
     as_json: bool,
-    load: dict[str, Any],
+    load: LoadOptions,
 ) -> None:
     """Int8 post-training quantization with calibration data, a per-target recipe and an accuracy gate."""
     from .console import phase_progress
@@ -463,13 +465,16 @@ def prune(
     bench: bool,
     force: bool,
     as_json: bool,
-    load: dict[str, Any],
+    load: LoadOptions,
 ) -> None:
     """Remove whole channels (residual-coupled ones together; with --target-latency, whole residual blocks
     too where narrower channels are not enough), fine-tune, and save a smaller dense model."""
     from .console import phase_progress, print_prune, train_progress
-    from .prune import FinetuneOptions, PruneOptions, latency_goal, prune_checkpoint
     from .prune.distributed import is_main_process
+    from .prune.job import prune_checkpoint
+    from .prune.latency_goal import latency_goal
+    from .prune.options import FinetuneOptions, PruneOptions, channel_multiple
+    from .prune.settings import PruneSettings
 
     if sum(goal is not None for goal in (ratio, target_macs, target_latency)) != 1:
         raise click.UsageError("give exactly one of --ratio, --target-macs and --target-latency")
@@ -479,8 +484,6 @@ def prune(
     latency_flags["--latency-format"] = latency_format
     latency_flags["--cap-latency"] = caps or None
     latency_flags["--keep-depth"] = keep_depth or None
-    if target_latency is not None and global_pruning:
-        raise click.UsageError("--global ranks channels for --ratio/--target-macs; --target-latency ranks globally")
     if target_latency is None and any(value is not None for value in latency_flags.values()):
         given = ", ".join(flag for flag, value in latency_flags.items() if value is not None)
         raise click.UsageError(f"{given} appl{'ies' if ', ' not in given else 'y'} to --target-latency only")
@@ -489,7 +492,7 @@ def prune(
         importance=importance,
         global_pruning=global_pruning,
         keep_residual_width=keep_residual_width,
-        round_to=None if round_to == 1 else (round_to or 8),
+        round_to=channel_multiple(round_to),
     )
     goal = None
     if target_latency is not None:
@@ -505,29 +508,25 @@ def prune(
             on=latency_on,
             fmt=latency_format,
         )
-    ft = FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit)
+    settings = PruneSettings(
+        options=options,
+        target_macs=target_macs,
+        target_latency=goal,
+        importance_data=importance_data,
+        finetune_data=finetune_data,
+        finetune=FinetuneOptions(epochs=epochs, lr=lr, batch_size=batch_size, distill=distill, limit=finetune_limit),
+        resume=resume,
+        eval_data=eval_data,
+        eval_limit=eval_limit,
+        map_by_position=map_by_position,
+        bench=bench,
+        force=force,
+        device=device,
+        load=load,
+    )
     shown = not as_json and is_main_process()  # under torchrun rank 0 alone draws progress and reports
     with phase_progress(shown) as advance, train_progress(shown) as on_step:
-        result = prune_checkpoint(
-            model,
-            out,
-            device=device,
-            options=options,
-            target_macs=target_macs,
-            target_latency=goal,
-            importance_data=importance_data,
-            finetune_data=finetune_data,
-            finetune_options=ft,
-            resume=resume,
-            eval_data=eval_data,
-            eval_limit=eval_limit,
-            map_by_position=map_by_position,
-            bench=bench,
-            force=force,
-            load_options=load,
-            progress=advance,
-            train_progress=on_step,
-        )
+        result = prune_checkpoint(model, out, settings, progress=advance, train_progress=on_step)
     if result is None:  # another rank of a torchrun job: rank 0 reports
         return
     if as_json:

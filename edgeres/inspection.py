@@ -9,6 +9,7 @@ from typing import Any
 
 from .card import ModelCard
 from .models import ArchSpec, load_model
+from .options import LoadOptions
 from .summary import ModelSummary, summarize
 
 
@@ -30,8 +31,8 @@ class InspectReport:
         }
 
 
-def inspect_checkpoint(path: str | os.PathLike[str], **load_options: Any) -> InspectReport:
-    """Load `path` strictly and summarise it. Raises the loader's EdgeresErrors."""
-    loaded = load_model(path, **load_options)
+def inspect_checkpoint(path: str | os.PathLike[str], load: LoadOptions | None = None) -> InspectReport:
+    """Load `path` strictly (as `load` says) and summarise it. Raises the loader's EdgeresErrors."""
+    loaded = load_model(path, load)
     summary = summarize(loaded.model, loaded.card)
     return InspectReport(str(path), Path(path).stat().st_size, loaded.card, loaded.spec, summary)

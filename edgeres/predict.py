@@ -11,6 +11,7 @@ import numpy as np
 from .card import ModelCard
 from .cuda_graphs import CudaGraphed
 from .errors import EdgeresError
+from .options import LoadOptions, RuntimeOptions
 
 
 class Predictor(Protocol):
@@ -99,13 +100,18 @@ class TorchPredictor:
         self.model = None
 
 
-def open_predictor(path: str | os.PathLike[str], runtime: str | None = None, **options: Any) -> Predictor:
-    """Open a model file in `runtime` (default: the one registered for its suffix; else a PyTorch checkpoint).
+def open_predictor(
+    path: str | os.PathLike[str],
+    runtime: str | None = None,
+    options: RuntimeOptions | None = None,
+    load: LoadOptions | None = None,
+) -> Predictor:
+    """Open a model file in `runtime` (default: the one registered for its suffix; else a PyTorch checkpoint),
+    run as `options` say, read (checkpoints) and its card overridden as `load` says.
 
-    `options` are the runtime's (threads, device) and the loader's (arch, trust, card overrides, ...).
     Raises the runtime's and the loader's EdgeresErrors.
     """
     from .runtimes.registry import runtime_for
 
-    predictor: Predictor = runtime_for(Path(path), runtime).open(path, **options)
+    predictor: Predictor = runtime_for(Path(path), runtime).open(path, options, load)
     return predictor

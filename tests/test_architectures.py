@@ -9,7 +9,7 @@ import torchvision
 from edgeres.card import ModelCard
 from edgeres.models import build_model, load_model, spec_from_name
 from edgeres.models.infer import infer_spec
-from edgeres.models.registry import TORCHVISION_ARCHS
+from edgeres.models.names import TORCHVISION_ARCHS
 from edgeres.summary import summarize
 
 NUM_CLASSES = 7  # not 10 or 1000, so a hard-coded class count anywhere fails

@@ -16,6 +16,7 @@ from edgeres.bench import TimingConfig, bench_models
 from edgeres.bench.harness import time_interleaved
 from edgeres.bench.stats import latency_stats
 from edgeres.isa import local_cpu
+from edgeres.options import RuntimeOptions
 from edgeres.report import BENCH_SCHEMA
 from edgeres.report.plots import pareto_front
 
@@ -53,7 +54,7 @@ def files(resnet20_files) -> dict[str, object]:
 def test_harness_p50_matches_a_bare_loop_on_the_same_session(files):
     from edgeres.runtimes.onnxruntime import OrtPredictor
 
-    predictor = OrtPredictor(files["fp32.onnx"], threads=1)
+    predictor = OrtPredictor(files["fp32.onnx"], RuntimeOptions(threads=1))
     x = predictor.prepare(np.zeros((1, 3, 32, 32), np.float32))
     config = TimingConfig(warmup=0, min_runs=40, min_seconds=0, runs_per_round=10)
     harness, bare = [], []

@@ -10,6 +10,7 @@ import pytest
 from edgeres.card import IMAGENET_MEAN, ModelCard
 from edgeres.errors import CardError
 from edgeres.models import load_model
+from edgeres.options import CardOverrides, LoadOptions
 
 from .conftest import CHECKPOINTS, one_line_error, run_cli
 
@@ -60,7 +61,7 @@ def test_sidecar_overrides_checkpoint_and_flags_override_sidecar(tmp_path):
         'mean = [0.5, 0.5, 0.5]\nlabels = ["a","b","c","d","e","f","g","h","i","j"]\n'
     )
     assert load_model(ckpt).card.mean == (0.5, 0.5, 0.5)
-    flagged = load_model(ckpt, card_overrides={"mean": "0.4,0.4,0.4", "input_size": "40"}).card
+    flagged = load_model(ckpt, LoadOptions(overrides=CardOverrides(mean="0.4,0.4,0.4", input_size="40"))).card
     assert flagged.mean == (0.4, 0.4, 0.4) and flagged.input_size == (40, 40) and flagged.labels[0] == "a"
 
 

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from edgeres.models import build_model, load_model, save_model
+from edgeres.options import LoadOptions
 
 from .conftest import CHECKPOINTS, SHARED_CKPTS
 
@@ -116,6 +117,6 @@ def test_pickled_module_and_torchscript_load_only_with_trust(original, tmp_path,
     for path in (pickled, scripted):
         with pytest.raises(UnsafeCheckpointError, match="--trust"):
             load_model(path)
-        again = load_model(path, trust=True)
+        again = load_model(path, LoadOptions(trust=True))
         assert again.spec == loaded.spec
         assert torch.equal(_logits(again.model, real_batch), _logits(loaded.model, real_batch))

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +22,9 @@ from edgeres.errors import EdgeresError
 from edgeres.export import export_model
 from edgeres.models import load_model
 from edgeres.pipeline import ConfigError, load_config, run_pipeline
-from edgeres.prune import prune_checkpoint
 from edgeres.prune.finetune import TrainingBatches, read_state
-from edgeres.prune.launch import prune_with_torchrun
+from edgeres.prune.launch import PruneJob, prune_with_torchrun
+from edgeres.prune.settings import PruneSettings
 
 from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
 
@@ -144,7 +143,7 @@ def test_the_pipeline_launches_torchrun_for_its_fine_tuning(tmp_path):
 
 def test_a_launched_job_that_fails_raises_the_ranks_own_error(tmp_path):
     """The launcher's job is pickled for the ranks; their `error:` line is what it raises, and no report."""
-    job = partial(prune_checkpoint, tmp_path / "missing.th", tmp_path / "out.safetensors", finetune_data=tmp_path)
+    job = PruneJob(tmp_path / "missing.th", tmp_path / "out.safetensors", PruneSettings(finetune_data=str(tmp_path)))
     with pytest.raises(EdgeresError, match=r"missing\.th") as caught:
         prune_with_torchrun(2, job)
     assert "Traceback" not in str(caught.value) and not (tmp_path / "out.safetensors").exists()

@@ -14,6 +14,7 @@ from edgeres.errors import EdgeresError, ExportError
 from edgeres.export import export_model
 from edgeres.export.pte import lower_to_pte
 from edgeres.models import load_model
+from edgeres.options import RuntimeOptions
 from edgeres.predict import open_predictor
 from edgeres.quantize.check import SQNR_CAP_DB
 
@@ -59,12 +60,12 @@ def test_pte_bench_honours_threads_and_the_pool_is_shared_safely(pte_files, tmp_
     from executorch.extension.pybindings import portable_lib
 
     path = pte_files[MODELS[0]].path
-    one = open_predictor(path, threads=1)
+    one = open_predictor(path, options=RuntimeOptions(threads=1))
     assert portable_lib._threadpool_get_thread_count() == 1
     with pytest.raises(EdgeresError, match="one per process and runs 1 thread"):
-        open_predictor(path, threads=2)  # resizing under an open program crashed the process
+        open_predictor(path, options=RuntimeOptions(threads=2))  # resizing under an open program crashed the process
     one.close()
-    two = open_predictor(path, threads=2)
+    two = open_predictor(path, options=RuntimeOptions(threads=2))
     assert portable_lib._threadpool_get_thread_count() == 2
     two.close()
     record = tmp_path / "bench.json"

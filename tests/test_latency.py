@@ -17,15 +17,16 @@ import torch
 from edgeres.bench.visits import visiting_order
 from edgeres.card import ModelCard
 from edgeres.errors import EdgeresError
-from edgeres.latency import LatencySetting, build_latency_model, conv_layers
-from edgeres.latency.layers import ConvShape
+from edgeres.latency.layers import ConvShape, conv_layers
+from edgeres.latency.model import build_latency_model
 from edgeres.latency.probes import probe_builder
 from edgeres.latency.rounding import _worthless_between
+from edgeres.latency.setting import LatencySetting
 from edgeres.latency.table import LatencyTable
 from edgeres.models import ArchSpec, build_model, load_model, save_model
 from edgeres.pipeline.config import ConfigError, load_config
 from edgeres.prune.groups import STREAM_FLOOR, Group, candidate_widths
-from edgeres.prune.latency_target import profile_setting
+from edgeres.prune.latency_goal import profile_setting
 from edgeres.remote.targets import resolve_target
 from edgeres.remote.visits import board_facts
 

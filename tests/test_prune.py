@@ -16,7 +16,8 @@ from edgeres.bench import TimingConfig, bench_models
 from edgeres.export import export_model
 from edgeres.models import load_model, save_model
 from edgeres.models.cifar_resnet import PadShortcut
-from edgeres.prune import IMPORTANCES, PruneOptions, prune_model
+from edgeres.prune.options import IMPORTANCES, PruneOptions
+from edgeres.prune.structured import prune_model
 from edgeres.quantize import quantize_model
 from edgeres.summary import summarize
 

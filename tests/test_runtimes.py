@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgeres.bench.record import pin_cpus
+from edgeres.options import RuntimeOptions
 from edgeres.runtimes import registry
 from edgeres.runtimes.openvino import OpenVinoPredictor
 
@@ -52,8 +53,8 @@ def test_registry_is_torch_free_and_names_each_runtime_once():
 
 @pytest.mark.shared
 def test_openvino_runs_the_fp32_and_int8_files_with_their_card_and_threads(resnet20_files):
-    fp32 = OpenVinoPredictor(resnet20_files["fp32.onnx"], threads=1)
-    int8 = OpenVinoPredictor(resnet20_files["int8.onnx"], threads=1)
+    fp32 = OpenVinoPredictor(resnet20_files["fp32.onnx"], RuntimeOptions(threads=1))
+    int8 = OpenVinoPredictor(resnet20_files["int8.onnx"], RuntimeOptions(threads=1))
     assert fp32.compiled.get_property("INFERENCE_NUM_THREADS") == 1
     # f32 as the file says, also where the plugin's own default is bf16 (AMX / AVX512_BF16 CPUs)
     assert str(fp32.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"

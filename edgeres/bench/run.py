@@ -17,6 +17,7 @@ from ..data import ImageSet, open_images
 from ..errors import EdgeresError, ModelFileError
 from ..evaluate import LabeledData, class_mapping, score_many
 from ..isa import cpu_warning
+from ..options import RuntimeOptions
 from ..runtimes.registry import named
 from .harness import TimingConfig, time_interleaved
 from .record import gpu_process_mb, machine_info, peak_rss_mb, pin_cpus, rss_mb
@@ -148,9 +149,9 @@ def bench_models(
     names = (runtime,) if isinstance(runtime, str) else tuple(runtime or ())
     subjects = [Subject(path, r.name) for path in paths for r in runtimes_for(path, names)]
     run.config["runtimes"] = list(dict.fromkeys(s.runtime for s in subjects))
-    flags = {"fp16": fp16, "compile_mode": compile_mode, "cuda_graphs": cuda_graphs, "provider": provider}
-    check_flags(paths, [named(s.runtime) for s in subjects], flags)
-    runners, loads = _open(subjects, device, threads, flags)
+    options = RuntimeOptions(threads, device, provider, fp16, compile_mode, cuda_graphs)
+    check_flags(paths, [named(s.runtime) for s in subjects], options.specific())
+    runners, loads = _open(subjects, options)
     base_subject = next(s for s in subjects if s.path == base)
     run.warnings = list(dict.fromkeys(w for s in subjects if (w := cpu_warning(s.path.name, runners[s]))))
     labeled = LabeledData(data, limit, map_by_position) if data is not None else None
@@ -177,13 +178,13 @@ def bench_models(
 
 
 def _open(
-    subjects: list[Subject], device: str, threads: int | None, flags: dict[str, Any]
+    subjects: list[Subject], options: RuntimeOptions
 ) -> tuple[dict[Subject, Any], dict[Subject, tuple[float, float]]]:
     """Each subject's runner, with its load seconds and the memory loading it took (MB)."""
     runners, loads = {}, {}
     for subject in subjects:
         before, start = rss_mb(), time.perf_counter()
-        runners[subject] = open_runner(subject.path, named(subject.runtime), device=device, threads=threads, **flags)
+        runners[subject] = open_runner(subject.path, named(subject.runtime), options)
         loads[subject] = (time.perf_counter() - start, rss_mb() - before)
     return runners, loads
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeresError
+from ..options import RuntimeOptions
 from ..runtimes.registry import Runtime, named, runtime_for
 from ..runtimes.registry import runtimes as registered
 
@@ -33,11 +34,11 @@ def check_flags(paths: list[Path], runtimes: list[Runtime], flags: dict[str, Any
             raise EdgeresError(f"{paths[0]}: {FLAGS[name]} applies to {what}, not {runtimes[0].title} files")
 
 
-def open_runner(path: Path, runtime: Runtime, *, device: str = "cpu", threads: int | None = None, **flags: Any) -> Any:
-    """A Predictor with prepare()/invoke(), given the `flags` (FLAGS) its runtime takes. Raises
+def open_runner(path: Path, runtime: Runtime, options: RuntimeOptions) -> Any:
+    """A Predictor with prepare()/invoke(), given the runtime-specific options (FLAGS) its runtime takes (a run
+    of several runtimes gives each its own; check_flags refused those no runtime of the run takes). Raises
     RuntimeMissingError when the device or package is absent."""
-    taken = {name: value for name, value in flags.items() if value and name in runtime.options}
-    return runtime.open(path, device=device, threads=threads, **taken)
+    return runtime.open(path, options.keeping(runtime.options))
 
 
 def file_bytes(path: Path) -> int:

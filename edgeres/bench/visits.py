@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..options import RuntimeOptions
 from ..runtimes.registry import runtime_for
 from .harness import TimingConfig, time_interleaved
 
@@ -65,7 +66,7 @@ def timed_visits(plan: VisitPlan) -> list[Visit]:
 def _fastest_s(file: tuple[Path, tuple[int, ...]], timing: TimingConfig, runtime: str | None, threads: int) -> float:
     """One visit: open the file's session (the only one open), time it, close it."""
     path, shape = file
-    runner = runtime_for(path, runtime).open(path, threads=threads)
+    runner = runtime_for(path, runtime).open(path, RuntimeOptions(threads=threads))
     try:
         native = runner.prepare(np.random.default_rng(0).random(shape, dtype=np.float32))
         call = functools.partial(runner.invoke, native)

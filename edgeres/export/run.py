@@ -13,6 +13,7 @@ from .._io import atomic_outputs, require_new, scratch_folder, sha256_file, writ
 from ..errors import ExportError
 from ..formats import registry
 from ..models import LoadedModel, load_model
+from ..options import LoadOptions
 from ..runtimes.embedded import IoSpec
 from .base import ExportOptions, get_exporter, resolve_io
 from .verify import Verification, verification_inputs, verify
@@ -65,7 +66,7 @@ def export_model(
     verify_data: str | os.PathLike[str] | None = None,
     verify_limit: int = 256,
     force: bool = False,
-    load_options: dict[str, Any] | None = None,
+    load_options: LoadOptions | None = None,
 ) -> ExportResult:
     """Export, verify, and only then move the file into place (with a JSON report and a card sidecar).
 
@@ -77,7 +78,7 @@ def export_model(
     exporter = get_exporter(chosen)
     io = resolve_io(exporter, options or ExportOptions())
     require_new(target, force=force)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, **(load_options or {}))
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, load_options)
     inputs = verification_inputs(loaded.card, verify_data, verify_limit) if verify_output else None
     report_path = target.with_name(target.name + ".report.json")
     card_path = target.with_name(target.name + ".card.json")

@@ -4,9 +4,3 @@ multiple the kernels want, all cached per machine.
 Pruning chooses channel counts from it (`edgeres prune --target-latency`, edgeres.prune.latency_target),
 because MAC counts do not say what an int8 kernel on a given CPU will do with a 40-channel layer.
 """
-
-from .layers import ConvLayer, ConvShape, conv_layers
-from .model import LatencyModel, build_latency_model
-from .setting import LatencySetting
-
-__all__ = ["ConvLayer", "ConvShape", "LatencyModel", "LatencySetting", "build_latency_model", "conv_layers"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import EdgeresError
 from ..formats import registry
-from ..quantize.recipes import TARGETS
+from ..isa import CPU_TARGETS as TARGETS
 from ..runtimes.registry import named
 
 PRECISIONS = ("int8", "fp32")

@@ -16,6 +16,7 @@ from torch import nn
 from .._io import atomic_output, sha256_file
 from ..card import ModelCard, read_card_file, resolve_card, sidecar_for
 from ..errors import ArchitectureError
+from ..options import LoadOptions
 from .channels import channels_in_state_dict
 from .checkpoint import EDGERES_FORMAT, RawCheckpoint, read_checkpoint
 from .infer import infer_spec, rename_cifar_layout
@@ -32,28 +33,20 @@ class LoadedModel:
     spec: ArchSpec
 
 
-def load_model(
-    path: str | os.PathLike[str],
-    *,
-    arch: str | None = None,
-    num_classes: int | None = None,
-    trust: bool = False,
-    key: str | None = None,
-    card_file: str | os.PathLike[str] | None = None,
-    card_overrides: Mapping[str, Any] | None = None,
-) -> LoadedModel:
-    """Load any supported checkpoint strictly (every key used, every shape matching).
+def load_model(path: str | os.PathLike[str], options: LoadOptions | None = None) -> LoadedModel:
+    """Load any supported checkpoint strictly (every key used, every shape matching), as `options` say.
 
     Raises CheckpointError, UnsafeCheckpointError, ArchitectureError or CardError with a one-line fix.
     """
+    options = options or LoadOptions()
     file = Path(path)
-    raw = read_checkpoint(file, trust=trust, key=key)
+    raw = read_checkpoint(file, trust=options.trust, key=options.key)
     raw.state_dict = rename_cifar_layout(raw.state_dict)
-    spec = _choose_spec(raw, arch, num_classes, str(file))
+    spec = _choose_spec(raw, options.arch, options.num_classes, str(file))
     model = build_model(spec)
     _load_strict(model, raw.state_dict, spec, str(file))
     model.eval()
-    card = _resolve(raw, spec, file, card_file, card_overrides or {})
+    card = _resolve(raw, spec, file, options.card_file, options.overrides.given())
     return LoadedModel(model, card, spec)
 
 

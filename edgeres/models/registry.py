@@ -1,4 +1,4 @@
-"""Architecture names <-> specs, and building an nn.Module from a spec."""
+"""Architecture names -> specs, and building an nn.Module from a spec."""
 
 from __future__ import annotations
 
@@ -7,38 +7,10 @@ import re
 from torch import nn
 
 from ..errors import ArchitectureError
+from .names import CIFAR_STEM_SUFFIX, CIFAR_WIDTHS, TORCHVISION_ARCHS
 from .spec import ArchSpec
 
-# name -> (block, layers, groups, width_per_group), as torchvision defines them.
-TORCHVISION_ARCHS: dict[str, tuple[str, tuple[int, ...], int, int]] = {
-    "resnet18": ("basic", (2, 2, 2, 2), 1, 64),
-    "resnet34": ("basic", (3, 4, 6, 3), 1, 64),
-    "resnet50": ("bottleneck", (3, 4, 6, 3), 1, 64),
-    "resnet101": ("bottleneck", (3, 4, 23, 3), 1, 64),
-    "resnet152": ("bottleneck", (3, 8, 36, 3), 1, 64),
-    "wide_resnet50_2": ("bottleneck", (3, 4, 6, 3), 1, 128),
-    "wide_resnet101_2": ("bottleneck", (3, 4, 23, 3), 1, 128),
-    "resnext50_32x4d": ("bottleneck", (3, 4, 6, 3), 32, 4),
-    "resnext101_32x8d": ("bottleneck", (3, 4, 23, 3), 32, 8),
-    "resnext101_64x4d": ("bottleneck", (3, 4, 23, 3), 64, 4),
-}
-CIFAR_WIDTHS = (16, 32, 64)
-CIFAR_STEM_SUFFIX = "_cifarstem"
 _CIFAR_NAME = re.compile(r"^(?:cifar_)?resnet(\d+)(_b)?$")
-
-
-def canonical_name(spec: ArchSpec) -> str:
-    """Return the registry name of a spec, or a `*_custom` name for non-standard shapes."""
-    if spec.family == "cifar":
-        n = spec.layers[0]
-        if len(set(spec.layers)) == 1 and spec.widths == CIFAR_WIDTHS and len(spec.layers) == 3:
-            return f"cifar_resnet{6 * n + 2}" + ("" if spec.shortcut == "A" else "_b")
-        return "cifar_resnet_custom"
-    key = (spec.block, spec.layers, spec.groups, spec.width_per_group)
-    for name, config in TORCHVISION_ARCHS.items():
-        if config == key:
-            return name + (CIFAR_STEM_SUFFIX if spec.stem == "cifar" else "")
-    return "resnet_custom"
 
 
 def known_names() -> list[str]:

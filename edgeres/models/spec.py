@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ArchitectureError
+from .names import CIFAR_STEM_SUFFIX, CIFAR_WIDTHS, TORCHVISION_ARCHS
 
 SPEC_VERSION = 1
 FAMILIES = ("cifar", "torchvision")
@@ -50,8 +51,6 @@ class ArchSpec:
     @property
     def name(self) -> str:
         """Canonical architecture name, e.g. cifar_resnet20, resnet50, resnext50_32x4d."""
-        from .registry import canonical_name
-
         return canonical_name(self) + ("_pruned" if self.channels else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,3 +80,17 @@ class ArchSpec:
 
     def replace(self, **changes: Any) -> ArchSpec:
         return dataclasses.replace(self, **changes)
+
+
+def canonical_name(spec: ArchSpec) -> str:
+    """Return the registry name of a spec, or a `*_custom` name for non-standard shapes."""
+    if spec.family == "cifar":
+        n = spec.layers[0]
+        if len(set(spec.layers)) == 1 and spec.widths == CIFAR_WIDTHS and len(spec.layers) == 3:
+            return f"cifar_resnet{6 * n + 2}" + ("" if spec.shortcut == "A" else "_b")
+        return "cifar_resnet_custom"
+    key = (spec.block, spec.layers, spec.groups, spec.width_per_group)
+    for name, config in TORCHVISION_ARCHS.items():
+        if config == key:
+            return name + (CIFAR_STEM_SUFFIX if spec.stem == "cifar" else "")
+    return "resnet_custom"

@@ -52,7 +52,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         ),
         "keep_depth": ((bool,), False, "with target_latency: narrow channels only, never remove residual blocks"),
         "importance": ((str,), "l1", "l1, l2, bn-scale or taylor"),
-        "round_to": ((int,), 8, "channel multiple (1: any)"),
+        "round_to": ((int,), 8, "channel multiple (1: any; with target_latency, measured unless given)"),
         "train": ((str,), "", "labeled training images for fine-tuning (empty: no fine-tuning)"),
         "epochs": ((int,), 1, "fine-tuning epochs"),
         "train_images": ((int,), 0, "fine-tuning subset size (0: all)"),
@@ -117,6 +117,7 @@ class PipelineConfig:
 
     source: Path
     sections: dict[str, dict[str, Any]]
+    given: frozenset[tuple[str, str]] = frozenset()  # (section, key) written in the file, not defaulted
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.sections[section]
@@ -164,7 +165,18 @@ def load_config(path: str | Path) -> PipelineConfig:
             values[key] = _check_value(str(file), section, key, given[key]) if key in given else default
         sections[section] = values
     _resolve_paths(file, sections)
-    return PipelineConfig(file.resolve(), sections)
+    given = frozenset((section, key) for section in SCHEMA for key in data.get(section, {}))
+    _check_prune_goal(file, sections["prune"], given)
+    return PipelineConfig(file.resolve(), sections, given)
+
+
+def _check_prune_goal(file: Path, prune: dict[str, Any], given: frozenset[tuple[str, str]]) -> None:
+    """One goal per pruning: a target_macs written beside target_latency would be ignored, so it is refused."""
+    if prune["target_latency"] and ("prune", "target_macs") in given:
+        raise ConfigError(
+            f"{file}: [prune] target_macs and target_latency are two goals; keep one (target_latency = 0 "
+            "prunes to target_macs)"
+        )
 
 
 def _resolve_calibration(file: Path, data: dict[str, Any]) -> None:

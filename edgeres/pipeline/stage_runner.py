@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import sha256_file
+from ..options import LoadOptions
 from .config import PipelineConfig
 from .manifest import Manifest, stage_key
 
@@ -45,6 +46,7 @@ class StageRunner:
         return record
 
 
-def load_options(config: PipelineConfig) -> dict[str, Any]:
+def load_options(config: PipelineConfig) -> LoadOptions:
+    """How the pipeline reads its checkpoint ([model] arch and trust)."""
     model = config["model"]
-    return {"arch": model["arch"] or None, "trust": model["trust"]}
+    return LoadOptions(arch=model["arch"] or None, trust=model["trust"])

@@ -3,62 +3,70 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .._io import write_text_atomic
 from ..formats import registry
+from ..options import LoadOptions
+from ..prune.options import FinetuneOptions, PruneOptions, channel_multiple
+from ..prune.settings import PruneSettings
 from .stage_runner import StageRunner, load_options
 
 
 def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, Any]:
-    from ..prune import FinetuneOptions, PruneOptions, latency_goal_for_profile, prune_checkpoint
-    from ..prune.launch import prune_with_torchrun
+    from ..prune.launch import PruneJob, prune_with_torchrun
 
     settings = dict(runner.config["prune"])
     settings["evaluation"] = [runner.config["data"][k] for k in ("evaluation", "evaluation_images")]
     out = runner.out / "models" / "pruned.safetensors"
     train = settings["train"] or None
+    job = PruneJob(source, out, prune_settings(runner, resume))
 
-    goal = None
-    if settings["target_latency"]:
-        profile = settings["latency_target"] or runner.config["bench"]["targets"][0]
-        goal = latency_goal_for_profile(
-            settings["target_latency"], settings["latency_precision"], profile, not settings["keep_depth"]
-        )
-
-    run = partial(
-        prune_checkpoint,
-        source,
-        out,
-        device=settings["device"],
-        options=PruneOptions(importance=settings["importance"], round_to=settings["round_to"] or None),
-        target_macs=None if goal else settings["target_macs"],
-        target_latency=goal,
-        finetune_data=train,
-        finetune_options=FinetuneOptions(
-            epochs=settings["epochs"], lr=settings["lr"], distill=settings["distill"],
-            limit=settings["train_images"] or None,
-        ),
-        resume=resume and train is not None,
-        eval_data=runner.config["data"]["evaluation"],
-        eval_limit=runner.config["data"]["evaluation_images"] or None,
-        map_by_position=runner.config["data"]["map_by_position"],
-        force=True,
-        load_options=load_options(runner.config),
-    )  # fmt: skip
-
-    def job() -> tuple[list[Path], dict[str, Any]]:
+    def run() -> tuple[list[Path], dict[str, Any]]:
         if settings["processes"] > 1:  # the same call on each rank torchrun starts
-            report = prune_with_torchrun(settings["processes"], run)
+            report = prune_with_torchrun(settings["processes"], job)
             return [out, Path(report["report_path"])], report
-        result = run()
+        from ..prune.job import prune_checkpoint
+
+        result = prune_checkpoint(job.checkpoint, job.out, job.settings)
         assert result is not None, "one process is rank 0"
         return [out, result.report_path], result.to_dict()
 
     inputs = [source] + ([Path(train)] if train and Path(train).is_file() else [])
-    return runner.stage("prune", settings, inputs, job)
+    return runner.stage("prune", settings, inputs, run)
+
+
+def prune_settings(runner: StageRunner, resume: bool) -> PruneSettings:
+    """The [prune] section as the PruneSettings `edgeres prune` would build from the same choices."""
+    from ..prune.latency_goal import latency_goal_for_profile
+
+    prune, data = runner.config["prune"], runner.config["data"]
+    given = runner.config.given
+    goal = None
+    if prune["target_latency"]:
+        profile = prune["latency_target"] or runner.config["bench"]["targets"][0]
+        round_to = prune["round_to"] if ("prune", "round_to") in given else None  # None: measured, as the CLI
+        goal = latency_goal_for_profile(
+            prune["target_latency"], prune["latency_precision"], profile, not prune["keep_depth"], round_to
+        )
+    train = prune["train"] or None
+    return PruneSettings(
+        options=PruneOptions(importance=prune["importance"], round_to=channel_multiple(prune["round_to"])),
+        target_macs=None if goal else prune["target_macs"],  # config.py refuses both given
+        target_latency=goal,
+        finetune_data=train,
+        finetune=FinetuneOptions(
+            epochs=prune["epochs"], lr=prune["lr"], distill=prune["distill"], limit=prune["train_images"] or None
+        ),
+        resume=resume and train is not None,
+        eval_data=data["evaluation"],
+        eval_limit=data["evaluation_images"] or None,
+        map_by_position=data["map_by_position"],
+        force=True,
+        device=prune["device"],
+        load=load_options(runner.config),
+    )
 
 
 def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> dict[str, Any]:
@@ -70,11 +78,11 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = export_model(source, out, force=True, load_options=options)
-        summary = inspect_checkpoint(source, **options).summary
+        summary = inspect_checkpoint(source, options).summary
         meta = {"params": summary.params, "macs": summary.macs, "file_bytes": result.file_bytes}
         return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
 
-    return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **options}, [source], job)
+    return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **_load_key(runner, variant)}, [source], job)
 
 
 def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str) -> Path:
@@ -86,7 +94,7 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
     optimize = runner.config["quantize"]["optimize"]
     int8 = registry.named(fmt).int8
     from_file = optimize == "none" and int8 is not None and not int8.from_model
-    model, options = (fp32, {}) if from_file else (source, _load_options(runner, variant))
+    model, options = (fp32, LoadOptions()) if from_file else (source, _load_options(runner, variant))
     out = runner.out / "files" / f"{variant}_int8_{recipe}{registry.named(fmt).suffix}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
     settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}
@@ -106,8 +114,14 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
     return out
 
 
-def _load_options(runner: StageRunner, variant: str) -> dict[str, Any]:
-    return load_options(runner.config) if variant == "original" else {}
+def _load_options(runner: StageRunner, variant: str) -> LoadOptions:
+    return load_options(runner.config) if variant == "original" else LoadOptions()
+
+
+def _load_key(runner: StageRunner, variant: str) -> dict[str, Any]:
+    """What of the load options goes into an export stage's key (as earlier versions' run folders recorded it)."""
+    options = _load_options(runner, variant)
+    return {"arch": options.arch, "trust": options.trust} if variant == "original" else {}
 
 
 def bench_stage(runner: StageRunner, files: list[Path]) -> dict[str, Any]:

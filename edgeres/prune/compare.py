@@ -17,15 +17,16 @@ from ..data import open_images
 from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model
 from ..formats import registry
+from ..options import LoadOptions
 from ..predict import open_predictor
 from ..quantize import quantize_model
 
 Progress = Callable[[str, int, int], None]
 
 
-def compare_accuracy(before: Path, after: Path, data: LabeledData, load_options: dict[str, Any]) -> dict[str, Any]:
-    """Top-1 of both checkpoints in PyTorch on the same images."""
-    predictors = [open_predictor(before, **load_options), open_predictor(after)]
+def compare_accuracy(before: Path, after: Path, data: LabeledData, load_options: LoadOptions) -> dict[str, Any]:
+    """Top-1 of both checkpoints in PyTorch on the same images (`before` read as `load_options` say)."""
+    predictors = [open_predictor(before, load=load_options), open_predictor(after)]
     results, _ = evaluate_many(predictors, open_images(data.path), limit=data.limit, by_position=data.by_position)
     first, second = results
     return {"before": first.top1, "after": second.top1, "n": first.n, "label_mapping": first.label_mapping}
@@ -37,7 +38,7 @@ def compare_latency(
     *,
     calib: str | os.PathLike[str] | None,
     data: LabeledData | None,
-    load_options: dict[str, Any],
+    load_options: LoadOptions,
     timing: TimingConfig | None = None,
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
@@ -46,7 +47,7 @@ def compare_latency(
     suffix = registry.named(registry.DEFAULT).suffix
     with tempfile.TemporaryDirectory(prefix="edgeres-prune-") as tmp:
         files: dict[tuple[str, str], Path] = {}
-        for label, source, options in (("before", before, load_options), ("after", after, {})):
+        for label, source, options in (("before", before, load_options), ("after", after, LoadOptions())):
             files[(label, "fp32")] = export_model(source, Path(tmp) / f"{label}{suffix}", load_options=options).path
             if calib is not None:
                 int8 = quantize_model(

@@ -32,23 +32,10 @@ from ..data import SkipLog, open_images, resize_and_crop, stratified_subset
 from ..errors import BadImageError, DataError, EdgeresError
 from ..evaluate import class_mapping
 from .distributed import Ranks, all_sum, from_main, peers_lost
+from .options import FinetuneOptions
 
 # (epoch, step, steps per epoch, running loss, running top-1)
 TrainProgress = Callable[[int, int, int, float, float], None]
-
-
-@dataclass(frozen=True)
-class FinetuneOptions:
-    epochs: int = 5
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 128
-    distill: bool = False
-    temperature: float = 4.0
-    distill_weight: float = 0.9  # of the soft-target loss; the rest is cross-entropy on the labels
-    limit: int | None = None  # a class-stratified subset of the training images
-    seed: int = 0
 
 
 @dataclass

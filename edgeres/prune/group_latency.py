@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from .._io import cache_dir, write_cache_json
-from ..latency import ConvLayer, LatencyModel, LatencySetting
+from ..latency.layers import ConvLayer
+from ..latency.model import LatencyModel
+from ..latency.setting import LatencySetting
 from ..latency.table import machine_key
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel

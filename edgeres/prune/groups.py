@@ -13,11 +13,12 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from ..latency import ConvLayer
+from ..latency.layers import ConvLayer
 from ..models import LoadedModel
 from ..models.cifar_resnet import PadShortcut
 from ._shortcut import PadShortcutPruner
-from .structured import GradientBatches, PruneOptions, accumulate_gradients, ignored_layers, importance
+from .options import PruneOptions
+from .structured import GradientBatches, accumulate_gradients, ignored_layers, importance
 
 STREAM_FLOOR = 0.5
 T = TypeVar("T")

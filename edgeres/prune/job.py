@@ -17,12 +17,16 @@ from ..card import ModelCard
 from ..errors import EdgeresError
 from ..evaluate import LabeledData
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
+from ..options import LoadOptions
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
 from .distributed import Ranks, from_main, launched_by_torchrun, process_group
-from .finetune import FinetuneLog, FinetuneOptions, TrainingBatches, finetune, load_training_images, read_state
-from .latency_target import LatencyTarget, prune_to_latency
-from .structured import GradientBatches, PruneOptions, prune_model
+from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_images, read_state
+from .latency_goal import LatencyTarget
+from .latency_target import prune_to_latency
+from .options import PruneOptions
+from .settings import PruneSettings
+from .structured import GradientBatches, prune_model
 
 Progress = Callable[[str, int, int], None]
 USELESS_DROP = 0.10  # top-1 lost beyond this (10 pp) is said loudly: the pruned model needs fine-tuning
@@ -122,142 +126,146 @@ def _pruned_or_resumed(
 def prune_checkpoint(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str],
+    settings: PruneSettings | None = None,
     *,
-    device: str = "cpu",
-    options: PruneOptions | None = None,
-    target_macs: float | None = None,
-    target_latency: LatencyTarget | None = None,
-    importance_data: str | os.PathLike[str] | None = None,
-    finetune_data: str | os.PathLike[str] | None = None,
-    finetune_options: FinetuneOptions | None = None,
-    resume: bool = False,
-    eval_data: str | os.PathLike[str] | None = None,
-    eval_limit: int | None = None,
-    map_by_position: bool = False,
-    bench: bool = False,
-    force: bool = False,
-    load_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
     train_progress: Callable[[int, int, int, float, float], None] | None = None,
 ) -> PruneResult | None:
-    """Prune `checkpoint` and write a self-contained model file to `out` (plus `<out>.report.json`).
+    """Prune `checkpoint` as `settings` say and write a self-contained model file to `out` (plus
+    `<out>.report.json`).
 
-    Fine-tuning (with `finetune_data`, on `device`) saves its state after every epoch to `<out>.finetune.pt`;
-    `resume` continues from it. Under torchrun every process calls this: rank 0 prunes, the ranks fine-tune
-    together (distributed.py), and rank 0 alone writes and returns the result; the others return None.
-    `bench` times ONNX fp32/int8 exports of both models side by side (int8 calibrated on `eval_data` or
-    `finetune_data`). `target_latency` chooses widths by latency measured on this machine or the board it
-    names (edgeres.prune.latency_target); it excludes `target_macs`. Raises OutputExistsError before any
-    work when `out` exists.
+    Fine-tuning (with `settings.finetune_data`, on `settings.device`) saves its state after every epoch to
+    `<out>.finetune.pt`; `resume` continues from it. Under torchrun every process calls this: rank 0 prunes,
+    the ranks fine-tune together (distributed.py), and rank 0 alone writes and returns the result; the others
+    return None. `bench` times exports of both models side by side (int8 calibrated on `eval_data` or
+    `finetune_data`). A latency goal chooses widths by latency measured on this machine or the board it
+    names (edgeres.prune.latency_target). Raises OutputExistsError before any work when `out` exists.
     """
-    if target_macs is not None and target_latency is not None:
-        raise EdgeresError("give one of --target-macs and --target-latency, not both")
-    if device != "cpu" and finetune_data is None:
-        raise EdgeresError(f"--device {device} is where fine-tuning runs: give --finetune DIR too")
-    if launched_by_torchrun() and finetune_data is None:
+    settings = settings or PruneSettings()
+    if launched_by_torchrun() and settings.finetune_data is None:
         raise EdgeresError("several processes (torchrun) fine-tune together: give --finetune DIR")
-    require_new(Path(out), force=force)
-    with process_group(device) as ranks:
-        return _prune_job(
-            Path(checkpoint), Path(out), ranks, options=options, target_macs=target_macs,
-            target_latency=target_latency, importance_data=importance_data, finetune_data=finetune_data,
-            finetune_options=finetune_options, resume=resume, eval_data=eval_data, eval_limit=eval_limit,
-            map_by_position=map_by_position, bench=bench, force=force, load_options=load_options,
-            progress=progress, train_progress=train_progress,
-        )  # fmt: skip
+    require_new(Path(out), force=settings.force)
+    with process_group(settings.device) as ranks:
+        return _prune_job(Path(checkpoint), Path(out), ranks, settings, progress, train_progress)
 
 
 def _prune_job(
     source: Path,
     target: Path,
     ranks: Ranks,
-    *,
-    options: PruneOptions | None,
-    target_macs: float | None,
-    target_latency: LatencyTarget | None,
-    importance_data: str | os.PathLike[str] | None,
-    finetune_data: str | os.PathLike[str] | None,
-    finetune_options: FinetuneOptions | None,
-    resume: bool,
-    eval_data: str | os.PathLike[str] | None,
-    eval_limit: int | None,
-    map_by_position: bool,
-    bench: bool,
-    force: bool,
-    load_options: dict[str, Any] | None,
+    settings: PruneSettings,
     progress: Progress | None,
     train_progress: Callable[[int, int, int, float, float], None] | None,
 ) -> PruneResult | None:
-    options, load_options = options or PruneOptions(), load_options or {}
     timer, seconds = time.perf_counter(), {}
-    loaded = load_model(source, **load_options)
-    labeled = LabeledData(eval_data, eval_limit, map_by_position) if eval_data is not None else None
-    _check_classes(loaded.card, labeled, finetune_data, importance_data, map_by_position)
+    loaded = load_model(source, settings.load)
+    labeled = None
+    if settings.eval_data is not None:
+        labeled = LabeledData(settings.eval_data, settings.eval_limit, settings.map_by_position)
+    importance_data, finetune_data = settings.importance_data, settings.finetune_data
+    _check_classes(loaded.card, labeled, finetune_data, importance_data, settings.map_by_position)
     state_path = target.with_name(target.name + ".finetune.pt")
-    if importance_data is None and options.importance == "taylor":
+    if importance_data is None and settings.options.importance == "taylor":
         importance_data = finetune_data
-    goal = target_latency if target_latency is not None else target_macs
+    goal = settings.target_latency if settings.target_latency is not None else settings.target_macs
     depth_data = importance_data or finetune_data
     pruned, options, plan = from_main(
         ranks,
         lambda: _pruned_or_resumed(
-            loaded, state_path, resume, options, goal, importance_data, depth_data, map_by_position, progress
+            loaded, state_path, settings.resume, settings.options, goal, importance_data, depth_data,
+            settings.map_by_position, progress,
         ),
-    )
+    )  # fmt: skip
     seconds["prune"] = time.perf_counter() - timer
     log = None
     if finetune_data is not None:
         timer = time.perf_counter()
-        ft = finetune_options or FinetuneOptions()
-        extra = {
-            "spec": json.dumps(pruned.spec.to_dict()),
-            "card": pruned.card.to_json(),
-            "prune_options": json.dumps(asdict(options)),
-        } | ({"latency_plan": json.dumps(plan)} if plan is not None else {})
-        teacher = loaded.model if ft.distill else None
-        log = finetune(
-            pruned.model,
-            pruned.card,
-            finetune_data,
-            ft,
-            state_path=state_path,
-            state_extra=extra,
-            teacher=teacher,
-            resume=resume,
-            progress=train_progress,
-            by_position=map_by_position,
-            ranks=ranks,
-        )
+        log = _finetune(loaded, pruned, options, plan, settings, state_path, ranks, train_progress)
         seconds["finetune"] = time.perf_counter() - timer
-    elif resume:
-        raise EdgeresError("--resume continues fine-tuning: give --finetune DIR (the same as before)")
     if not ranks.main:  # rank 0 writes, compares and reports
         return None
     result = PruneResult(
-        target,
-        target.with_name(target.name + ".report.json"),
-        pruned.spec.name,
-        options.ratio,
-        target_macs,
-        options,
-        _facts(loaded, source),
-        {},
-        log,
-        seconds=seconds,
-        target_latency=target_latency.fraction if target_latency is not None else None,
+        target, target.with_name(target.name + ".report.json"), pruned.spec.name, options.ratio,
+        settings.target_macs, options, _facts(loaded, source), {}, log, seconds=seconds,
+        target_latency=settings.target_latency.fraction if settings.target_latency is not None else None,
         latency_plan=plan,
+    )  # fmt: skip
+    result.warnings += rewrite_warnings(settings, options)
+    _save_and_report(result, source, pruned, labeled, settings, plan, progress)
+    state_path.unlink(missing_ok=True)
+    return result
+
+
+def _finetune(
+    loaded: LoadedModel,
+    pruned: LoadedModel,
+    options: PruneOptions,
+    plan: dict[str, Any] | None,
+    settings: PruneSettings,
+    state_path: Path,
+    ranks: Ranks,
+    train_progress: Callable[[int, int, int, float, float], None] | None,
+) -> FinetuneLog:
+    """Fine-tune the pruned model (distilling from the unpruned one when asked), saving a resumable state."""
+    assert settings.finetune_data is not None, "called only with training images"
+    extra = {
+        "spec": json.dumps(pruned.spec.to_dict()),
+        "card": pruned.card.to_json(),
+        "prune_options": json.dumps(asdict(options)),
+    } | ({"latency_plan": json.dumps(plan)} if plan is not None else {})
+    return finetune(
+        pruned.model,
+        pruned.card,
+        settings.finetune_data,
+        settings.finetune,
+        state_path=state_path,
+        state_extra=extra,
+        teacher=loaded.model if settings.finetune.distill else None,
+        resume=settings.resume,
+        progress=train_progress,
+        by_position=settings.map_by_position,
+        ranks=ranks,
     )
+
+
+def _save_and_report(
+    result: PruneResult,
+    source: Path,
+    pruned: LoadedModel,
+    labeled: LabeledData | None,
+    settings: PruneSettings,
+    plan: dict[str, Any] | None,
+    progress: Progress | None,
+) -> None:
+    """Save the pruned model, compare it with the original, and move it and its report into place."""
+    target = result.out
     with scratch_folder(target) as work:
         made = save_model(pruned.model, pruned.spec, pruned.card, work / target.name, force=True)
         result.after = _facts(pruned, made)
-        _compare(result, source, made, labeled, bench, finetune_data, load_options, progress)
-        result.warnings += [w for w in [accuracy_warning(result.top1, finetune_data is not None)] if w]
+        _compare(result, source, made, labeled, settings.bench, settings.finetune_data, settings.load, progress)
+        result.warnings += [w for w in [accuracy_warning(result.top1, settings.finetune_data is not None)] if w]
         result.warnings += [plan["warning"]] if plan and plan.get("warning") else []
-        with atomic_outputs([target, result.report_path], force=force) as temps:
+        with atomic_outputs([target, result.report_path], force=settings.force) as temps:
             os.replace(made, temps[0])
             temps[1].write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
-    state_path.unlink(missing_ok=True)
-    return result
+
+
+def rewrite_warnings(settings: PruneSettings, used: PruneOptions) -> list[str]:
+    """What the MAC search changed of the asked options to reach --target-macs, said in the terminal too."""
+    asked = settings.options
+    if settings.target_macs is None or settings.target_latency is not None:
+        return []
+    changed = []
+    if used.global_pruning != asked.global_pruning:
+        changed.append("ranked channels across layers (--global)")
+    if used.round_to != asked.round_to:
+        changed.append(f"used --round-to {used.round_to or 1} instead of {asked.round_to or 1}")
+    if not changed:
+        return []
+    return [
+        f"to keep {settings.target_macs:.0%} of the MACs, pruning {' and '.join(changed)}: the options as given "
+        "missed the target by more than 1%; pass those flags yourself to choose, or another --target-macs"
+    ]
 
 
 def accuracy_warning(top1: dict[str, float] | None, finetuned: bool) -> str | None:
@@ -282,7 +290,7 @@ def _compare(
     labeled: LabeledData | None,
     bench: bool,
     finetune_data: str | os.PathLike[str] | None,
-    load_options: dict[str, Any],
+    load_options: LoadOptions,
     progress: Progress | None,
 ) -> None:
     timer = time.perf_counter()

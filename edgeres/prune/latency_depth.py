@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..latency import LatencySetting
+from ..latency.setting import LatencySetting
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel
 from .depth import Block, block_sensitivity, drop_blocks, droppable_blocks, most_per_stage

@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 import torch_pruning as tp
@@ -23,35 +22,14 @@ from ..models.channels import channels_of
 from ..models.cifar_resnet import PadShortcut
 from ..summary import summarize
 from ._shortcut import PadShortcutPruner
+from .options import PruneOptions
 from .target import search_ratio
 
-IMPORTANCES = ("l1", "l2", "bn-scale", "taylor")
 # Layers whose outputs join a residual stream, by module path (CIFAR and torchvision layouts).
 _RESIDUAL_WRITERS = re.compile(r"^(conv1|layer\d+\.\d+\.(conv2|conv3|shortcut\.0|downsample\.0))$")
 
 # Yields (images, labels) batches for gradient-based importance; None where no data was given.
 GradientBatches = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
-
-
-@dataclass(frozen=True)
-class PruneOptions:
-    """How to rank and remove channels. `ratio` is the fraction of channels removed per group (or overall
-    with `global_pruning`); `round_to` keeps channel counts multiples of N, which SIMD kernels favour."""
-
-    ratio: float = 0.5
-    importance: str = "l1"
-    global_pruning: bool = False
-    keep_residual_width: bool = False
-    # Multiples of 8: a pruned resnet18 with 44-channel layers ran 2x slower than the unpruned model in
-    # onnxruntime on this x86 CPU, the same MAC cut rounded to 40 channels ran 2x faster (docs/benchmarks.md).
-    round_to: int | None = 8
-    max_layer_ratio: float = 0.9
-
-    def __post_init__(self) -> None:
-        if self.importance not in IMPORTANCES:
-            raise EdgeresError(f"unknown importance {self.importance!r}; choose one of {', '.join(IMPORTANCES)}")
-        if not 0.0 <= self.ratio < 1.0:
-            raise EdgeresError(f"pruning ratio must be in [0, 1), got {self.ratio}")
 
 
 def importance(name: str) -> tp.importance.Importance:

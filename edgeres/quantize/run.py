@@ -23,6 +23,7 @@ from ..export.base import get_exporter
 from ..export.cache import export_cached
 from ..formats import registry
 from ..models import LoadedModel, load_model
+from ..options import LoadOptions
 from ..predict import open_predictor
 from .calibration import CalibrationSet, calibration_set
 from .calibration_recipes import CalibrationRecipe, resolve_calibration
@@ -120,17 +121,17 @@ def _exported_format(model: object) -> str | None:
 
 
 def _fp32_source(
-    model: str | os.PathLike[str] | LoadedModel, fmt: str, work: Path, load: dict[str, Any]
+    model: str | os.PathLike[str] | LoadedModel, fmt: str, work: Path, load: LoadOptions | None
 ) -> tuple[Path, ModelCard, LoadedModel | None]:
     """An fp32 file of `fmt` (the model itself when it already is one, else a verified export, reused from the
     export cache when one was made of the same weights), its card, and the PyTorch model when there is one."""
     if not isinstance(model, LoadedModel) and _exported_format(model) == fmt:
         # The loader's flags reach the file's runtime: card overrides apply, checkpoint-only flags are errors.
-        predictor = open_predictor(Path(model), **load)
+        predictor = open_predictor(Path(model), load=load)
         if predictor.io.precision != "float32":  # type: ignore[attr-defined]
             raise RecipeError(f"{model}: is already {predictor.io.precision}; quantize the float32 file")  # type: ignore[attr-defined]
         return Path(model), predictor.card, None
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, **load)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, load)
     return export_cached(loaded, work / f"fp32{registry.named(fmt).suffix}", fmt), loaded.card, loaded
 
 
@@ -213,7 +214,7 @@ def quantize_model(
     exclude: tuple[str, ...] = (),
     optimize: str | Techniques | None = None,
     force: bool = False,
-    load_options: dict[str, Any] | None = None,
+    load_options: LoadOptions | None = None,
     progress: Progress = lambda _phase, _done, _total: None,
 ) -> QuantizeResult:
     """Calibrate, quantize, measure and gate; the int8 file appears only if everything passed.
@@ -248,7 +249,7 @@ def quantize_model(
     start = time.perf_counter()
     card_path = target_path.with_name(target_path.name + ".card.json")
     with scratch_folder(target_path) as work:
-        fp32, card, loaded = _fp32_source(model, chosen, work, load_options or {})
+        fp32, card, loaded = _fp32_source(model, chosen, work, load_options)
         if labeled is not None:  # the data's classes must meet the model's before hours of calibration
             labeled.check(card)
         calibration = calibration_set(

@@ -10,11 +10,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from ..card import ModelCard, coerce_fields
 from ..errors import CardError, ModelFileError
 from ..isa import IsaAssumption
+from ..options import LoadOptions
 
 CARD_KEY = "edgeres.card"
 IO_KEY = "edgeres.io"
@@ -63,13 +63,14 @@ def isa_from_entries(entries: Mapping[str, str]) -> IsaAssumption | None:
 def card_from_entries(
     entries: Mapping[str, str],
     path: Path,
-    overrides: Mapping[str, Any] | None = None,
-    num_classes: int | None = None,
+    load: LoadOptions | None = None,
 ) -> tuple[ModelCard, IoSpec]:
-    """Read the card (embedded, else the `<file>.card.json` sidecar) and IoSpec; apply flag overrides.
+    """Read the card (embedded, else the `<file>.card.json` sidecar) and IoSpec; apply `load`'s card overrides.
 
-    Raises ModelFileError when neither holds a card or `num_classes` (--num-classes) contradicts it.
+    Raises ModelFileError when neither holds a card or `load.num_classes` (--num-classes) contradicts it.
     """
+    load = load or LoadOptions()
+    num_classes = load.num_classes
     text = entries.get(CARD_KEY)
     sidecar = path.with_name(path.name + ".card.json")
     if text is None and sidecar.is_file():
@@ -85,26 +86,25 @@ def card_from_entries(
         raise ModelFileError(f"{path}: embedded metadata is damaged ({exc}); re-export the model") from None
     if num_classes is not None and num_classes != card.num_classes:
         raise ModelFileError(f"{path}: has {card.num_classes} classes, --num-classes says {num_classes}")
-    changes = coerce_fields({k: v for k, v in (overrides or {}).items() if v is not None}, "flags")
+    changes = coerce_fields(load.overrides.given(), "flags")
     if changes.get("input_size", card.input_size) != card.input_size:
         size = "x".join(map(str, card.input_size))
         raise CardError(f"{path}: the file takes {size} inputs; --input-size cannot change an exported model")
     return (card.replace(**changes) if changes else card), io
 
 
-def exported_file(path: str | os.PathLike[str], options: Mapping[str, Any]) -> Path:
+def exported_file(path: str | os.PathLike[str], load: LoadOptions) -> Path:
     """The exported model file a runtime is about to open: an error if it is missing or checkpoint-only loader
     flags came with it."""
     found = Path(path)
-    reject_checkpoint_options(found, options)
+    reject_checkpoint_options(found, load)
     if not found.is_file():
         raise ModelFileError(f"{found}: no such file")
     return found
 
 
-def reject_checkpoint_options(path: Path, options: Mapping[str, Any]) -> None:
+def reject_checkpoint_options(path: Path, load: LoadOptions) -> None:
     """Loader flags that make no sense for an exported file are errors, not silently ignored."""
-    given = [k for k in ("arch", "trust", "key", "card_file") if options.get(k)]
+    given = load.checkpoint_flags()
     if given:
-        flags = ", ".join("--" + k.replace("_file", "").replace("_", "-") for k in given)
-        raise ModelFileError(f"{path}: {flags} apply to checkpoints, not exported files; drop them")
+        raise ModelFileError(f"{path}: {', '.join(given)} apply to checkpoints, not exported files; drop them")

@@ -22,6 +22,7 @@ import numpy as np
 from .._quiet import native_stderr_silenced
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
 from ..formats.pte import METADATA_METHOD
+from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
 from .registry import Runtime
@@ -74,9 +75,11 @@ class ExecuTorchPredictor:
     """A .pte program's `forward` on ExecuTorch's runtime (XNNPACK-delegated where the export put it)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
+        self, path: str | os.PathLike[str], options: RuntimeOptions | None = None, load: LoadOptions | None = None
     ) -> None:
-        self.path = exported_file(path, options)  # `device` is always the CPU: Runtime.open refuses others
+        options, load = options or RuntimeOptions(), load or LoadOptions()
+        threads = options.threads
+        self.path = exported_file(path, load)  # `device` is always the CPU: Runtime.open refuses others
         runtime, bindings = _runtime()
         _set_threads(bindings, threads or os.cpu_count() or 1)
         try:
@@ -86,9 +89,7 @@ class ExecuTorchPredictor:
             entries = self._entries(program)
         except Exception as exc:  # the bindings raise RuntimeError for damaged and foreign programs alike
             raise ModelFileError(f"{self.path}: not a loadable ExecuTorch program ({exc})") from None
-        self.card, self.io = card_from_entries(
-            entries, self.path, options.get("card_overrides"), options.get("num_classes")
-        )
+        self.card, self.io = card_from_entries(entries, self.path, load)
         self.isa = isa_from_entries(entries)
         self.fixed_batch = int(self.method.metadata.input_tensor_meta(0).sizes()[0])
         _open.add(self)

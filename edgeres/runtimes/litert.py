@@ -9,6 +9,7 @@ import numpy as np
 
 from .._quiet import native_stderr_silenced
 from ..errors import ModelFileError, RuntimeMissingError
+from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
 from .registry import Runtime
@@ -52,9 +53,11 @@ class LiteRtPredictor:
     """An exported .tflite file on the LiteRT interpreter with its default XNNPACK delegate."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
+        self, path: str | os.PathLike[str], options: RuntimeOptions | None = None, load: LoadOptions | None = None
     ) -> None:
-        self.path = exported_file(path, options)  # `device` is always the CPU: Runtime.open refuses others
+        options, load = options or RuntimeOptions(), load or LoadOptions()
+        threads = options.threads
+        self.path = exported_file(path, load)  # `device` is always the CPU: Runtime.open refuses others
         blob = self._blob = self.path.read_bytes()  # the interpreter reads from this buffer; keep it alive
         try:
             entries = read_metadata(blob)
@@ -65,9 +68,7 @@ class LiteRtPredictor:
             raise
         except Exception as exc:  # flatbuffer and interpreter errors come as ValueError, IndexError, ...
             raise ModelFileError(f"{self.path}: not a loadable TFLite model, truncated or corrupted ({exc})") from None
-        self.card, self.io = card_from_entries(
-            entries, self.path, options.get("card_overrides"), options.get("num_classes")
-        )
+        self.card, self.io = card_from_entries(entries, self.path, load)
         self.isa = isa_from_entries(entries)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
+from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
 from .onnx_isa import graph_isa
@@ -82,17 +83,16 @@ class OrtPredictor:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        *,
-        threads: int | None = None,
-        device: str = "cpu",
-        provider: str | None = None,
-        **options: Any,
+        options: RuntimeOptions | None = None,
+        load: LoadOptions | None = None,
     ) -> None:
+        options, load = options or RuntimeOptions(), load or LoadOptions()
+        threads, device, provider = options.threads, options.device, options.provider
         try:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeMissingError("onnxruntime is not installed: pip install onnxruntime") from None
-        self.path = exported_file(path, options)
+        self.path = exported_file(path, load)
         graph = check_onnx_file(self.path)
         choice = ProviderChoice(device, provider)
         settings = ort.SessionOptions()
@@ -101,9 +101,7 @@ class OrtPredictor:
         self.session = open_session(ort, self.path, settings, choice, graph)
         self.provider = choice.name
         entries = self.session.get_modelmeta().custom_metadata_map
-        self.card, self.io = card_from_entries(
-            entries, self.path, options.get("card_overrides"), options.get("num_classes")
-        )
+        self.card, self.io = card_from_entries(entries, self.path, load)
         # What the weights need beats what the file says of itself; boards without `onnx` read the metadata.
         self.isa = graph_isa(graph) if graph is not None else isa_from_entries(entries)
         self.input_name = self.session.get_inputs()[0].name

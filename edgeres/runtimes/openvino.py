@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
+from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file
 from .onnx_isa import graph_isa
@@ -33,10 +34,12 @@ class OpenVinoPredictor:
     """An exported .onnx file compiled for OpenVINO's CPU plugin, tuned for latency (one stream)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, threads: int | None = None, device: str = "cpu", **options: Any
+        self, path: str | os.PathLike[str], options: RuntimeOptions | None = None, load: LoadOptions | None = None
     ) -> None:
+        options, load = options or RuntimeOptions(), load or LoadOptions()
+        threads = options.threads
         ov = _openvino()
-        self.path = exported_file(path, options)  # `device` is always the CPU: Runtime.open refuses others
+        self.path = exported_file(path, load)  # `device` is always the CPU: Runtime.open refuses others
         graph = check_onnx_file(self.path)
         if graph is None:
             raise RuntimeMissingError(
@@ -54,9 +57,7 @@ class OpenVinoPredictor:
         except Exception as exc:  # OpenVINO raises RuntimeError and its own types for unsupported graphs
             raise ModelFileError(f"{self.path}: OpenVINO cannot load it ({exc})") from None
         entries = {prop.key: prop.value for prop in graph.metadata_props}
-        self.card, self.io = card_from_entries(
-            entries, self.path, options.get("card_overrides"), options.get("num_classes")
-        )
+        self.card, self.io = card_from_entries(entries, self.path, load)
         self.isa = graph_isa(graph)
         self.request = self.compiled.create_infer_request()
         batch_dim = model.inputs[0].get_partial_shape()[0]

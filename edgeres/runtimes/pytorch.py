@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import RuntimeMissingError
 from ..formats import registry as format_registry
+from ..options import LoadOptions, RuntimeOptions
 from .registry import Runtime
 
 RUNTIME = Runtime(
@@ -22,16 +23,11 @@ RUNTIME = Runtime(
 
 
 def open_checkpoint(
-    path: str | os.PathLike[str],
-    *,
-    threads: int | None = None,
-    device: str = "cpu",
-    fp16: bool = False,
-    compile_mode: str | None = None,
-    cuda_graphs: bool = False,
-    **load_options: Any,
+    path: str | os.PathLike[str], options: RuntimeOptions | None = None, load: LoadOptions | None = None
 ) -> Any:
-    """A TorchPredictor for a checkpoint; `load_options` are load_model's (arch, trust, card overrides, ...)."""
+    """A TorchPredictor for a checkpoint read with `load` (load_model's options), run as `options` say."""
+    options = options or RuntimeOptions()
+    device, threads = options.device, options.threads
     try:
         import torch
     except ImportError:
@@ -47,7 +43,12 @@ def open_checkpoint(
         raise RuntimeMissingError("--device cuda: torch.cuda.is_available() is False on this machine; use --device cpu")
     if threads:
         torch.set_num_threads(threads)
-    loaded = load_model(path, **load_options)
+    loaded = load_model(path, load)
     return TorchPredictor(
-        loaded.model, loaded.card, device=device, half=fp16, compile_mode=compile_mode, cuda_graphs=cuda_graphs
+        loaded.model,
+        loaded.card,
+        device=device,
+        half=options.fp16,
+        compile_mode=options.compile_mode,
+        cuda_graphs=options.cuda_graphs,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import EdgeresError
 from ..formats import registry as format_registry
+from ..options import LoadOptions, RuntimeOptions
 
 MODULES = ("onnxruntime", "openvino", "litert", "executorch", "pytorch")  # the first runtime per suffix is its default
 
@@ -29,9 +30,9 @@ class Runtime:
     title: str  # for messages
     formats: tuple[str, ...]  # the formats whose files it opens (edgeres.formats); () for PyTorch checkpoints
     packages: tuple[str, ...]  # distributions any one of which provides it; the first is what to install
-    opener: str  # "module:callable" in edgeres.runtimes, called as opener(path, threads=, device=, **options)
+    opener: str  # "module:callable" in edgeres.runtimes, called as opener(path, RuntimeOptions, LoadOptions)
     devices: tuple[str, ...] = ("cpu",)
-    options: tuple[str, ...] = ()  # further keyword options it takes (e.g. PyTorch's fp16)
+    options: tuple[str, ...] = ()  # the runtime-specific RuntimeOptions fields it takes (e.g. PyTorch's fp16)
     board: bool = True  # runs in the torch-free board runner
     requires: tuple[str, ...] = ()  # distributions it needs besides one of `packages`
 
@@ -43,15 +44,21 @@ class Runtime:
     def opens(self, path: Path) -> bool:
         return path.suffix.lower() in self.suffixes if self.suffixes else _claimed(path) is None
 
-    def open(self, path: str | os.PathLike[str], **options: Any) -> Any:
-        """A Predictor (with prepare/invoke) for `path`. Raises RuntimeMissingError when the package is absent."""
-        device = options.get("device", "cpu")
-        if device not in self.devices:
+    def open(
+        self, path: str | os.PathLike[str], options: RuntimeOptions | None = None, load: LoadOptions | None = None
+    ) -> Any:
+        """A Predictor (with prepare/invoke) for `path`. Raises RuntimeMissingError when the package is absent,
+        EdgeresError for a device or runtime-specific option this runtime does not take."""
+        options = options or RuntimeOptions()
+        if options.device not in self.devices:
             where = "the CPU" if self.devices == ("cpu",) else " or ".join(self.devices)
-            raise EdgeresError(f"{path}: {self.title} runs on {where} here; drop --device {device}")
+            raise EdgeresError(f"{path}: {self.title} runs on {where} here; drop --device {options.device}")
+        foreign = [name for name in options.specific() if name not in self.options]
+        if foreign:
+            raise EdgeresError(f"{path}: {self.title} does not take {', '.join(foreign)}")
         module, _, name = self.opener.partition(":")
         opener = getattr(importlib.import_module(f"{__package__}.{module}"), name)
-        return opener(path, **options)
+        return opener(path, options, load or LoadOptions())
 
     def install_hint(self) -> str:
         return " ".join((self.packages[0], *self.requires))
