@@ -18,9 +18,9 @@ from pathlib import Path
 from _table import machine_header, print_rows
 from _table import parser as make_parser
 
-from edgeres.bench import TimingConfig, bench_models
+from edgeres.bench import BenchSettings, TimingConfig, bench_models
 from edgeres.export import export_model
-from edgeres.options import CardOverrides, LoadOptions
+from edgeres.options import CardOverrides, LoadOptions, RuntimeOptions
 from edgeres.quantize import quantize_model
 
 FORMATS = ("onnx", "tflite", "pte")
@@ -63,7 +63,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             files = _files(args.shared, name, Path(tmp))
-            run = bench_models(list(files.values()), threads=args.threads, timing=timing)
+            settings = BenchSettings(options=RuntimeOptions(threads=args.threads), timing=timing)
+            run = bench_models(list(files.values()), settings)
             p50 = {Path(entry.model).name: entry.stats.p50_ms for entry in run.entries}
             row: dict[str, object] = {"model": name}
             for label, path in files.items():

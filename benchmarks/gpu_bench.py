@@ -24,9 +24,10 @@ import torchvision
 from rich.console import Console
 from rich.table import Table
 
-from edgeres.bench import TimingConfig, bench_models
+from edgeres.bench import BenchSettings, TimingConfig, bench_models
 from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from edgeres.models import save_model, spec_from_name
+from edgeres.options import RuntimeOptions
 
 
 def bare_cuda_graph_ips(model: torch.nn.Module, batch: int, runs: int) -> float:
@@ -72,13 +73,15 @@ def main() -> int:
     rows: dict[str, dict[int, list[float]]] = {"harness cuda-graphs": {}, "bare cuda-graphs": {}, "harness eager": {}}
     memory = None
     for _ in range(args.rounds):
-        run = bench_models([ckpt], device="cuda", fp16=True, cuda_graphs=True, batches=batches, timing=timing)
+        graphed = RuntimeOptions(device="cuda", fp16=True, cuda_graphs=True)
+        run = bench_models([ckpt], BenchSettings(options=graphed, batches=tuple(batches), timing=timing))
         memory = run.gpu_memory
         for entry in run.entries:
             rows["harness cuda-graphs"].setdefault(entry.batch, []).append(entry.throughput_per_s)
         for batch in batches:
             rows["bare cuda-graphs"].setdefault(batch, []).append(bare_cuda_graph_ips(bare_model, batch, 200))
-        eager = bench_models([ckpt], device="cuda", fp16=True, batches=batches, timing=timing)
+        plain = RuntimeOptions(device="cuda", fp16=True)
+        eager = bench_models([ckpt], BenchSettings(options=plain, batches=tuple(batches), timing=timing))
         for entry in eager.entries:
             rows["harness eager"].setdefault(entry.batch, []).append(entry.throughput_per_s)
     result = {

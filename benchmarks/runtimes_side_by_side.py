@@ -20,10 +20,11 @@ import torchvision
 from _table import machine_header, print_rows, recipe
 from _table import parser as make_parser
 
-from edgeres.bench import TimingConfig, bench_models
+from edgeres.bench import BenchSettings, TimingConfig, bench_models
 from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from edgeres.export import export_model
 from edgeres.models import LoadedModel, load_model, spec_from_name
+from edgeres.options import RuntimeOptions
 from edgeres.quantize import quantize_model
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
@@ -76,14 +77,14 @@ def main() -> None:
                 fp32, stem.with_name(stem.name + "_int8.onnx"), calib=recipe(args.shared), target="auto",
                 optimize="none",
             ).path  # fmt: skip
-            run = bench_models(
-                [fp32, int8],
+            settings = BenchSettings(
                 data=data / "test" if scored else None,
                 limit=args.limit if scored else None,
-                runtime=tuple(args.runtimes.split(",")),
-                threads=2,
+                runtimes=tuple(args.runtimes.split(",")),
+                options=RuntimeOptions(threads=2),
                 timing=TIMING,
-            ).to_dict()
+            )
+            run = bench_models([fp32, int8], settings).to_dict()
             rows += _rows(label, run)
             header["versions"] = run["machine"]["versions"]
             args.json.write_text(json.dumps({"machine": header, "rows": rows}, indent=2))

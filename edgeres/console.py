@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .prune.job import PruneResult
     from .quantize import QuantizeResult
     from .remote import Target
+    from .remote.check import TargetCheck
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -267,3 +268,18 @@ def print_demo(result: DemoResult) -> None:
     for line in result.lines():
         stdout.print(f"  {line}")
     print_targets_bench(result.pipeline.bench)
+
+
+def print_target_check(check: TargetCheck) -> None:
+    """`targets check`: where the target runs, its CPU and the int8 recipe for it, its packages and runtimes."""
+    info = check.info
+    lines = [
+        f"{check.target.name}: reachable; Python {info['python']} ({info['machine']}, {info['cores']} cores)",
+        f"  cpu       {info['cpu_model']}; flags {' '.join(info['cpu_flags']) or '-'}",
+        f"  int8      --target {check.int8_target} fits this CPU",
+        *(f"  {package:<15} {found or 'missing'}" for package, found in check.packages.items()),
+        f"  runtimes  {', '.join(r.name for r in check.runtimes) or 'none'}",
+    ]
+    out = _stdout()
+    for line in lines:
+        out.print(line, markup=False)

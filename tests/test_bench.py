@@ -12,7 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from edgeres.bench import TimingConfig, bench_models
+from edgeres.bench import BenchSettings, TimingConfig, bench_models
 from edgeres.bench.harness import time_interleaved
 from edgeres.bench.stats import latency_stats
 from edgeres.isa import local_cpu
@@ -140,8 +140,11 @@ def test_torch_compile_runner_matches_eager(files):
     timing = TimingConfig(warmup=2, min_runs=10, min_seconds=0)
     data = CIFAR / "test"
     # Two full evaluation batches (128): a ragged last batch would cost a recompilation, not a finding.
-    eager = bench_models([RESNET20], data=data, limit=256, timing=timing)
-    compiled = bench_models([RESNET20], data=data, limit=256, timing=timing, compile_mode="default")
+    eager = bench_models([RESNET20], BenchSettings(data=data, limit=256, timing=timing))
+    compiled = bench_models(
+        [RESNET20],
+        BenchSettings(data=data, limit=256, timing=timing, options=RuntimeOptions(compile_mode="default")),
+    )
     assert compiled.config["compile"] == "default" and compiled.gpu_memory is None
     e, c = eager.entries[0], compiled.entries[0]
     assert c.accuracy["top1"] == e.accuracy["top1"] and c.accuracy["n"] == 256
@@ -154,7 +157,9 @@ def test_cpus_pins_the_process(files):
 
     before = os.sched_getaffinity(0)
     try:
-        run = bench_models([files["int8.tflite"]], cpus=[0], timing=TimingConfig(min_runs=5, min_seconds=0))
+        run = bench_models(
+            [files["int8.tflite"]], BenchSettings(cpus=(0,), timing=TimingConfig(min_runs=5, min_seconds=0))
+        )
         assert run.machine["affinity"] == [0] and run.config["cpus"] == [0]
     finally:
         os.sched_setaffinity(0, before)
@@ -163,7 +168,8 @@ def test_cpus_pins_the_process(files):
 @pytest.mark.shared
 def test_library_call_with_baseline_ratios(files):
     run = bench_models(
-        [files["int8.onnx"]], baseline=files["fp32.onnx"], timing=TimingConfig(min_runs=20, min_seconds=0)
+        [files["int8.onnx"]],
+        BenchSettings(baseline=files["fp32.onnx"], timing=TimingConfig(min_runs=20, min_seconds=0)),
     )
     assert [e.model for e in run.entries] == [str(files["fp32.onnx"]), str(files["int8.onnx"])]
     assert run.entries[0].speedup_vs_baseline == 1.0 and run.entries[1].speedup_vs_baseline > 0
@@ -174,9 +180,9 @@ def test_library_call_with_baseline_ratios(files):
 @pytest.mark.slow
 def test_onnxruntime_and_litert_runners_work_without_torch(files, torch_free_python):
     code = (
-        "import sys, json; from edgeres.bench import bench_models, TimingConfig; "
-        f"run = bench_models([{str(files['int8.onnx'])!r}, {str(files['int8.tflite'])!r}], "
-        f"data={str(CIFAR / 'test')!r}, limit=200, timing=TimingConfig(min_runs=10, min_seconds=0)); "
+        "import sys, json; from edgeres.bench import bench_models, BenchSettings, TimingConfig; "
+        f"run = bench_models([{str(files['int8.onnx'])!r}, {str(files['int8.tflite'])!r}], BenchSettings("
+        f"data={str(CIFAR / 'test')!r}, limit=200, timing=TimingConfig(min_runs=10, min_seconds=0))); "
         "assert 'torch' not in sys.modules, 'torch was imported'; "
         "print(json.dumps([e.accuracy['top1'] for e in run.entries]))"
     )

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from edgeres.bench import TimingConfig, bench_models
+from edgeres.bench import BenchSettings, TimingConfig, bench_models
 from edgeres.export import export_model
 from edgeres.models import load_model, save_model
 from edgeres.models.cifar_resnet import PadShortcut
+from edgeres.options import RuntimeOptions
 from edgeres.prune.options import IMPORTANCES, PruneOptions
 from edgeres.prune.structured import prune_model
 from edgeres.quantize import quantize_model
@@ -111,9 +112,10 @@ def test_importances_and_global_ranking(importance):
 
 
 def test_cli_importance_choices_match_the_library():
-    from edgeres.cli import IMPORTANCE_NAMES
+    from edgeres.cli.prune import prune
 
-    assert IMPORTANCE_NAMES == IMPORTANCES
+    (option,) = [p for p in prune.params if p.name == "importance"]
+    assert tuple(option.type.choices) == IMPORTANCES
 
 
 @pytest.mark.slow
@@ -126,7 +128,8 @@ def test_latency_falls_at_least_60_percent_as_much_as_macs(tmp_path):
     save_model(model.model, model.spec, model.card, tmp_path / "pruned.safetensors")
     before = export_model(original, tmp_path / "before.onnx").path
     after = export_model(tmp_path / "pruned.safetensors", tmp_path / "after.onnx").path
-    run = bench_models([before, after], threads=2, timing=TimingConfig(min_runs=400, min_seconds=3))
+    settings = BenchSettings(options=RuntimeOptions(threads=2), timing=TimingConfig(min_runs=400, min_seconds=3))
+    run = bench_models([before, after], settings)
     latency_cut = 1 - run.entries[1].stats.p50_ms / run.entries[0].stats.p50_ms
     mac_cut = 1 - macs(model) / macs(original)
     assert latency_cut >= 0.6 * mac_cut, (latency_cut, mac_cut)

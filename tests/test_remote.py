@@ -229,20 +229,21 @@ def test_remote_arguments_arrive_byte_identical(board, tmp_path):
 
 @pytest.mark.shared
 def test_remote_data_already_on_the_board_gives_the_local_accuracy(board, sshd, resnet20_files):
-    from edgeres.bench import bench_models
+    from edgeres.bench import BenchSettings, bench_models
 
     model = resnet20_files["int8.tflite"]
     timing = TimingConfig(warmup=1, min_runs=5, min_seconds=0)
     options = TargetRunOptions(remote_data=str(CIFAR / "test"), limit=200, timing=timing)
     runs = bench_remote(resolve_target(board), [model], options)
-    local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing)
+    local = bench_models([model], BenchSettings(data=CIFAR / "test", limit=200, timing=timing))
     assert runs[0]["entries"][0]["accuracy"] == local.entries[0].accuracy
     assert sshd.leftovers() == []
 
 
 @pytest.mark.shared
 def test_board_times_a_file_in_the_runtimes_its_profile_names(sshd, torch_free_python, config_dir, resnet20_files):
-    from edgeres.bench import bench_models
+    from edgeres.bench import BenchSettings, bench_models
+    from edgeres.options import RuntimeOptions
 
     (config_dir / "typo.toml").write_text(sshd.profile("typo", torch_free_python, bench_runtimes=["tensorrt"]))
     with pytest.raises(TargetError, match="bench_runtimes: 'tensorrt' is not a runtime; choose among ort, openvino"):
@@ -254,7 +255,10 @@ def test_board_times_a_file_in_the_runtimes_its_profile_names(sshd, torch_free_p
     timing = TimingConfig(warmup=1, min_runs=5, min_seconds=0)
     options = TargetRunOptions(remote_data=str(CIFAR / "test"), limit=200, timing=timing)
     runs = bench_remote(resolve_target("two-runtimes"), [model], options)
-    local = bench_models([model], data=CIFAR / "test", limit=200, timing=timing, runtime=("ort", "openvino"), threads=1)
+    settings = BenchSettings(
+        data=CIFAR / "test", limit=200, timing=timing, runtimes=("ort", "openvino"), options=RuntimeOptions(threads=1)
+    )
+    local = bench_models([model], settings)
     remote = runs[0]["entries"]
     assert [e["runtime"] for e in remote] == ["ort", "openvino"] and "torch" not in runs[0]["machine"]["versions"]
     assert [e["accuracy"] for e in remote] == [e.accuracy for e in local.entries]

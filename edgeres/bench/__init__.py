@@ -2,5 +2,6 @@
 
 from .harness import TimingConfig
 from .run import SCHEMA, BenchEntry, BenchRun, Subject, bench_models
+from .settings import BenchSettings
 
-__all__ = ["SCHEMA", "BenchEntry", "BenchRun", "Subject", "TimingConfig", "bench_models"]
+__all__ = ["SCHEMA", "BenchEntry", "BenchRun", "BenchSettings", "Subject", "TimingConfig", "bench_models"]

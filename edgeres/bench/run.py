@@ -22,6 +22,7 @@ from ..runtimes.registry import named
 from .harness import TimingConfig, time_interleaved
 from .record import gpu_process_mb, machine_info, peak_rss_mb, pin_cpus, rss_mb
 from .runners import check_flags, file_bytes, open_runner, runtimes_for
+from .settings import BenchSettings
 from .stats import LatencyStats, latency_stats, throughput
 
 SCHEMA = "edgeres.bench/1"
@@ -92,82 +93,40 @@ class BenchRun:
 
 def bench_models(
     models: Sequence[str | os.PathLike[str]],
-    *,
-    data: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    map_by_position: bool = False,
-    runtime: str | Sequence[str] | None = None,
-    device: str = "cpu",
-    threads: int | None = None,
-    batches: tuple[int, ...] = (1,),
-    timing: TimingConfig | None = None,
-    baseline: str | os.PathLike[str] | None = None,
-    cpus: list[int] | None = None,
-    fp16: bool = False,
-    compile_mode: str | None = None,
-    cuda_graphs: bool = False,
-    provider: str | None = None,
+    settings: BenchSettings | None = None,
     progress: Any = None,
 ) -> BenchRun:
     """Measure every model at every batch size, interleaved; the baseline (first model by default) anchors ratios.
 
-    `runtime` names one or more runtimes (default: each file's own); a file runs in each named runtime that
-    opens it, and one file run in several runtimes is also scored for their agreement with each other.
-    `fp16`, `compile_mode` (see TorchPredictor) and `cuda_graphs` apply to PyTorch checkpoints; `provider`
-    to ONNX files on CUDA (see runtimes.ort_providers).
-
-    Raises EdgeresError subclasses for missing runtimes, devices, files, or mismatched data.
+    A file runs in each runtime `settings.runtimes` names that opens it (default: its own), and one file run in
+    several runtimes is also scored for their agreement with each other. Raises EdgeresError subclasses for
+    missing runtimes, devices, files, runtime options no runtime of the run takes, or mismatched data.
     """
-    if not batches or min(batches) < 1:
-        raise EdgeresError(f"batch sizes must be 1 or more, got {list(batches)}")
-    timing = timing or TimingConfig()
+    settings = settings or BenchSettings()
     paths = [Path(m) for m in models]
+    baseline = settings.baseline
     if baseline is not None and Path(baseline) not in paths:
         paths.insert(0, Path(baseline))
     base = Path(baseline) if baseline is not None else paths[0]
-    if cpus:
-        pin_cpus(cpus)
-    run = BenchRun(
-        config={
-            "models": [str(p) for p in paths],
-            "baseline": str(base),
-            "device": device,
-            "threads": threads,
-            "batches": list(batches),
-            "timing": timing.__dict__,
-            "data": str(data) if data else None,
-            "limit": limit,
-            "map_by_position": map_by_position,
-            "cpus": cpus,
-            "fp16": fp16,
-            "compile": compile_mode,
-            "cuda_graphs": cuda_graphs,
-            "provider": provider,
-        },
-        machine=machine_info(),
-    )
-    names = (runtime,) if isinstance(runtime, str) else tuple(runtime or ())
-    subjects = [Subject(path, r.name) for path in paths for r in runtimes_for(path, names)]
+    if settings.cpus:
+        pin_cpus(list(settings.cpus))
+    run = BenchRun(config=settings.record(paths, base), machine=machine_info())
+    subjects = [Subject(path, r.name) for path in paths for r in runtimes_for(path, settings.runtimes)]
     run.config["runtimes"] = list(dict.fromkeys(s.runtime for s in subjects))
-    options = RuntimeOptions(threads, device, provider, fp16, compile_mode, cuda_graphs)
-    check_flags(paths, [named(s.runtime) for s in subjects], options.specific())
-    runners, loads = _open(subjects, options)
+    check_flags(paths, [named(s.runtime) for s in subjects], settings.options.specific())
+    runners, loads = _open(subjects, settings.options)
     base_subject = next(s for s in subjects if s.path == base)
     run.warnings = list(dict.fromkeys(w for s in subjects if (w := cpu_warning(s.path.name, runners[s]))))
-    labeled = LabeledData(data, limit, map_by_position) if data is not None else None
+    labeled = LabeledData(settings.data, settings.limit, settings.map_by_position) if settings.data else None
     images = None
     if labeled is not None:  # the data's classes meet every model's, checked before minutes of timing
         images = open_images(labeled.path)
         for runner in runners.values():
             class_mapping(runner.card, images, labeled.by_position)
-    for batch in batches:
-        run.entries += _time_batch(runners, loads, batch, timing, base_subject, progress, run.skipped)
-    for entry in run.entries:
-        isa = getattr(runners[entry.subject], "isa", None) if entry.subject else None
-        entry.isa = isa.to_dict() if isa is not None else None
-        provider = getattr(runners[entry.subject], "provider", None) if entry.subject else None
-        entry.provider = provider if provider != "cpu" else None
-    if device != "cpu":
+    for batch in settings.batches:
+        run.entries += _time_batch(runners, loads, batch, settings.timing, base_subject, progress, run.skipped)
+    _describe_runners(run.entries, runners)
+    if settings.options.device != "cpu":
         run.gpu_memory = _gpu_memory(runners)
     if labeled is not None and images is not None:
         _add_accuracy(run, runners, base_subject, labeled, images, progress)
@@ -175,6 +134,15 @@ def bench_models(
         runner.close()
     run.peak_rss_mb = peak_rss_mb()
     return run
+
+
+def _describe_runners(entries: list[BenchEntry], runners: dict[Subject, Any]) -> None:
+    """Each row's CPU assumption (int8 files) and the GPU provider that ran it, from its runner."""
+    for entry in entries:
+        isa = getattr(runners[entry.subject], "isa", None) if entry.subject else None
+        entry.isa = isa.to_dict() if isa is not None else None
+        provider = getattr(runners[entry.subject], "provider", None) if entry.subject else None
+        entry.provider = provider if provider != "cpu" else None
 
 
 def _open(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..bench import TimingConfig, bench_models
+from ..bench import BenchSettings, TimingConfig, bench_models
 from ..data import open_images
 from ..evaluate import LabeledData, evaluate_many
 from ..export import export_model
@@ -55,14 +55,13 @@ def compare_latency(
                 )
                 files[(label, "int8")] = int8.path
         order = sorted(files, key=lambda k: (k[1], k[0] != "before"))  # fp32 before, fp32 after, int8 ..., int8 ...
-        run = bench_models(
-            [files[k] for k in order],
+        settings = BenchSettings(
             data=data.path if data else None,
             limit=data.limit if data else None,
             map_by_position=data.by_position if data else False,
             timing=timing or TimingConfig(min_runs=300, min_seconds=3.0),
-            progress=progress,
         )
+        run = bench_models([files[k] for k in order], settings, progress=progress)
         rows = []
         for key in order:
             entry = next(e for e in run.entries if e.model == str(files[key]))

@@ -32,6 +32,19 @@ class TargetResult:
         return {"target": dataclasses.asdict(self.target), "runs": self.runs, "error": self.error}
 
 
+def targets_record(results: list[TargetResult]) -> dict[str, Any]:
+    """The multi-target run as one record (SCHEMA): what is printed, written and merged into reports."""
+    return {"schema": SCHEMA, "targets": [r.to_dict() for r in results]}
+
+
+def failed_targets(results: list[TargetResult]) -> EdgeresError | None:
+    """One error naming every target that failed (what was measured elsewhere is kept), None when none did."""
+    failed = [r.error for r in results if r.error]
+    if not failed:
+        return None
+    return EdgeresError(f"{len(failed)} of {len(results)} target(s) failed: " + "; ".join(failed))
+
+
 def check_target(target: Target, *, accept_new_host_key: bool = False) -> dict[str, Any]:
     """Python, CPU and runtime versions where `target` runs; sweeps stale run folders on the way."""
     if target.transport == "local":
@@ -84,20 +97,19 @@ def bench_targets(
 def _bench_local(
     target: Target, models: list[Path], options: TargetRunOptions, progress: Callable[[str, int, int], None]
 ) -> list[dict[str, Any]]:
-    from ..bench import bench_models
+    from ..bench import BenchSettings, bench_models
+    from ..options import RuntimeOptions
 
     if options.remote_data is not None:
         raise TargetError(f"{target.name}: --remote-data is for boards; a local target reads --data")
-    run = bench_models(
-        models,
+    settings = BenchSettings(
         data=options.data,
         limit=options.limit,
         map_by_position=options.map_by_position,
-        runtime=target.bench_runtimes,
-        device=target.device,
-        threads=target.threads or None,
+        runtimes=tuple(target.bench_runtimes),
+        options=RuntimeOptions(threads=target.threads or None, device=target.device),
         batches=options.batches,
         timing=options.timing,
-        progress=progress,
     )
+    run = bench_models(models, settings, progress=progress)
     return [run.to_dict()]

@@ -122,22 +122,27 @@ def _data_folder(data: str | None) -> str | None:
 
 
 def bench(args: argparse.Namespace) -> None:
-    from ..bench import TimingConfig, bench_models
+    from ..bench import BenchSettings, TimingConfig, bench_models
+    from ..options import RuntimeOptions
 
     _watchdog(args.deadline, Path(args.model[0]).parent)
     timing = TimingConfig(warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds)
     data = _data_folder(args.data)
     batches = [int(b) for b in args.batch.split(",")]
     for index, batch in enumerate(batches):
-        run = bench_models(
-            args.model,
-            data=data if index == len(batches) - 1 else None,
-            limit=args.limit,
-            map_by_position=args.map_by_position,
-            runtime=tuple(args.runtime.split(",")) if args.runtime else None,
-            threads=args.threads or None,
+        scored = index == len(batches) - 1  # accuracy once, with the last batch size
+        settings = BenchSettings(
+            data=data if scored else None,
+            limit=args.limit if scored else None,
+            map_by_position=args.map_by_position and scored and data is not None,
+            runtimes=tuple(args.runtime.split(",")) if args.runtime else (),
+            options=RuntimeOptions(threads=args.threads or None),
             batches=(batch,),
             timing=timing,
+        )
+        run = bench_models(
+            args.model,
+            settings,
             progress=lambda phase, done, total: _emit(sys.stderr, {"progress": [phase, done, total]}),
         )
         _emit(sys.stdout, {"run": run.to_dict()})

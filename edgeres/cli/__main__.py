@@ -1,0 +1,5 @@
+"""`python -m edgeres.cli`, as torchrun runs it."""
+
+from .app import main
+
+main()

@@ -1,0 +1,118 @@
+"""`edgeres quantize`: int8 post-training quantization for a target's CPU, with an accuracy gate."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..formats import registry as formats
+from ..options import LoadOptions
+from .flags import MAP_HELP, OPTIMIZE_LEVELS, load_options
+
+
+@click.command()
+@click.argument("model", type=click.Path())
+@click.option(
+    "--calib",
+    required=True,
+    help="Calibration images (folder, CIFAR archive, .npz), a calibration recipe (.toml), or a shipped recipe's "
+    "name (calibration/, e.g. cifar10-train-512).",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=f"Output file ({formats.listing(' or ')}).")
+@click.option("--format", "fmt", type=click.Choice(formats.int8_names()), help="Default: from the --out suffix.")
+@click.option(
+    "--target",
+    default="x86",
+    show_default=True,
+    help="x86 (portable: exact on every x86 CPU), x86-vnni (VNNI/AMX CPUs), arm64, generic, auto (this CPU), "
+    "or a target profile name (see `edgeres targets`).",
+)
+@click.option(
+    "--num",
+    type=click.IntRange(min=1),
+    help="Calibration images (default: the recipe's; 512 for images given directly).",
+)
+@click.option(
+    "--method",
+    help="Calibration method. " + formats.method_help(),
+)
+@click.option(
+    "--io",
+    default="float",
+    show_default=True,
+    type=click.Choice(formats.io_choices()),
+    help="The int8 file's interface type. " + formats.io_help(),
+)
+@click.option("--eval", "eval_data", type=click.Path(), help="Labeled images: measure fp32 and int8 top-1.")
+@click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate a stratified subset of N images.")
+@click.option("--map-by-position", is_flag=True, help=MAP_HELP)
+@click.option(
+    "--max-drop", type=click.FloatRange(min=0), help="Fail when int8 top-1 is more than this many points below fp32."
+)
+@click.option("--auto-fallback", is_flag=True, help="Keep the most sensitive layers in float until --max-drop holds.")
+@click.option("--exclude", multiple=True, help="Keep this layer (or block, e.g. layer1.0) in float; repeatable.")
+@click.option(
+    "--optimize",
+    type=click.Choice(OPTIMIZE_LEVELS),
+    help="Preparation effort: none (plain recipe), fast (fold, equalize, bias correction, range search; "
+    "seconds), best (adds AdaRound and wider first/last layers; minutes). Default: fast (an exported file: "
+    "range search only).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the quantization report as JSON.")
+@load_options
+def quantize(
+    model: str,
+    calib: str,
+    out: str,
+    fmt: str | None,
+    target: str,
+    num: int | None,
+    method: str | None,
+    io: str,
+    eval_data: str | None,
+    eval_limit: int | None,
+    map_by_position: bool,
+    max_drop: float | None,
+    auto_fallback: bool,
+    exclude: tuple[str, ...],
+    optimize: str | None,
+    force: bool,
+    as_json: bool,
+    load: LoadOptions,
+) -> None:
+    """Int8 post-training quantization with calibration data, a per-target recipe and an accuracy gate."""
+    from ..console import phase_progress
+    from ..quantize import quantize_model
+
+    with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
+        result = quantize_model(
+            model,
+            out,
+            calib=calib,
+            fmt=fmt,
+            target=target,
+            num=num,
+            method=method,
+            io=io,
+            eval_data=eval_data,
+            eval_limit=eval_limit,
+            map_by_position=map_by_position,
+            max_drop=max_drop,
+            auto_fallback=auto_fallback,
+            exclude=exclude,
+            optimize=optimize,
+            force=force,
+            load_options=load,
+            progress=advance,
+        )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    from ..console import print_quantization
+
+    print_quantization(result)
