@@ -21,7 +21,7 @@ from _table import parser as make_parser
 from edgeres.bench import BenchSettings, TimingConfig, bench_models
 from edgeres.export import export_model
 from edgeres.options import CardOverrides, LoadOptions, RuntimeOptions
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 
 FORMATS = ("onnx", "tflite", "pte")
 MODELS = {  # row name: (checkpoint, load options)
@@ -44,9 +44,10 @@ def _files(shared: Path, name: str, folder: Path) -> dict[str, Path]:
         export_model(source, fp32, fmt=fmt, load_options=options, force=True)
         int8 = folder / f"{name}_int8.{fmt}"
         quantize_model(
-            source, int8, calib=train, fmt=fmt, target="auto", num=128, optimize="none", force=True,
-            load_options=options,
-        )  # fmt: skip
+            source,
+            int8,
+            QuantizeSettings(calib=train, fmt=fmt, target="auto", num=128, optimize="none", force=True, load=options),
+        )
         files[f"{fmt} fp32"], files[f"{fmt} int8"] = fp32, int8
     return files
 

@@ -29,7 +29,7 @@ from edgeres.evaluate import score_many
 from edgeres.export import export_model
 from edgeres.options import RuntimeOptions
 from edgeres.predict import open_predictor
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.runtimes.ort_providers import PROVIDERS
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
@@ -53,7 +53,9 @@ def _ort_variants(checkpoint: Path, calib: Path, folder: Path, skipped: dict[str
         return {}
     fp32, int8 = folder / f"{checkpoint.stem}.onnx", folder / f"{checkpoint.stem}_int8.onnx"
     export_model(checkpoint, fp32, force=True)
-    quantize_model(checkpoint, int8, calib=calib, target="generic", num=256, optimize="none", force=True)
+    quantize_model(
+        checkpoint, int8, QuantizeSettings(calib=calib, target="generic", num=256, optimize="none", force=True)
+    )
     variants = {}
     for name in here:
         variants[f"ort {name} fp32"] = (fp32, {"provider": name})

@@ -18,7 +18,7 @@ from pathlib import Path
 from _table import machine_header, print_rows, recipe
 from _table import parser as make_parser
 
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.quantize.prepare.optimize import Techniques
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
@@ -73,11 +73,13 @@ def main() -> None:
                         result = quantize_model(
                             args.shared / "checkpoints" / name,
                             Path(tmp) / f"int8.{fmt}",
-                            calib=dataclasses.replace(recipe(args.shared), seed=seed),
-                            target=args.target,
-                            eval_data=data / "test",
-                            optimize=TECHNIQUES[technique],
-                            force=True,
+                            QuantizeSettings(
+                                calib=dataclasses.replace(recipe(args.shared), seed=seed),
+                                target=args.target,
+                                eval_data=data / "test",
+                                optimize=TECHNIQUES[technique],
+                                force=True,
+                            ),
                         )
                         rows.append(_row(name, fmt, technique, seed, result))
                         print(json.dumps(rows[-1]), flush=True)

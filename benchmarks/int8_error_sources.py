@@ -25,7 +25,7 @@ from torch import nn
 
 from edgeres.export.base import get_exporter
 from edgeres.models.loader import load_model
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.quantize.calibration import calibration_set
 from edgeres.quantize.check import sqnr_db
 from edgeres.quantize.prepare.capture import input_ranges, quantized_layers, simulated_activations
@@ -91,7 +91,9 @@ def measure(shared: Path, name: str, fmt: str, target: str, level: str, held_out
     engine_recipe = recipe_for(fmt, resolved.target)
     prepared, _ = prepare_model(loaded.model, engine_recipe, calib.inputs, Techniques.level(level))
     with tempfile.TemporaryDirectory() as tmp:
-        result = quantize_model(loaded, Path(tmp) / f"int8.{fmt}", calib=drawn, target=target, optimize=level)
+        result = quantize_model(
+            loaded, Path(tmp) / f"int8.{fmt}", QuantizeSettings(calib=drawn, target=target, optimize=level)
+        )
         predictor = get_exporter(fmt).open(result.path)
         real = predictor.predict(calib.held_out)
         predictor.close()

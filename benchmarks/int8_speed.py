@@ -29,7 +29,7 @@ from rich.table import Table
 from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from edgeres.export import export_model
 from edgeres.models import LoadedModel, spec_from_name
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.quantize.calibration import calibration_set
 from edgeres.runtimes.litert import _to_tensor
 
@@ -105,7 +105,9 @@ def build_variants(size: int, work: Path, cifar: Path) -> tuple[dict, dict]:
     files = {}
     for fmt, fp32 in (("onnx", onnx32), ("tflite", tfl32)):
         start = time.perf_counter()
-        files[f"{fmt} int8 (edgeres)"] = quantize_model(fp32, work / f"int8_{size}.{fmt}", calib=cifar, num=512).path
+        files[f"{fmt} int8 (edgeres)"] = quantize_model(
+            fp32, work / f"int8_{size}.{fmt}", QuantizeSettings(calib=cifar, num=512)
+        ).path
         timings[f"quantize {fmt} at {size} (512 images)"] = round(time.perf_counter() - start, 1)
     calib = calibration_set(cifar, card, num=64).inputs
     ort_default_int8(onnx32, work / f"ortdefault_{size}.onnx", calib)

@@ -25,7 +25,7 @@ from _table import parser as make_parser
 from edgeres.data import iter_batches, open_images
 from edgeres.export import export_model
 from edgeres.models import LoadedModel, load_model
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.quantize.calibration import calibration_set
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
@@ -65,9 +65,10 @@ def _nncf_openvino(fp32: Path, calib: np.ndarray) -> Run:
 
 def _edgeres(args: argparse.Namespace, loaded: LoadedModel, tmp: Path) -> Run:
     result = quantize_model(
-        loaded, tmp / "edgeres.onnx", calib=recipe(args.shared), target=args.target, optimize=args.optimize,
-        force=True,
-    )  # fmt: skip
+        loaded,
+        tmp / "edgeres.onnx",
+        QuantizeSettings(calib=recipe(args.shared), target=args.target, optimize=args.optimize, force=True),
+    )
     return _ort(result.path)
 
 

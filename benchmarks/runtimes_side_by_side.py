@@ -25,7 +25,7 @@ from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from edgeres.export import export_model
 from edgeres.models import LoadedModel, load_model, spec_from_name
 from edgeres.options import RuntimeOptions
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
 TORCHVISION = ("resnet18", "resnet50")
@@ -74,9 +74,10 @@ def main() -> None:
             stem = Path(tmp) / label.split(" ")[0].split(".")[0]
             fp32 = export_model(loaded, stem.with_name(stem.name + "_fp32.onnx"), force=True).path
             int8 = quantize_model(
-                fp32, stem.with_name(stem.name + "_int8.onnx"), calib=recipe(args.shared), target="auto",
-                optimize="none",
-            ).path  # fmt: skip
+                fp32,
+                stem.with_name(stem.name + "_int8.onnx"),
+                QuantizeSettings(calib=recipe(args.shared), target="auto", optimize="none"),
+            ).path
             settings = BenchSettings(
                 data=data / "test" if scored else None,
                 limit=args.limit if scored else None,

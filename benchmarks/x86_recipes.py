@@ -60,14 +60,16 @@ def make_files(checkpoint: Path, work: Path, calib: Path, size: int | None = Non
     from edgeres.export import export_model
     from edgeres.models import load_model
     from edgeres.options import CardOverrides, LoadOptions
-    from edgeres.quantize import quantize_model
+    from edgeres.quantize import QuantizeSettings, quantize_model
 
     overrides = CardOverrides(input_size=str(size), resize=256) if size else CardOverrides()
     loaded = load_model(checkpoint, LoadOptions(overrides=overrides))
     stem = f"{checkpoint.stem}_{size or 'native'}"
     files = {"fp32": export_model(loaded, work / f"{stem}_fp32.onnx", verify_output=False).path}
     for recipe in ("x86", "x86-vnni"):
-        files[recipe] = quantize_model(files["fp32"], work / f"{stem}_{recipe}.onnx", calib=calib, target=recipe).path
+        files[recipe] = quantize_model(
+            files["fp32"], work / f"{stem}_{recipe}.onnx", QuantizeSettings(calib=calib, target=recipe)
+        ).path
     from edgeres.quantize.calibration import calibration_set
 
     inputs = calibration_set(calib, loaded.card, num=512).inputs

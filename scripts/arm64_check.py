@@ -18,7 +18,7 @@ from pathlib import Path
 from edgeres.bench import TimingConfig
 from edgeres.console import print_targets_bench
 from edgeres.export import export_model
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.remote import SCHEMA, TargetRunOptions, bench_targets
 
 
@@ -35,7 +35,11 @@ def main() -> int:
         models = []
         for fmt in ("onnx", "tflite"):
             fp32 = export_model(ckpt, folder / f"resnet20.{fmt}").path
-            models.append(quantize_model(fp32, folder / f"resnet20_int8.{fmt}", calib=calib, target="arm64").path)
+            models.append(
+                quantize_model(
+                    fp32, folder / f"resnet20_int8.{fmt}", QuantizeSettings(calib=calib, target="arm64")
+                ).path
+            )
         options = TargetRunOptions(
             data=shared / "datasets" / "cifar10" / "test",
             limit=args.limit,

@@ -140,14 +140,14 @@ def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
 def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images)."""
     from edgeres.export import export_model
-    from edgeres.quantize import quantize_model
+    from edgeres.quantize import QuantizeSettings, quantize_model
 
     folder = tmp_path_factory.mktemp("resnet20-files")
     out = {}
     for fmt in ("onnx", "tflite"):
         out[f"fp32.{fmt}"] = export_model(CHECKPOINTS / "resnet20-12fca82f.th", folder / f"fp32.{fmt}").path
         out[f"int8.{fmt}"] = quantize_model(
-            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", calib=shipped_recipe("cifar10-train-128")
+            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", QuantizeSettings(calib=shipped_recipe("cifar10-train-128"))
         ).path
     return out
 

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from edgeres.isa import NEEDS_VNNI, NO_ASSUMPTION, Cpu, local_cpu, mismatch, target_for_cpu
-from edgeres.quantize import quantize_model, recipe_for
+from edgeres.quantize import QuantizeSettings, quantize_model, recipe_for
 from edgeres.quantize.check import HeldOutCheck, sqnr_db
 from edgeres.quantize.targeting import resolve_quantize_target
 from edgeres.remote.targets import TargetError, load_targets
@@ -133,9 +133,10 @@ def test_portable_file_is_exact_on_avx2_and_the_vnni_file_says_what_it_needs(tmp
     files = {}
     for target in ("x86", "x86-vnni"):
         result = quantize_model(
-            CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / f"{target}.onnx", calib=CIFAR / "train", num=64,
-            target=target, optimize="none",
-        )  # fmt: skip
+            CHECKPOINTS / "resnet20-12fca82f.th",
+            tmp_path / f"{target}.onnx",
+            QuantizeSettings(calib=CIFAR / "train", num=64, target=target, optimize="none"),
+        )
         files[target] = result.path
         model = onnx.load(str(result.path))
         recorded = json.loads({p.key: p.value for p in model.metadata_props}[QUANT_KEY])
@@ -143,7 +144,9 @@ def test_portable_file_is_exact_on_avx2_and_the_vnni_file_says_what_it_needs(tmp
         assert recorded["isa"]["needs_any"] == list(graph_isa(model).needs_any)
         assert result.check is not None and result.check.n == 128 and result.check.agreement > 0.9
     files["tflite"] = quantize_model(
-        CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / "x86.tflite", calib=CIFAR / "train", num=64, optimize="none"
+        CHECKPOINTS / "resnet20-12fca82f.th",
+        tmp_path / "x86.tflite",
+        QuantizeSettings(calib=CIFAR / "train", num=64, optimize="none"),
     ).path
     from edgeres.predict import open_predictor
 

@@ -11,7 +11,7 @@ from onnx import numpy_helper
 
 from edgeres.export import export_model
 from edgeres.models import LoadedModel, load_model
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.quantize.calibration import calibration_set
 from edgeres.quantize.check import sqnr_db
 from edgeres.quantize.precision import MIN_GAIN_DB
@@ -113,7 +113,9 @@ def test_learned_integers_survive_export_bit_exact(resnet20, calib, tmp_path, fm
     nearest = {name: grid.weight_integers(plain.get_submodule(name).weight).to(torch.int8) for name in expected}
     assert any(not torch.equal(expected[n], nearest[n]) for n in expected)  # AdaRound moved some weights
     fp32 = export_model(LoadedModel(prepared, resnet20.card, resnet20.spec), tmp_path / f"prepared.{fmt}").path
-    int8 = quantize_model(fp32, tmp_path / f"int8.{fmt}", calib=CIFAR / "train", num=64, target=target, optimize="none")
+    int8 = quantize_model(
+        fp32, tmp_path / f"int8.{fmt}", QuantizeSettings(calib=CIFAR / "train", num=64, target=target, optimize="none")
+    )
     stored = _file_integers(int8.path)
     missing = [n for n, ints in expected.items() if not any(np.array_equal(ints.numpy(), s) for s in stored)]
     assert not missing
@@ -122,7 +124,9 @@ def test_learned_integers_survive_export_bit_exact(resnet20, calib, tmp_path, fm
 
 def test_range_search_and_wider_ends_are_kept_only_when_they_measure_better(tmp_path):
     techniques = Techniques(range_search=True, mixed_precision=True)
-    result = quantize_model(RESNET20, tmp_path / "q.tflite", calib=CIFAR / "train", num=128, optimize=techniques)
+    result = quantize_model(
+        RESNET20, tmp_path / "q.tflite", QuantizeSettings(calib=CIFAR / "train", num=128, optimize=techniques)
+    )
     ranges, precision = result.ranges, result.precision
     assert ranges is not None and precision is not None and result.check is not None
     assert ranges["chosen"] == max(ranges["sqnr_db"], key=ranges["sqnr_db"].get)
@@ -136,9 +140,10 @@ def test_range_search_and_wider_ends_are_kept_only_when_they_measure_better(tmp_
 
 def test_wider_ends_in_onnx_are_16_bit_tensors(tmp_path):
     result = quantize_model(
-        RESNET20, tmp_path / "q.onnx", calib=CIFAR / "train", num=128, target="x86-vnni",
-        optimize=Techniques(mixed_precision=True),
-    )  # fmt: skip
+        RESNET20,
+        tmp_path / "q.onnx",
+        QuantizeSettings(calib=CIFAR / "train", num=128, target="x86-vnni", optimize=Techniques(mixed_precision=True)),
+    )
     assert result.precision is not None and "conv1" in result.precision["kept"]  # +1.8 dB measured on 128 images
     graph = onnx.load(str(result.path)).graph
     q_types = {n.output[0]: n for n in graph.node if n.op_type == "QuantizeLinear"}

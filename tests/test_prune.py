@@ -19,7 +19,7 @@ from edgeres.models.cifar_resnet import PadShortcut
 from edgeres.options import RuntimeOptions
 from edgeres.prune.options import IMPORTANCES, PruneOptions
 from edgeres.prune.structured import prune_model
-from edgeres.quantize import quantize_model
+from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.summary import summarize
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli
@@ -85,7 +85,9 @@ def test_pruned_model_exports_and_quantizes(pruned, tmp_path):
         exported = export_model(path, tmp_path / f"p.{fmt}")  # verified against PyTorch on random inputs
         assert exported.verification is not None and exported.verification.passed
         # `none`: preparation of a pruned model is covered by the demo test's pipeline (`fast`, the default).
-        int8 = quantize_model(exported.path, tmp_path / f"p_int8.{fmt}", calib=CIFAR / "train", num=32, optimize="none")
+        int8 = quantize_model(
+            exported.path, tmp_path / f"p_int8.{fmt}", QuantizeSettings(calib=CIFAR / "train", num=32, optimize="none")
+        )
         assert int8.path.exists() and int8.int8_bytes < exported.file_bytes
 
 

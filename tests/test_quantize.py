@@ -13,7 +13,7 @@ from ai_edge_litert.interpreter import Interpreter
 from edgeres.errors import DataError, ExportError
 from edgeres.models import load_model
 from edgeres.predict import open_predictor
-from edgeres.quantize import GateError, RecipeError, quantize_model
+from edgeres.quantize import GateError, QuantizeSettings, RecipeError, quantize_model
 from edgeres.quantize.recipes import recipe_for
 
 from .conftest import CHECKPOINTS, CIFAR, SHARED_CKPTS, one_line_error, run_cli, shipped_recipe
@@ -45,11 +45,13 @@ def quantized(tmp_path_factory) -> dict:
                 results[name, fmt] = quantize_model(
                     CHECKPOINTS / name,
                     out,
-                    calib=shipped_recipe("cifar10-train-128"),
-                    target="auto",
-                    eval_data=CIFAR / "test",
-                    eval_limit=EVAL_LIMIT,
-                    max_drop=0.5,
+                    QuantizeSettings(
+                        calib=shipped_recipe("cifar10-train-128"),
+                        target="auto",
+                        eval_data=CIFAR / "test",
+                        eval_limit=EVAL_LIMIT,
+                        max_drop=0.5,
+                    ),
                 )
     return results
 
@@ -138,7 +140,9 @@ def test_calibration_with_a_corrupt_image_skipped(tmp_path):
         for jpg in sorted((CIFAR / "train" / cls).iterdir())[:50]:
             shutil.copy(jpg, folder / cls / jpg.name)
     (folder / "cat" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    result = quantize_model(RESNET20, tmp_path / "q.onnx", calib=folder, num=101, method="percentile", optimize="none")
+    result = quantize_model(
+        RESNET20, tmp_path / "q.onnx", QuantizeSettings(calib=folder, num=101, method="percentile", optimize="none")
+    )
     assert result.calibration["n"] == 100 and result.calibration["skipped"] == 1  # 101 asked, 100 read: batches of 25
     assert any("broken.jpg" in w for w in result.warnings)
     assert result.check is None or result.check.n == 0  # every image was used for calibration
@@ -156,10 +160,10 @@ def test_recipes_per_target():
 
 def test_calibration_is_reused_across_targets_and_io(tmp_path):
     common = {"calib": CIFAR / "train", "num": 64, "optimize": "none"}
-    quantize_model(RESNET20, tmp_path / "a.tflite", target="x86", **common)
+    quantize_model(RESNET20, tmp_path / "a.tflite", QuantizeSettings(target="x86", **common))
     caches = sorted(tmp_path.parent.glob("**/aeq-calibration-*.json"))
     stamps = {p: p.stat().st_mtime_ns for p in caches}
-    result = quantize_model(RESNET20, tmp_path / "b.tflite", target="arm64", io="int8", **common)
+    result = quantize_model(RESNET20, tmp_path / "b.tflite", QuantizeSettings(target="arm64", io="int8", **common))
     assert sorted(tmp_path.parent.glob("**/aeq-calibration-*.json")) == caches  # no new calibration pass
     assert all(p.stat().st_mtime_ns == stamps[p] for p in caches)
     interpreter = Interpreter(model_path=str(result.path))
@@ -171,7 +175,9 @@ def test_calibration_is_reused_across_targets_and_io(tmp_path):
 
 def test_exclude_keeps_a_layer_in_float(tmp_path):
     result = quantize_model(
-        RESNET20, tmp_path / "x.onnx", calib=CIFAR / "train", num=64, exclude=("layer1.0.conv1",), optimize="none"
+        RESNET20,
+        tmp_path / "x.onnx",
+        QuantizeSettings(calib=CIFAR / "train", num=64, exclude=("layer1.0.conv1",), optimize="none"),
     )
     assert [layer.name for layer in result.excluded] == ["layer1.0.conv1"]
     graph = onnx.load(str(result.path)).graph
@@ -180,7 +186,9 @@ def test_exclude_keeps_a_layer_in_float(tmp_path):
     conv = next(n for n in graph.node if n.name == key)
     assert initializers[conv.input[1]].data_type == onnx.TensorProto.FLOAT  # weights left in float
     with pytest.raises(RecipeError, match="no such layer"):
-        quantize_model(RESNET20, tmp_path / "y.onnx", calib=CIFAR / "train", num=64, exclude=("layer9",))
+        quantize_model(
+            RESNET20, tmp_path / "y.onnx", QuantizeSettings(calib=CIFAR / "train", num=64, exclude=("layer9",))
+        )
 
 
 def test_gate_that_cannot_be_met_even_with_fallback(tmp_path):
@@ -191,12 +199,9 @@ def test_gate_that_cannot_be_met_even_with_fallback(tmp_path):
         quantize_model(
             RESNET20,
             out,
-            calib=black,
-            eval_data=CIFAR / "test",
-            eval_limit=200,
-            max_drop=0.5,
-            auto_fallback=True,
-            optimize="none",
+            QuantizeSettings(
+                calib=black, eval_data=CIFAR / "test", eval_limit=200, max_drop=0.5, auto_fallback=True, optimize="none"
+            ),
         )
     assert "nothing written" in str(info.value)
     assert not out.exists()
@@ -208,7 +213,7 @@ def test_gate_that_cannot_be_met_even_with_fallback(tmp_path):
 def test_bad_calibration_inputs(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty"):
-        quantize_model(RESNET20, tmp_path / "a.onnx", calib=tmp_path / "empty")
+        quantize_model(RESNET20, tmp_path / "a.onnx", QuantizeSettings(calib=tmp_path / "empty"))
     np.save(tmp_path / "rgba.npy", np.zeros((8, 32, 32, 4), np.uint8))
     line = one_line_error(run_cli("quantize", RESNET20, "--calib", tmp_path / "rgba.npy", "--out", tmp_path / "b.onnx"))
     assert "rgba.npy" in line and "NxHxWx3" in line
@@ -233,7 +238,7 @@ def test_unsupported_layer_leaves_nothing(tmp_path):
     loaded = load_model(RESNET20)
     loaded.model.layer2 = _DataDependent()
     with pytest.raises(ExportError, match=r"layer2 \(_DataDependent\)"):
-        quantize_model(loaded, tmp_path / "bad.tflite", calib=CIFAR / "train", num=32)
+        quantize_model(loaded, tmp_path / "bad.tflite", QuantizeSettings(calib=CIFAR / "train", num=32))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -264,7 +269,7 @@ def test_cli_json_and_few_images_warning(tmp_path):
 @pytest.mark.parametrize(("fmt", "method"), [("onnx", "minmax"), ("onnx", "entropy"), ("tflite", "mse")])
 def test_every_offered_calibration_method_works(tmp_path, fmt, method, real_batch):
     result = quantize_model(
-        RESNET20, tmp_path / f"m.{fmt}", calib=CIFAR / "train", num=64, method=method, optimize="none"
+        RESNET20, tmp_path / f"m.{fmt}", QuantizeSettings(calib=CIFAR / "train", num=64, method=method, optimize="none")
     )
     assert result.recipe.method == method
     reference = load_model(RESNET20).model(torch.from_numpy(real_batch)).detach().numpy()

@@ -85,29 +85,14 @@ def quantize(
 ) -> None:
     """Int8 post-training quantization with calibration data, a per-target recipe and an accuracy gate."""
     from ..console import phase_progress
-    from ..quantize import quantize_model
+    from ..quantize import QuantizeSettings, quantize_model
 
+    settings = QuantizeSettings(
+        calib, fmt, target, num, method, io, eval_data, eval_limit, map_by_position, max_drop, auto_fallback,
+        exclude, optimize, force, load,
+    )  # fmt: skip
     with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
-        result = quantize_model(
-            model,
-            out,
-            calib=calib,
-            fmt=fmt,
-            target=target,
-            num=num,
-            method=method,
-            io=io,
-            eval_data=eval_data,
-            eval_limit=eval_limit,
-            map_by_position=map_by_position,
-            max_drop=max_drop,
-            auto_fallback=auto_fallback,
-            exclude=exclude,
-            optimize=optimize,
-            force=force,
-            load_options=load,
-            progress=advance,
-        )
+        result = quantize_model(model, out, settings, advance)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:

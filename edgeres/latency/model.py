@@ -8,11 +8,12 @@ group costs or saves is measured on whole networks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EdgeresError
+from ..progress import Progress
 from .layers import ConvLayer
 from .setting import LatencySetting
 from .table import LatencyTable
@@ -20,7 +21,6 @@ from .table import LatencyTable
 GRID_POINTS = 6  # per channel axis; every candidate width is measured when there are at most MAX_EXACT
 MAX_EXACT = 8
 Widths = Mapping[str, tuple[int, int]]  # conv name -> (in channels, out channels)
-Progress = Callable[[str, int, int], None]
 
 
 def grid(candidates: list[int]) -> list[int]:

@@ -13,17 +13,16 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from .._io import cache_dir, write_cache_json
+from ..progress import Progress
 from .clock import machine_facts
 from .layers import ConvShape
 from .probes import probe_builder
 from .setting import LatencySetting
 from .timing import latency_us
-
-Progress = Callable[[str, int, int], None]
 
 
 def entry_key(shape: ConvShape, cin: int, cout: int) -> str:

@@ -3,17 +3,15 @@ target -> report.html, each stage skipped when its inputs and settings are uncha
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..formats import registry
+from ..progress import Progress
 from .config import PipelineConfig, load_config
 from .stage_runner import StageRunner
 from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage, stage_warnings
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

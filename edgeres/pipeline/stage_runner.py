@@ -9,10 +9,9 @@ from typing import Any
 
 from .._io import sha256_file
 from ..options import LoadOptions
+from ..progress import Progress
 from .config import PipelineConfig
 from .manifest import Manifest, stage_key
-
-Progress = Callable[[str, int, int], None]
 
 
 class StageRunner:

@@ -88,7 +88,7 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
 def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str) -> Path:
     """Int8 from the variant's PyTorch model when preparation or the format's engine needs its weights, else
     from its fp32 file."""
-    from ..quantize import quantize_model
+    from ..quantize import QuantizeSettings, quantize_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
     optimize = runner.config["quantize"]["optimize"]
@@ -101,11 +101,22 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = quantize_model(
-            model, out, calib=data["calibration"], fmt=fmt, target=recipe, num=data["calibration_images"],
-            eval_data=data["evaluation"] if gate else None, eval_limit=data["evaluation_images"] or None,
-            max_drop=gate or None, map_by_position=data["map_by_position"], optimize=optimize, force=True,
-            load_options=options,
-        )  # fmt: skip
+            model,
+            out,
+            QuantizeSettings(
+                calib=data["calibration"],
+                fmt=fmt,
+                target=recipe,
+                num=data["calibration_images"],
+                eval_data=data["evaluation"] if gate else None,  # scored only for the gate
+                eval_limit=(data["evaluation_images"] or None) if gate else None,
+                max_drop=gate or None,
+                map_by_position=data["map_by_position"] and bool(gate),
+                optimize=optimize,
+                force=True,
+                load=options,
+            ),
+        )
         meta = {"sensitivity": result.to_dict()["sensitivity"][:10], "warnings": result.warnings}
         meta["optimize"] = result.to_dict()["optimize"]
         return [out, result.report_path, out.with_name(out.name + ".card.json")], meta

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ from ..export import export_model
 from ..formats import registry
 from ..options import LoadOptions
 from ..predict import open_predictor
-from ..quantize import quantize_model
-
-Progress = Callable[[str, int, int], None]
+from ..progress import Progress
+from ..quantize import QuantizeSettings, quantize_model
 
 
 def compare_accuracy(before: Path, after: Path, data: LabeledData, load_options: LoadOptions) -> dict[str, Any]:
@@ -51,7 +49,7 @@ def compare_latency(
             files[(label, "fp32")] = export_model(source, Path(tmp) / f"{label}{suffix}", load_options=options).path
             if calib is not None:
                 int8 = quantize_model(
-                    source, Path(tmp) / f"{label}_int8{suffix}", calib=calib, num=256, load_options=options
+                    source, Path(tmp) / f"{label}_int8{suffix}", QuantizeSettings(calib=calib, num=256, load=options)
                 )
                 files[(label, "int8")] = int8.path
         order = sorted(files, key=lambda k: (k[1], k[0] != "before"))  # fp32 before, fp32 after, int8 ..., int8 ...

@@ -14,7 +14,7 @@ import copy
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,11 +31,11 @@ from ..card import ModelCard
 from ..data import SkipLog, open_images, resize_and_crop, stratified_subset
 from ..errors import BadImageError, DataError, EdgeresError
 from ..evaluate import class_mapping
+from ..progress import TrainProgress
 from .distributed import Ranks, all_sum, from_main, peers_lost
 from .options import FinetuneOptions
 
 # (epoch, step, steps per epoch, running loss, running top-1)
-TrainProgress = Callable[[int, int, int, float, float], None]
 
 
 @dataclass

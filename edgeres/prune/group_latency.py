@@ -30,9 +30,9 @@ from ..latency.table import machine_key
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel
 from ..models.channels import channels_of
+from ..progress import Progress
 from .groups import Group, conv_widths
 
-Progress = Callable[[str, int, int], None]
 NETWORKS_PER_KIND = 4  # narrower widths measured per group kind (each is a network export, ~4 s here)
 GroupPruner = Callable[[dict[str, int]], Any]  # {group root: width} -> the network with that group narrowed
 

@@ -18,6 +18,7 @@ from ..errors import EdgeresError
 from ..evaluate import LabeledData
 from ..models import ArchSpec, LoadedModel, build_model, load_model, save_model
 from ..options import LoadOptions
+from ..progress import Progress
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
 from .distributed import Ranks, from_main, launched_by_torchrun, process_group
@@ -28,7 +29,6 @@ from .options import PruneOptions
 from .settings import PruneSettings
 from .structured import GradientBatches, prune_model
 
-Progress = Callable[[str, int, int], None]
 USELESS_DROP = 0.10  # top-1 lost beyond this (10 pp) is said loudly: the pruned model needs fine-tuning
 DEPTH_IMAGES = 256  # training images that measure which residual blocks a latency target may remove
 

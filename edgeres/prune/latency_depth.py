@@ -9,7 +9,6 @@ pruning would have narrowed, so the two savings do not add up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +17,9 @@ import torch
 from ..latency.setting import LatencySetting
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel
+from ..progress import Progress
 from .depth import Block, block_sensitivity, drop_blocks, droppable_blocks, most_per_stage
 
-Progress = Callable[[str, int, int], None]
 DEPTH_MARGIN = 1.25  # blocks removed until their summed savings reach this multiple of what is missing
 
 

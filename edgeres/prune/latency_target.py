@@ -17,7 +17,6 @@ network's latency.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from dataclasses import replace as dataclasses_replace
 from typing import Any
@@ -33,6 +32,7 @@ from ..latency.table import LatencyTable
 from ..latency.whole import whole_model_ms
 from ..models import LoadedModel
 from ..models.channels import channels_of
+from ..progress import Progress
 from .depth import droppable_blocks, normalised
 from .group_latency import NetworkLatency, group_kind, measure_group_effects
 from .groups import Group, apply_widths, candidate_widths, conv_candidates, conv_widths, find_groups
@@ -41,7 +41,6 @@ from .latency_goal import LatencyTarget
 from .options import PruneOptions
 from .structured import GradientBatches
 
-Progress = Callable[[str, int, int], None]
 ROUNDS = 3  # choices checked by measuring the pruned network; a miss is rescaled and chosen again
 CHECK_SLACK = 0.01  # a measured ratio this close above the target counts as on target
 JOINT_FRACTION = 0.5  # every group narrowed to about this fraction at once: the prediction's first scale

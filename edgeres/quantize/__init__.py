@@ -1,6 +1,17 @@
 """Int8 post-training quantization with calibration data, per-target recipes and an accuracy gate."""
 
 from .recipes import TARGETS, RecipeError, recipe_for
-from .run import Accuracy, GateError, QuantizeResult, quantize_model
+from .result import Accuracy, GateError, QuantizeResult
+from .run import quantize_model
+from .settings import QuantizeSettings
 
-__all__ = ["TARGETS", "Accuracy", "GateError", "QuantizeResult", "RecipeError", "quantize_model", "recipe_for"]
+__all__ = [
+    "TARGETS",
+    "Accuracy",
+    "GateError",
+    "QuantizeResult",
+    "QuantizeSettings",
+    "RecipeError",
+    "quantize_model",
+    "recipe_for",
+]

@@ -25,13 +25,13 @@ import numpy as np
 from .._io import sha256_file, system_temp
 from ..bench.harness import TimingConfig
 from ..data import ArrayImageSet, FileImageSet, open_images, stratified_subset
+from ..progress import Progress
 from ..runtimes.registry import board_suffixes
 from .bundle import build_bundle
 from .runner import DEADLINE_FILE, RUN_PREFIX
 from .ssh import Ssh
 from .targets import Target, TargetError
 
-Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
 
 

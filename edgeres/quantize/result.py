@@ -1,0 +1,83 @@
+"""What one quantization produced: the file, its recipe and target, calibration, sensitivity, accuracy and the
+checks, as the report JSON carries it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from ..errors import EdgeresError
+from ..formats import registry
+from .check import HeldOutCheck
+from .layers import Layer
+from .prepare.optimize import PrepareReport
+from .recipes import Recipe, embedded_record
+from .targeting import ResolvedTarget
+
+
+class GateError(EdgeresError):
+    """The int8 model loses more accuracy than --max-drop allows."""
+
+
+@dataclass
+class Accuracy:
+    n: int
+    fp32_top1: float
+    int8_top1: float
+    agreement: float
+    label_mapping: str  # by-name or by-position: how the data's classes met the model's outputs
+
+    @property
+    def drop_pp(self) -> float:
+        return 100.0 * (self.fp32_top1 - self.int8_top1)
+
+
+@dataclass
+class QuantizeResult:
+    path: Path
+    report_path: Path
+    recipe: Recipe
+    target: ResolvedTarget
+    calibration: dict[str, Any]
+    sensitivity: list[tuple[Layer, float]]
+    excluded: list[Layer]
+    accuracy: Accuracy | None
+    fp32_bytes: int
+    int8_bytes: int
+    seconds: float
+    check: HeldOutCheck | None = None
+    warnings: list[str] = field(default_factory=list)
+    optimize: str = "none"
+    preparation: PrepareReport | None = None
+    ranges: dict[str, Any] | None = None  # the activation range search's choice, when it ran
+    precision: dict[str, Any] | None = None  # the per-layer precision choice, when it ran
+
+    def to_dict(self) -> dict[str, Any]:
+        acc = self.accuracy
+        return {
+            "path": str(self.path),
+            "recipe": {**embedded_record(self.recipe), "why": type(self.recipe).__doc__},
+            "target": asdict(self.target),
+            "engines": {p: version(p) for p in _engine_packages(self.recipe.format)},
+            "calibration": self.calibration,
+            "sensitivity": [{"layer": x.name, "op": x.op, "key": x.key, "snr_db": s} for x, s in self.sensitivity],
+            "excluded": [x.name for x in self.excluded],
+            "accuracy": None if acc is None else {**asdict(acc), "drop_pp": acc.drop_pp},
+            "held_out_check": None if self.check is None else self.check.to_dict(),
+            "files": {"fp32_bytes": self.fp32_bytes, "int8_bytes": self.int8_bytes},
+            "seconds": self.seconds,
+            "warnings": self.warnings,
+            "optimize": {
+                "level": self.optimize,
+                "preparation": None if self.preparation is None else self.preparation.to_dict(),
+                "ranges": self.ranges,
+                "precision": self.precision,
+            },
+        }
+
+
+def _engine_packages(fmt: str) -> tuple[str, ...]:
+    support = registry.named(fmt).int8
+    return support.packages if support is not None else ()
