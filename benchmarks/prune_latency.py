@@ -26,9 +26,10 @@ from _table import parser as make_parser
 from rich.console import Console
 from rich.table import Table
 
-from edgeres.prune.job import PruneResult, prune_checkpoint
+from edgeres.prune.job import prune_checkpoint
 from edgeres.prune.latency_goal import latency_goal
 from edgeres.prune.options import FinetuneOptions, PruneOptions
+from edgeres.prune.report import PruneResult
 from edgeres.prune.settings import PruneSettings
 
 

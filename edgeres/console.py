@@ -16,7 +16,7 @@ from .report.tables import latency_plan_note, latency_plan_rows
 if TYPE_CHECKING:
     from .demo import DemoResult
     from .inspection import InspectReport
-    from .prune.job import PruneResult
+    from .prune.report import PruneResult
     from .quantize import QuantizeResult
     from .remote import Target
     from .remote.check import TargetCheck

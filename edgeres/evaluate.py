@@ -104,6 +104,14 @@ def evaluate_many(
     return results, [float(a) for a in agreement[:, 0]]
 
 
+def _top_k(predictor: Predictor, x: np.ndarray, k: int, classes: int, label: str) -> np.ndarray:
+    """The k best of `classes` per image, best first; DataError naming the model when its output is not that."""
+    logits = predictor.predict(x)
+    if logits.ndim != 2 or logits.shape[1] != classes:
+        raise DataError(f"{label}: model returned shape {logits.shape}, expected (N, {classes})")
+    return np.argsort(-logits, axis=1, kind="stable")[:, :k]
+
+
 def score_many(
     predictors: list[Predictor],
     images: ImageSet,
@@ -127,18 +135,14 @@ def score_many(
     k = min(5, card.num_classes)
     hits1, hits5 = (np.zeros(len(predictors), np.int64) for _ in range(2))
     agree = np.zeros((len(predictors), len(predictors)), np.int64)
-    scored = 0
-    skipped = SkipLog()
-    start = time.perf_counter()
+    scored, skipped, start = 0, SkipLog(), time.perf_counter()
+    labels = names or [p.card.source or p.card.arch for p in predictors]
     for batch in iter_batches(images, card, indices, batch_size=batch_size, strict=strict, skipped=skipped):
         assert batch.y is not None  # labeled set, checked by class_mapping
         target = mapping[batch.y]
         tops = []
         for i, predictor in enumerate(predictors):
-            logits = predictor.predict(batch.x)
-            if logits.ndim != 2 or logits.shape[1] != card.num_classes:
-                raise DataError(f"model returned shape {logits.shape}, expected (N, {card.num_classes})")
-            topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+            topk = _top_k(predictor, batch.x, k, card.num_classes, labels[i])
             tops.append(topk[:, 0])
             hits1[i] += int((topk[:, 0] == target).sum())
             hits5[i] += int((topk == target[:, None]).any(axis=1).sum())
@@ -148,7 +152,6 @@ def score_many(
         if progress is not None:
             progress(scored + skipped.count, len(indices))
     seconds = time.perf_counter() - start
-    labels = names or [p.card.source or p.card.arch for p in predictors]
     results = [
         EvalResult(
             labels[i],

@@ -15,7 +15,7 @@ from torchvision import transforms
 
 from edgeres.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from edgeres.data import decode_image, iter_batches, open_images, preprocess, stratified_subset
-from edgeres.data.sources import CIFAR10_CLASSES
+from edgeres.data.cifar import CIFAR10_CLASSES
 from edgeres.errors import DataError
 
 from .conftest import CIFAR

@@ -157,6 +157,11 @@ class NetworkLatency:
     layers: list[ConvLayer]
     scale: float = 1.0
 
+    @property
+    def full_ms(self) -> float:
+        """The unpruned network's measured latency."""
+        return self.effects.full_ms
+
     def predict_ms(self, chosen: dict[str, int]) -> float:
         change = sum(self.effects.delta_ms(self.kinds[g.root], chosen.get(g.root, g.width)) for g in self.groups)
         widths = conv_widths(self.layers, self.groups, chosen)

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +26,11 @@ from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_imag
 from .latency_goal import LatencyTarget
 from .latency_target import prune_to_latency
 from .options import PruneOptions
+from .report import PruneResult, accuracy_warning, rewrite_warnings
 from .settings import PruneSettings
 from .structured import GradientBatches, prune_model
 
-USELESS_DROP = 0.10  # top-1 lost beyond this (10 pp) is said loudly: the pruned model needs fine-tuning
 DEPTH_IMAGES = 256  # training images that measure which residual blocks a latency target may remove
-
-
-@dataclass
-class PruneResult:
-    out: Path
-    report_path: Path
-    arch: str
-    ratio: float
-    target_macs: float | None
-    options: PruneOptions
-    before: dict[str, Any]
-    after: dict[str, Any]
-    finetune: FinetuneLog | None = None
-    top1: dict[str, float] | None = None
-    latency: list[dict[str, Any]] | None = None
-    target_latency: float | None = None
-    latency_plan: dict[str, Any] | None = None  # --target-latency: widths, predicted and measured latency
-    seconds: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # e.g. a pruned model far below the original's top-1
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k not in ("options", "finetune")}
-        data |= {"out": str(self.out), "report_path": str(self.report_path), "options": asdict(self.options)}
-        data["finetune"] = self.finetune.to_dict() if self.finetune else None
-        return data
 
 
 def _facts(loaded: LoadedModel, file: Path) -> dict[str, Any]:
@@ -248,39 +223,6 @@ def _save_and_report(
         with atomic_outputs([target, result.report_path], force=settings.force) as temps:
             os.replace(made, temps[0])
             temps[1].write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
-
-
-def rewrite_warnings(settings: PruneSettings, used: PruneOptions) -> list[str]:
-    """What the MAC search changed of the asked options to reach --target-macs, said in the terminal too."""
-    asked = settings.options
-    if settings.target_macs is None or settings.target_latency is not None:
-        return []
-    changed = []
-    if used.global_pruning != asked.global_pruning:
-        changed.append("ranked channels across layers (--global)")
-    if used.round_to != asked.round_to:
-        changed.append(f"used --round-to {used.round_to or 1} instead of {asked.round_to or 1}")
-    if not changed:
-        return []
-    return [
-        f"to keep {settings.target_macs:.0%} of the MACs, pruning {' and '.join(changed)}: the options as given "
-        "missed the target by more than 1%; pass those flags yourself to choose, or another --target-macs"
-    ]
-
-
-def accuracy_warning(top1: dict[str, float] | None, finetuned: bool) -> str | None:
-    """A loud line when the pruned model lost so much top-1 that it is no use as it is."""
-    if not top1 or top1["before"] - top1["after"] <= USELESS_DROP:
-        return None
-    fix = (
-        "fine-tune longer (--epochs; [prune] epochs in a pipeline) or prune less"
-        if finetuned
-        else "fine-tune it (--finetune TRAIN_DIR; [prune] train in a pipeline) or prune less"
-    )
-    return (
-        f"pruned top-1 {top1['after']:.4f} is {100 * (top1['before'] - top1['after']):.1f} pp below the "
-        f"original's {top1['before']:.4f}: this model is not usable as it is; {fix}"
-    )
 
 
 def _compare(

@@ -1,14 +1,13 @@
 """Channel counts chosen by measured latency: prune where the target runtime gets faster, not where MACs fall.
 
 What narrowing each group costs or saves is measured on whole networks in the runtime and precision that
-ship (edgeres.prune.group_latency). Every group (channels coupled by residual adds) starts at full width; one
-step narrows one group to its next narrower candidate width (multiples of a measured rounding) that is
-predicted to be faster, the group whose removed channels buy the most predicted latency per unit of
-importance. A width slower than its neighbours is stepped over rather than a dead end; a group whose narrower
-widths are no faster on this target is left alone, whatever its MACs. Importance is torch-pruning's
+ship (edgeres.prune.group_latency). Every group (channels coupled by residual adds) starts at full width, and
+the width search (edgeres.prune.width_search) narrows groups, one candidate width (multiples of a measured
+rounding) at a time, where the predicted latency saved per unit of importance is highest; a group whose
+narrower widths are no faster on this target is left alone, whatever its MACs. Importance is torch-pruning's
 score, normalised per group, times the convs the group narrows: a residual stream's channel saves time in
-every block it runs through and costs accuracy in every block too. Steps repeat until the target is
-predicted; then the pruned network is measured beside the unpruned one, and a miss (above the target, or
+every block it runs through and costs accuracy in every block too. Once the target is predicted, the pruned
+network is measured beside the unpruned one, and a miss (above the target, or
 well below it: accuracy spent for nothing asked) rescales the prediction and chooses again. When the best
 measured widths still miss and training images are given, whole residual blocks go too
 (edgeres.prune.latency_depth) and widths are chosen again for the shallower network, against the unpruned
@@ -23,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EdgeresError
 from ..latency.layers import conv_layers
 from ..latency.model import build_latency_model
 from ..latency.rounding import RoundingChoice, choose_rounding
@@ -35,11 +33,12 @@ from ..models.channels import channels_of
 from ..progress import Progress
 from .depth import droppable_blocks, normalised
 from .group_latency import NetworkLatency, group_kind, measure_group_effects
-from .groups import Group, apply_widths, candidate_widths, conv_candidates, conv_widths, find_groups
+from .groups import Group, apply_widths, candidate_widths, conv_candidates, find_groups
 from .latency_depth import DepthChoice, choose_drops
 from .latency_goal import LatencyTarget
 from .options import PruneOptions
 from .structured import GradientBatches
+from .width_search import OutOfReach, choose_or_fail
 
 ROUNDS = 3  # choices checked by measuring the pruned network; a miss is rescaled and chosen again
 CHECK_SLACK = 0.01  # a measured ratio this close above the target counts as on target
@@ -65,74 +64,6 @@ class LatencyPlan:
     depth: dict[str, Any] = field(default_factory=dict)  # residual blocks removed: edgeres.prune.latency_depth
 
 
-def choose_widths(
-    models: dict[str, NetworkLatency], groups: list[Group], candidates: dict[str, list[int]], targets: dict[str, float]
-) -> tuple[dict[str, int], dict[str, float]]:
-    """Greedy steps (see the module's docstring) until every precision in `targets` ({precision: ms}) is
-    predicted within its target; a step's saving is summed over the precisions still above target, each as a
-    fraction of its unpruned time. Returns widths and predictions."""
-    chosen = {group.root: group.width for group in groups}
-    predicted = {p: models[p].predict_ms(chosen) for p in targets}
-    while any(predicted[p] > targets[p] for p in targets):
-        above = [p for p in targets if predicted[p] > targets[p]]
-        widths = conv_widths(models[above[0]].layers, groups, chosen)
-        best: tuple[float, Group, int] | None = None
-        for group in groups:
-            narrower = sorted((w for w in candidates[group.root] if w < chosen[group.root]), reverse=True)
-            steps = ((w, _saving(models, above, chosen, widths, group, w)) for w in narrower)
-            step = next(((w, saved) for w, saved in steps if saved > 0), None)
-            if step is not None and (best is None or step[1] / _cost(group, chosen[group.root], step[0]) > best[0]):
-                best = (step[1] / _cost(group, chosen[group.root], step[0]), group, step[0])
-        if best is None:
-            break  # no narrower width is predicted to be faster anywhere
-        chosen[best[1].root] = best[2]
-        predicted = {p: models[p].predict_ms(chosen) for p in targets}
-    return chosen, predicted
-
-
-def _saving(
-    models: dict[str, NetworkLatency],
-    precisions: list[str],
-    chosen: dict[str, int],
-    widths: dict[str, tuple[int, int]],
-    group: Group,
-    width: int,
-) -> float:
-    """Predicted saving of one step, summed over `precisions` as fractions of each one's unpruned time."""
-    return sum(models[p].saving_ms(chosen, widths, group, width) / models[p].effects.full_ms for p in precisions)
-
-
-class OutOfReach(EdgeresError):
-    """No width choice is predicted to reach the target; `ratios` are the narrowest useful widths' predictions."""
-
-    def __init__(self, message: str, ratios: dict[str, float]) -> None:
-        super().__init__(message)
-        self.ratios = ratios
-
-
-def _choose_or_fail(
-    models: dict[str, NetworkLatency],
-    groups: list[Group],
-    candidates: dict[str, list[int]],
-    goal: LatencyTarget,
-    reference_ms: dict[str, float],
-) -> dict[str, int]:
-    """The predicted-best widths for every target of `goal` (fractions of `reference_ms`, in the models' own
-    milliseconds); OutOfReach when no choice is predicted there."""
-    targets = {p: f * reference_ms[p] for p, f in goal.targets().items()}
-    chosen, predicted = choose_widths(models, groups, candidates, targets)
-    ratios = {p: predicted[p] / reference_ms[p] for p in targets}
-    for p in (p for p in targets if predicted[p] > targets[p] * 1.001):
-        raise OutOfReach(
-            f"could not prune to {goal.targets()[p]:.0%} of the measured {p} latency "
-            f"({reference_ms[p]:.3f} ms, {goal.setting.label()}): the narrowest useful widths are "
-            f"predicted at {ratios[p]:.0%}; the rest of the time is in layers "
-            "that narrower widths do not speed up there. Choose a higher target",
-            ratios,
-        )
-    return chosen
-
-
 def _meets(goal: LatencyTarget, ratios: dict[str, float]) -> bool:
     return all(ratios[p] <= f * (1 + CHECK_SLACK) for p, f in goal.targets().items())
 
@@ -144,15 +75,6 @@ def _best_round(goal: LatencyTarget, ratios: list[dict[str, float]]) -> int:
     if meeting:
         return max(meeting, key=lambda i: ratios[i][main])
     return min(range(len(ratios)), key=lambda i: ratios[i][main])
-
-
-def _cost(group: Group, width: int, narrower: int) -> float:
-    """The accuracy a step is taken to cost: the removed channels' importance, times the convs they feed, over
-    the fraction of the group left (the last channels of a group are worth more than its scores say: a residual
-    stream at an eighth of its width broke resnet18_cifar10 to chance level)."""
-    removed = group.scores[group.width - width : group.width - narrower]
-    touched = len({*group.inputs, *group.outputs})
-    return max(sum(removed) * touched / (narrower / group.width), 1e-9)
 
 
 def _round_record(
@@ -238,7 +160,7 @@ def _prune_widths(
     tried: list[tuple[dict[str, int], Any, dict[str, float]]] = []  # (widths, model, measured ratios)
     for attempt in range(1, ROUNDS + 1):
         try:
-            chosen = _choose_or_fail(models, groups, candidates, goal, reference_ms)
+            chosen = choose_or_fail(models, groups, candidates, goal, reference_ms)
         except OutOfReach:
             if not tried:
                 raise

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._shipped import shipped
 from ..errors import DataError
+from ..shipped_files import shipped
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._shipped import shipped
 from ..errors import EdgeresError
 from ..isa import AUTO, CPU_TARGETS
 from ..runtimes.registry import names as runtime_names
+from ..shipped_files import shipped
 
 if sys.version_info >= (3, 11):
     import tomllib
