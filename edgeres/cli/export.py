@@ -38,9 +38,12 @@ def export(
     as_json: bool,
     load: LoadOptions,
 ) -> None:
-    """Export a checkpoint to ONNX or TFLite, card embedded, verified against PyTorch."""
+    """Export a checkpoint to any format edgeres writes (--format), card embedded, verified against PyTorch."""
     from ..export import ExportOptions, export_model
 
+    given = click.get_current_context().get_parameter_source("verify_limit") == click.core.ParameterSource.COMMANDLINE
+    if no_verify and given:
+        raise click.UsageError("--verify-limit sizes the verification that --no-verify skips; drop one of them")
     options = ExportOptions(fp16=fp16, layout=layout, batch=batch)
     result = export_model(
         model,

@@ -74,6 +74,8 @@ def export_model(
     the loader's errors.
     """
     target = Path(out)
+    if not verify_output and verify_data is not None:
+        raise ExportError(f"{verify_data}: --verify-data is what verification runs on; drop it or --no-verify")
     chosen = format_for(target, fmt)
     exporter = get_exporter(chosen)
     io = resolve_io(exporter, options or ExportOptions())

@@ -71,8 +71,8 @@ def read_checkpoint(path: Path, *, trust: bool = False, key: str | None = None) 
     else:
         obj = _torch_load(path, trust)
         kind = "lightning" if isinstance(obj, dict) and "pytorch-lightning_version" in obj else "pickle"
-    weights = _find_weights(obj, key, path)
-    return RawCheckpoint(_select_prefix(weights, key, path), _collect_hints(obj), kind=kind)
+    weights, used = _find_weights(obj, key, path)
+    return RawCheckpoint(_select_prefix(weights, None if used else key, path), _collect_hints(obj), kind=kind)
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
@@ -192,15 +192,16 @@ def _is_weights(obj: Any) -> bool:
     )
 
 
-def _find_weights(obj: Any, key: str | None, path: Path, depth: int = 0) -> dict[str, torch.Tensor]:
-    """Descend through wrapper dicts (or a trusted nn.Module) to the tensor mapping."""
+def _find_weights(obj: Any, key: str | None, path: Path, depth: int = 0) -> tuple[dict[str, torch.Tensor], bool]:
+    """Descend through wrapper dicts (or a trusted nn.Module) to the tensor mapping; whether `key` named a dict
+    key on the way (else it is left to name a parameter prefix)."""
     if isinstance(obj, nn.Module):
-        return dict(obj.state_dict())
+        return dict(obj.state_dict()), False
     if _is_weights(obj):
-        return dict(obj)
+        return dict(obj), False
     if isinstance(obj, Mapping) and depth < 3:
         if key is not None and key in obj:
-            return _find_weights(obj[key], None, path, depth + 1)
+            return _find_weights(obj[key], None, path, depth + 1)[0], True
         for wrapper in WRAPPER_KEYS:
             if wrapper in obj and (isinstance(obj[wrapper], (Mapping, nn.Module))):
                 return _find_weights(obj[wrapper], key, path, depth + 1)
@@ -218,6 +219,12 @@ def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: P
     )
     if key is not None and key in roots:
         roots = [key]
+    elif key is not None:
+        shown = ", ".join(r.rstrip(".") or "(top level)" for r in roots) or "none"
+        raise CheckpointError(
+            f"{path}: --key {key.rstrip('.')} is neither a dict key nor a model's parameter prefix in this file "
+            f"(model prefixes: {shown}); drop --key or name one of those"
+        )
     if len(roots) > 1:
         shown = ", ".join(r.rstrip(".") or "(top level)" for r in roots)
         raise CheckpointError(f"{path}: holds several models under prefixes {shown}; pass --key PREFIX to pick one")

@@ -107,6 +107,7 @@ _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
     ("bench", "min_runs"): (lambda v: v >= 1, "at least 1"),
     ("bench", "min_seconds"): (lambda v: v >= 0 and math.isfinite(v), "0 or more seconds"),
 }
+_ONE_OF = {("prune", "target_macs"): "give this or target_latency, not both"}
 _REQUIRED_EXAMPLES = {"checkpoint": "model.pth", "calibration": "data/train", "evaluation": "data/test"}
 TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", float: "a number", list: "a list"}
 
@@ -232,6 +233,8 @@ def example_config() -> str:
         for key, (_, default, meaning) in keys.items():
             if default is ...:
                 lines.append(f"{key} = {_toml(_REQUIRED_EXAMPLES[key])}  # required: {meaning}")
+            elif (section, key) in _ONE_OF:  # written, it would be a second goal beside its alternative
+                lines.append(f"# {key} = {_toml(default)}  # {meaning} (the default; {_ONE_OF[section, key]})")
             else:
                 lines.append(f"{key} = {_toml(default)}  # {meaning}")
     return "\n".join(lines) + "\n"
