@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sshd chromium qemu-x86 test-arm64 clean
+.PHONY: demo test test-fast lint typecheck unit sshd chromium qemu-x86 test-arm64 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,13 @@ qemu-x86:
 	sh scripts/ensure-qemu-x86.sh
 
 unit: $(STAMP) sshd chromium qemu-x86
-	$(BIN)/python -m pytest -q --durations=15  # the slowest tests, to keep the suite within its 15 minutes
+	$(BIN)/python -m pytest -q --durations=15  # the slowest tests, to keep the suite within its 12 minutes
 
 test: lint typecheck unit
+
+# The edit loop: lint, types and the tests that need neither the loopback sshd, a GPU, nor minutes.
+test-fast: lint typecheck chromium qemu-x86
+	$(BIN)/python -m pytest -q -m "not slow and not ssh and not gpu" -x
 
 # Opt-in (minutes, needs root): the remote benchmark against an emulated arm64 board (scripts/arm64-board.sh).
 test-arm64: $(STAMP)

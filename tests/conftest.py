@@ -32,7 +32,17 @@ SHARED_CKPTS = {
 }
 
 
+# Markers that follow from what a test uses: a test is `ssh` when it starts the loopback sshd (directly or
+# through a board profile), `gpu` when it lives with the CUDA provider tests.
+_SSH_FIXTURES = {"sshd", "board"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _SSH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ssh)
+        if item.path.name == "test_gpu_providers.py":
+            item.add_marker(pytest.mark.gpu)
     if SHARED.is_dir():
         return
     skip = pytest.mark.skip(reason=f"{SHARED} not present (real checkpoints and data live there)")
