@@ -33,8 +33,8 @@ from edgeres.quantize.prepare.equalize import is_relu, skip_identity
 from edgeres.quantize.prepare.fold import trace
 from edgeres.quantize.prepare.grid import Grid
 from edgeres.quantize.prepare.optimize import Techniques, prepare_model
+from edgeres.quantize.recipe_target import resolve_quantize_target
 from edgeres.quantize.recipes import recipe_for
-from edgeres.quantize.targeting import resolve_quantize_target
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
 

@@ -15,7 +15,7 @@ import pytest
 from edgeres.isa import NEEDS_VNNI, NO_ASSUMPTION, Cpu, local_cpu, mismatch, target_for_cpu
 from edgeres.quantize import QuantizeSettings, quantize_model, recipe_for
 from edgeres.quantize.check import HeldOutCheck, sqnr_db
-from edgeres.quantize.targeting import resolve_quantize_target
+from edgeres.quantize.recipe_target import resolve_quantize_target
 from edgeres.remote.targets import TargetError, load_targets
 from edgeres.runtimes.embedded import QUANT_KEY
 from edgeres.runtimes.onnx_isa import graph_isa

@@ -17,7 +17,7 @@ import pytest
 
 from edgeres.bench import TimingConfig
 from edgeres.isa import local_cpu, target_for_cpu
-from edgeres.quantize.targeting import resolve_quantize_target
+from edgeres.quantize.recipe_target import resolve_quantize_target
 from edgeres.remote import (
     HostKeyError,
     RemoteRunError,

@@ -27,7 +27,7 @@ class PipelineResult:
 
 def _recipes(config: PipelineConfig) -> list[str]:
     """One int8 recipe target per distinct CPU kind among the bench targets (`auto` resolved per target)."""
-    from ..quantize.targeting import for_profile
+    from ..quantize.recipe_target import for_profile
     from ..remote import resolve_target
 
     return sorted({for_profile(resolve_target(t)).target for t in config["bench"]["targets"]})

@@ -72,7 +72,7 @@ def latency_goal(
     profile or ssh:// board whose threads, runtime and int8 recipe time it (on the board itself for an SSH
     one); `threads` and `quantize_target` override the profile's. `fmt`: the file format timed (onnx, or the
     profile's runtime's; tflite)."""
-    from ..quantize.targeting import resolve_quantize_target
+    from ..quantize.recipe_target import resolve_quantize_target
 
     if on is not None:
         setting = profile_setting(on, precision or "int8", quantize_target, threads, fmt)
@@ -100,7 +100,7 @@ def profile_setting(
     """The LatencySetting of target profile `profile`: its first bench runtime (and the format it opens, unless
     `fmt` says), its int8 recipe and threads (a board's own core count when it names none), timed on the board
     for an SSH profile."""
-    from ..quantize.targeting import for_profile, resolve_quantize_target
+    from ..quantize.recipe_target import for_profile, resolve_quantize_target
     from ..remote.targets import resolve_target
 
     chosen = resolve_target(profile)

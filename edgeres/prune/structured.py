@@ -22,8 +22,8 @@ from ..models.channels import channels_of
 from ..models.cifar_resnet import PadShortcut
 from ..summary import summarize
 from ._shortcut import PadShortcutPruner
+from .mac_search import search_ratio
 from .options import PruneOptions
-from .target import search_ratio
 
 # Layers whose outputs join a residual stream, by module path (CIFAR and torchvision layouts).
 _RESIDUAL_WRITERS = re.compile(r"^(conv1|layer\d+\.\d+\.(conv2|conv3|shortcut\.0|downsample\.0))$")

@@ -13,8 +13,8 @@ from ..formats import registry
 from .check import HeldOutCheck
 from .layers import Layer
 from .prepare.optimize import PrepareReport
+from .recipe_target import ResolvedTarget
 from .recipes import Recipe, embedded_record
-from .targeting import ResolvedTarget
 
 
 class GateError(EdgeresError):

@@ -23,11 +23,11 @@ from .layers import Layer, select
 from .precision import choose_precision
 from .prepare.grid import Grid
 from .range_search import search_ranges
+from .recipe_target import resolve_quantize_target
 from .recipes import recipe_for
 from .result import Accuracy, GateError, QuantizeResult
 from .settings import QuantizeSettings
 from .source import Source, prepare_source, refuse_exported_source, techniques_for
-from .targeting import resolve_quantize_target
 
 SENSITIVITY_INPUTS = 32
 MAX_FALLBACK_LAYERS = 12

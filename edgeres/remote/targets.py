@@ -44,7 +44,7 @@ class Target:
     threads: int = 0
     workdir: str = "/tmp"
     device: str = "cpu"
-    quantize_target: str = "auto"  # a recipe target, or "auto": from the CPU's flags (edgeres.quantize.targeting)
+    quantize_target: str = "auto"  # a recipe target, or "auto": from the CPU's flags (edgeres.quantize.recipe_target)
     cpu_flags: tuple[str, ...] = ()  # the board's CPU flags as /proc/cpuinfo names them, where known
     known_hosts: str = ""
     notes: str = ""
