@@ -33,14 +33,19 @@ chromium:
 qemu-x86:
 	sh scripts/ensure-qemu-x86.sh
 
+# Both cores (pytest-xdist, one test file per worker at a time so module fixtures are made once), then the
+# tests that time latencies side by side, alone on the machine. --durations lists the slowest: the suite's
+# budget is 12 minutes on a 2-core machine.
+WORKERS ?= 2
 unit: $(STAMP) sshd chromium qemu-x86
-	$(BIN)/python -m pytest -q --durations=15  # the slowest tests, to keep the suite within its 12 minutes
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15
+	$(BIN)/python -m pytest -q -m timing --durations=5
 
 test: lint typecheck unit
 
 # The edit loop: lint, types and the tests that need neither the loopback sshd, a GPU, nor minutes.
 test-fast: lint typecheck chromium qemu-x86
-	$(BIN)/python -m pytest -q -m "not slow and not ssh and not gpu" -x
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not slow and not ssh and not gpu and not timing" -x
 
 # Opt-in (minutes, needs root): the remote benchmark against an emulated arm64 board (scripts/arm64-board.sh).
 test-arm64: $(STAMP)

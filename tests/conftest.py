@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,17 @@ SHARED_CKPTS = {
     "resnet32-d509ac18.th": ("cifar_resnet32", 0.8256),
     "resnet18_cifar10.pth": ("resnet18", 0.8415),
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker's torch (OpenMP) computes on one thread: two workers whose OpenMP pools
+    spin on the same two cores ran single tests up to 2.7x slower than alone (the demo test: 65 s -> 173 s).
+    Subprocesses inherit it. The `timing` tests run outside xdist, with every thread."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:  # imported already (by a plugin): the variable alone no longer applies here
+        sys.modules["torch"].set_num_threads(1)
 
 
 # Markers that follow from what a test uses: a test is `ssh` when it starts the loopback sshd (directly or
@@ -147,15 +158,35 @@ def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def resnet20_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images)."""
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
+    """exported(checkpoint, format): a shared checkpoint's verified fp32 export with the format's defaults, made
+    once per session and shared by every test file (read it, never change it). Tests of exporting itself make
+    their own."""
     from edgeres.export import export_model
+    from edgeres.formats import registry
+
+    folder = tmp_path_factory.mktemp("exported")
+    made: dict[tuple[str, str], Path] = {}
+
+    def get(checkpoint: str, fmt: str) -> Path:
+        if (checkpoint, fmt) not in made:
+            out = folder / Path(checkpoint).stem / f"fp32{registry.named(fmt).suffix}"
+            out.parent.mkdir(exist_ok=True)
+            made[checkpoint, fmt] = export_model(CHECKPOINTS / checkpoint, out).path
+        return made[checkpoint, fmt]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def resnet20_files(tmp_path_factory: pytest.TempPathFactory, exported: Callable[[str, str], Path]) -> dict[str, Path]:
+    """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images)."""
     from edgeres.quantize import QuantizeSettings, quantize_model
 
     folder = tmp_path_factory.mktemp("resnet20-files")
     out = {}
     for fmt in ("onnx", "tflite"):
-        out[f"fp32.{fmt}"] = export_model(CHECKPOINTS / "resnet20-12fca82f.th", folder / f"fp32.{fmt}").path
+        out[f"fp32.{fmt}"] = exported("resnet20-12fca82f.th", fmt)
         out[f"int8.{fmt}"] = quantize_model(
             out[f"fp32.{fmt}"], folder / f"int8.{fmt}", QuantizeSettings(calib=shipped_recipe("cifar10-train-128"))
         ).path

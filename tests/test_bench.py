@@ -50,6 +50,7 @@ def files(resnet20_files) -> dict[str, object]:
     return resnet20_files
 
 
+@pytest.mark.timing
 @pytest.mark.shared
 def test_harness_p50_matches_a_bare_loop_on_the_same_session(files):
     from edgeres.runtimes.onnxruntime import OrtPredictor
@@ -133,6 +134,7 @@ def test_bench_errors_are_clear(files, tmp_path):
     assert "CUDA graphs need --device cuda" in line
 
 
+@pytest.mark.timing
 @pytest.mark.shared
 @pytest.mark.slow
 def test_torch_compile_runner_matches_eager(files):

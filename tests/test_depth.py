@@ -88,6 +88,7 @@ def test_keep_depth_applies_to_latency_targets_only(tmp_path):
     assert "--keep-depth applies to --target-latency only" in line
 
 
+@pytest.mark.timing
 @pytest.mark.shared
 def test_blocks_are_removed_when_no_width_can_reach_the_target(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))

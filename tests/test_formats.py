@@ -72,12 +72,8 @@ def test_recipes_refuse_what_their_engine_does_not_offer():
 
 
 @pytest.mark.shared
-def test_signatures_name_real_files_whatever_they_are_called(resnet20_files, tmp_path: Path):
-    from edgeres.export import export_model
-
-    from .conftest import CHECKPOINTS
-
-    pte = export_model(CHECKPOINTS / "resnet20-12fca82f.th", tmp_path / "m.pte", verify_output=False).path
+def test_signatures_name_real_files_whatever_they_are_called(resnet20_files, exported, tmp_path: Path):
+    pte = exported("resnet20-12fca82f.th", "pte")
     files = {"onnx": resnet20_files["fp32.onnx"], "tflite": resnet20_files["int8.tflite"], "pte": pte}
     for fmt, path in files.items():
         disguised = tmp_path / f"disguised-{fmt}.bin"

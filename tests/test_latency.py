@@ -108,6 +108,7 @@ def tiny(tmp_path_factory):
     return save_model(build_model(spec), spec, card, path)
 
 
+@pytest.mark.timing
 def test_prune_to_measured_latency_end_to_end(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "pruned.safetensors"

@@ -152,8 +152,8 @@ def test_wider_ends_in_onnx_are_16_bit_tensors(tmp_path):
     assert wide and any(n.input[0] == graph.input[0].name for n in wide)  # the image enters in 16 bits
 
 
-def test_optimize_on_an_exported_file_is_an_error(tmp_path, resnet20):
-    onnx_file = export_model(resnet20, tmp_path / "r20.onnx").path
+def test_optimize_on_an_exported_file_is_an_error(tmp_path, exported):
+    onnx_file = exported("resnet20-12fca82f.th", "onnx")
     result = run_cli(
         "quantize",
         onnx_file,
@@ -167,5 +167,5 @@ def test_optimize_on_an_exported_file_is_an_error(tmp_path, resnet20):
         "best",
     )
     line = one_line_error(result)
-    assert "r20.onnx is an exported file" in line and "--optimize none" in line
+    assert f"{onnx_file} is an exported file" in line and "--optimize none" in line
     assert not (tmp_path / "q.onnx").exists()

@@ -31,12 +31,13 @@ from edgeres.remote import (
 from edgeres.report.schema import TARGETS_SCHEMA
 
 from .conftest import CIFAR, one_line_error, run_cli
-from .sshd import free_port, keygen
+from .sshd import Sshd, free_port, keygen
 
 
-def runner_processes() -> list[str]:
+def runner_processes(sshd: Sshd) -> list[str]:
+    """Board runners still alive that this test session's sshd started (another pytest worker may run its own)."""
     out = subprocess.run(["pgrep", "-af", "edgeres-runner.pyz"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "pgrep" not in line]
+    return [line for line in out.splitlines() if "pgrep" not in line and str(sshd.folder) in line]
 
 
 def test_user_profiles_override_shipped_ones_and_bad_keys_are_named(config_dir):
@@ -117,7 +118,7 @@ def test_remote_bench_equals_local_and_leaves_nothing(board, sshd, resnet20_file
     assert remote_run["config"]["threads"] == 1 and "torch" not in remote_run["machine"]["versions"]
     assert "loopback p50 ms" in result.stdout and "local-cpu top-1" in result.stdout
     assert (tmp_path / "r" / "targets.md").read_text().count("|") > 10
-    assert sshd.leftovers() == [] and runner_processes() == []
+    assert sshd.leftovers() == [] and runner_processes(sshd) == []
 
 
 def test_unknown_host_key_is_refused_before_anything_is_copied(sshd, torch_free_python, config_dir, tmp_path):
@@ -179,9 +180,9 @@ def test_connection_killed_mid_run_keeps_partial_results_and_leaves_no_process(b
     assert len(partial) == 1 and partial[0]["entries"][0]["batch"] == 1
     assert partial[0]["entries"][0]["model"] == str(resnet20_files["int8.onnx"])
     deadline = time.monotonic() + 10
-    while (runner_processes() or sshd.leftovers()) and time.monotonic() < deadline:
+    while (runner_processes(sshd) or sshd.leftovers()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert runner_processes() == [] and sshd.leftovers() == []
+    assert runner_processes(sshd) == [] and sshd.leftovers() == []
 
 
 def test_stale_run_folders_are_swept_by_the_clean_command(board, sshd):
