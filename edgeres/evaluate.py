@@ -90,20 +90,6 @@ def class_mapping(card: ModelCard, images: ImageSet, by_position: bool = False) 
     )
 
 
-def evaluate_many(
-    predictors: list[Predictor],
-    images: ImageSet,
-    **options: Any,
-) -> tuple[list[EvalResult], list[float]]:
-    """Score several predictors on the same batches; also return each one's top-1 agreement with the first.
-
-    `options` are score_many's. All predictors must share the first one's classes. Raises DataError on a
-    mismatch.
-    """
-    results, agreement = score_many(predictors, images, **options)
-    return results, [float(a) for a in agreement[:, 0]]
-
-
 def _top_k(predictor: Predictor, x: np.ndarray, k: int, classes: int, label: str) -> np.ndarray:
     """The k best of `classes` per image, best first; DataError naming the model when its output is not that."""
     logits = predictor.predict(x)
@@ -184,7 +170,7 @@ def evaluate(
     by_position: bool = False,
 ) -> EvalResult:
     """Score `predictor` on `images` (a stratified `limit` subset when given). Raises DataError."""
-    results, _ = evaluate_many(
+    results, _ = score_many(
         [predictor],
         images,
         limit=limit,

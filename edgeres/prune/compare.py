@@ -13,7 +13,7 @@ from typing import Any
 
 from ..bench import BenchSettings, TimingConfig, bench_models
 from ..data import open_images
-from ..evaluate import LabeledData, evaluate_many
+from ..evaluate import LabeledData, score_many
 from ..export import export_model
 from ..formats import registry
 from ..options import LoadOptions
@@ -25,7 +25,7 @@ from ..quantize import QuantizeSettings, quantize_model
 def compare_accuracy(before: Path, after: Path, data: LabeledData, load_options: LoadOptions) -> dict[str, Any]:
     """Top-1 of both checkpoints in PyTorch on the same images (`before` read as `load_options` say)."""
     predictors = [open_predictor(before, load=load_options), open_predictor(after)]
-    results, _ = evaluate_many(predictors, open_images(data.path), limit=data.limit, by_position=data.by_position)
+    results, _ = score_many(predictors, open_images(data.path), limit=data.limit, by_position=data.by_position)
     first, second = results
     return {"before": first.top1, "after": second.top1, "n": first.n, "label_mapping": first.label_mapping}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from .._io import atomic_outputs, cache_dir, require_new, scratch_folder, write_text_atomic
 from ..card import ModelCard
 from ..data import open_images
-from ..evaluate import LabeledData, evaluate_many
+from ..evaluate import LabeledData, score_many
 from ..export import format_for
 from ..export.base import get_exporter
 from ..models import LoadedModel
@@ -136,7 +136,7 @@ def _measure(fmt: str, fp32: Path, int8: Path, data: LabeledData, progress: Prog
     exporter = get_exporter(fmt)
     predictors = [exporter.open(fp32), exporter.open(int8)]
     try:
-        results, agreement = evaluate_many(
+        results, agreement = score_many(
             predictors,
             open_images(data.path),
             limit=data.limit,
@@ -146,7 +146,7 @@ def _measure(fmt: str, fp32: Path, int8: Path, data: LabeledData, progress: Prog
     finally:
         for predictor in predictors:
             predictor.close()
-    return Accuracy(results[0].n, results[0].top1, results[1].top1, agreement[1], results[0].label_mapping)
+    return Accuracy(results[0].n, results[0].top1, results[1].top1, float(agreement[1, 0]), results[0].label_mapping)
 
 
 def _fall_back(
