@@ -34,7 +34,7 @@ class CardOverrides:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
 class LoadOptions:
     """How to read a checkpoint (`arch`, `trust`, `key`, `card_file`: checkpoints only) and what to override
     in any model's card (`num_classes` is checked against the weights or the file, never imposed)."""
@@ -68,7 +68,7 @@ class LoadOptions:
         return _build(cls, {**fields, "overrides": _build(CardOverrides, overrides, "card overrides")}, "load options")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
 class RuntimeOptions:
     """How a runtime runs a file: threads and device for all; the rest only for the runtimes that declare them
     (runtimes.registry.Runtime.options) and refused by the others."""

@@ -14,7 +14,7 @@ from ..options import RuntimeOptions
 from .harness import TimingConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
 class BenchSettings:
     """`runtimes` names the runtimes the files run in (empty: each file's own; a file runs in every named
     runtime that opens it); `options` how they run; `data` scores every model on labeled images; `baseline`

@@ -129,15 +129,20 @@ def bench(
     if targets:
         from ..remote import TargetRunOptions
 
-        options = TargetRunOptions(
-            data, remote_data, limit, map_by_position, batch_sizes, timing, accept_new_host_key, timeout
-        )
-        _bench_on_targets(list(models), list(targets), options, json_path, report_dir)
+        on_targets = TargetRunOptions(
+            data=data, remote_data=remote_data, limit=limit, map_by_position=map_by_position, batches=batch_sizes,
+            timing=timing, accept_new_host_key=accept_new_host_key, timeout=timeout,
+        )  # fmt: skip
+        _bench_on_targets(list(models), list(targets), on_targets, json_path, report_dir)
         return
     pinned = cpu_list(cpus)
+    options = RuntimeOptions(
+        threads=threads, device=device, provider=provider, fp16=fp16, compile_mode=compile_mode,
+        cuda_graphs=cuda_graphs,
+    )  # fmt: skip
     settings = BenchSettings(
-        data, limit, map_by_position, runtime or (), RuntimeOptions(threads, device, provider, fp16, compile_mode,
-        cuda_graphs), batch_sizes, timing, baseline, tuple(pinned) if pinned else None,
+        data=data, limit=limit, map_by_position=map_by_position, runtimes=runtime or (), options=options,
+        batches=batch_sizes, timing=timing, baseline=baseline, cpus=tuple(pinned) if pinned else None,
     )  # fmt: skip
     _bench_here(list(models), settings, json_path, csv_path, report_dir)
 

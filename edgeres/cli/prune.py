@@ -196,10 +196,15 @@ def prune(
 
     if sum(goal is not None for goal in (ratio, target_macs, latency.fraction)) != 1:
         raise click.UsageError("give exactly one of --ratio, --target-macs and --target-latency")
-    options = PruneOptions(ratio or 0.0, importance, global_pruning, keep_residual_width, channel_multiple(round_to))
+    options = PruneOptions(
+        ratio=ratio or 0.0, importance=importance, global_pruning=global_pruning,
+        keep_residual_width=keep_residual_width, round_to=channel_multiple(round_to),
+    )  # fmt: skip
     settings = PruneSettings(
-        options, target_macs, latency.goal(round_to), importance_data, finetune_data, finetune, resume, eval_data,
-        eval_limit, map_by_position, bench, force, device, load,
+        options=options, target_macs=target_macs, target_latency=latency.goal(round_to),
+        importance_data=importance_data, finetune_data=finetune_data, finetune=finetune, resume=resume,
+        eval_data=eval_data, eval_limit=eval_limit, map_by_position=map_by_position, bench=bench, force=force,
+        device=device, load=load,
     )  # fmt: skip
     shown = not as_json and is_main_process()  # under torchrun rank 0 alone draws progress and reports
     with phase_progress(shown) as advance, train_progress(shown) as on_step:

@@ -88,8 +88,9 @@ def quantize(
     from ..quantize import QuantizeSettings, quantize_model
 
     settings = QuantizeSettings(
-        calib, fmt, target, num, method, io, eval_data, eval_limit, map_by_position, max_drop, auto_fallback,
-        exclude, optimize, force, load,
+        calib=calib, fmt=fmt, target=target, num=num, method=method, io=io, eval_data=eval_data,
+        eval_limit=eval_limit, map_by_position=map_by_position, max_drop=max_drop, auto_fallback=auto_fallback,
+        exclude=exclude, optimize=optimize, force=force, load=load,
     )  # fmt: skip
     with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
         result = quantize_model(model, out, settings, advance)

@@ -18,7 +18,7 @@ def channel_multiple(given: int | None) -> int | None:
     return None if given == 1 else (given or DEFAULT_ROUND_TO)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
 class PruneOptions:
     """How to rank and remove channels. `ratio` is the fraction of channels removed per group (or overall
     with `global_pruning`); `round_to` keeps channel counts multiples of N, which SIMD kernels favour."""

@@ -13,7 +13,7 @@ from .latency_goal import LatencyTarget
 from .options import FinetuneOptions, PruneOptions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
 class PruneSettings:
     """One prune job. The goal is `options.ratio`, or `target_macs` (a fraction of the MACs to keep), or
     `target_latency`; fine-tuning runs with `finetune_data` (on `device`), `resume` continues it; `eval_data`

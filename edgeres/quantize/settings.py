@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .prepare.optimize import Techniques
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
 class QuantizeSettings:
     """`calib` is images, a calibration recipe or its file or a shipped recipe's name (calibration_recipes);
     `num` overrides the recipe's count (default 512 for images given directly). `target` is a recipe target
