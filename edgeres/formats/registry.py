@@ -103,6 +103,14 @@ def named(name: str) -> Format:
     raise EdgeresError(f"unknown format {name!r}; choose one of {', '.join(names())}")
 
 
+def int8_support(name: str) -> Int8Support:
+    """How format `name` is quantized; EdgeresError naming the formats that are, when it is not."""
+    support = named(name).int8
+    if support is None:
+        raise EdgeresError(f"no int8 engine for {name} files; choose one of {', '.join(int8_names())}")
+    return support
+
+
 def by_suffix(path: str | Path) -> Format | None:
     """The format whose suffix `path` has (case-insensitive), None for anything else (e.g. a checkpoint)."""
     suffix = Path(path).suffix.lower()

@@ -92,8 +92,7 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
     optimize = runner.config["quantize"]["optimize"]
-    int8 = registry.named(fmt).int8
-    from_file = optimize == "none" and int8 is not None and not int8.from_model
+    from_file = optimize == "none" and not registry.int8_support(fmt).from_model
     model, options = (fp32, LoadOptions()) if from_file else (source, _load_options(runner, variant))
     out = runner.out / "files" / f"{variant}_int8_{recipe}{registry.named(fmt).suffix}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}

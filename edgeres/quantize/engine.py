@@ -54,6 +54,5 @@ class EngineClass(Protocol):
 def open_engine(job: Int8Job) -> Int8Engine:
     """The engine that the recipe's format declares, set up for `job`. Raises what the engine raises."""
     fmt = registry.named(job.recipe.format)
-    assert fmt.int8 is not None, "recipe_for makes recipes only for formats with an int8 engine"
-    engine_class: EngineClass = fmt.load(fmt.int8.engine)
+    engine_class: EngineClass = fmt.load(registry.int8_support(fmt.name).engine)
     return engine_class.for_job(job)

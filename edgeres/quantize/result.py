@@ -60,7 +60,7 @@ class QuantizeResult:
             "path": str(self.path),
             "recipe": {**embedded_record(self.recipe), "why": type(self.recipe).__doc__},
             "target": asdict(self.target),
-            "engines": {p: version(p) for p in _engine_packages(self.recipe.format)},
+            "engines": {p: version(p) for p in registry.int8_support(self.recipe.format).packages},
             "calibration": self.calibration,
             "sensitivity": [{"layer": x.name, "op": x.op, "key": x.key, "snr_db": s} for x, s in self.sensitivity],
             "excluded": [x.name for x in self.excluded],
@@ -76,8 +76,3 @@ class QuantizeResult:
                 "precision": self.precision,
             },
         }
-
-
-def _engine_packages(fmt: str) -> tuple[str, ...]:
-    support = registry.named(fmt).int8
-    return support.packages if support is not None else ()

@@ -41,13 +41,6 @@ class Source:
     notes: list[str] = field(default_factory=list)
 
 
-def int8_support(fmt: str) -> registry.Int8Support:
-    """The int8 support `fmt` declares (recipe_for has refused formats without one)."""
-    support = registry.named(fmt).int8
-    assert support is not None, f"{fmt} has no int8 engine"
-    return support
-
-
 def _exported_format(model: object) -> str | None:
     """The export format whose file `model` is (by suffix), None for a checkpoint or a loaded model."""
     if isinstance(model, LoadedModel):
@@ -108,7 +101,7 @@ def _prepared_model(
 
 def refuse_exported_source(recipe: Recipe, model: object) -> None:
     """Engines that quantize the PyTorch program cannot start from an exported file of their format."""
-    if int8_support(recipe.format).from_model and _exported_format(model) == recipe.format:
+    if registry.int8_support(recipe.format).from_model and _exported_format(model) == recipe.format:
         raise RecipeError(
             f"{model}: int8 {recipe.format} files are quantized from the PyTorch model (the engine works on the "
             "program before lowering); quantize the checkpoint instead"
@@ -142,7 +135,7 @@ def prepare_source(
     assert loaded is not None, "exported files were refused by techniques_for"
     try:
         source.loaded, source.preparation = _prepared_model(loaded, recipe, calibration, techniques, progress)
-        if not int8_support(fmt).from_model:  # the others quantize its export
+        if not registry.int8_support(fmt).from_model:  # the others quantize its export
             source.file = export_cached(source.loaded, work / f"prepared{registry.named(fmt).suffix}", fmt)
     except PrepareError as exc:
         if optimize is not None:  # asked for by name: say it cannot be done
