@@ -50,6 +50,7 @@ class ModelCard:
     labels: tuple[str, ...] | None = None
     source: str = ""
     source_sha256: str = ""
+    source_family: str = ""  # where the weights come from: torchvision, timm, Hugging Face transformers, ...
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -208,6 +209,7 @@ def resolve_card(
     overrides: Mapping[str, Any],
     source: str,
     source_sha256: str,
+    source_family: str = "",
 ) -> ModelCard:
     """Merge the layers into one validated card. Raises CardError naming the layer at fault."""
     fields: dict[str, Any] = dict(family_defaults(family))
@@ -228,5 +230,6 @@ def resolve_card(
         num_classes=num_classes,
         source=source,
         source_sha256=source_sha256,
+        source_family=source_family,
         **{k: fields[k] for k in OVERRIDABLE if k in fields},
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from .card import ModelCard
 from .models import ArchSpec, load_model
+from .models.loader import weights_file
 from .options import LoadOptions
 from .summary import ModelSummary, summarize
 
@@ -35,4 +36,5 @@ def inspect_checkpoint(path: str | os.PathLike[str], load: LoadOptions | None = 
     """Load `path` strictly (as `load` says) and summarise it. Raises the loader's EdgeresErrors."""
     loaded = load_model(path, load)
     summary = summarize(loaded.model, loaded.card)
-    return InspectReport(str(path), Path(path).stat().st_size, loaded.card, loaded.spec, summary)
+    file = weights_file(Path(path))
+    return InspectReport(str(file), file.stat().st_size, loaded.card, loaded.spec, summary)

@@ -14,12 +14,13 @@ from torch import nn
 
 from ..errors import ArchitectureError
 from .cifar_resnet import PadShortcut
+from .resnet import EfficientChannelAttention
 
 Channels = tuple[tuple[str, int, int], ...]
 
 
 def channels_of(model: nn.Module) -> Channels:
-    """(path, out, in) for every conv, batch norm, linear layer and pruned option A shortcut of `model`. A
+    """(path, out, in) for every conv, batch norm, linear layer, ECA gate and pruned option A shortcut of `model`. A
     shortcut that pruning left alone has no channel map and rebuilds as the standard one (listing it made the
     rebuilt model expect a map that the saved weights do not have: `--keep-residual-width` files, and resnet32
     pruned for latency, did not load)."""
@@ -33,6 +34,8 @@ def channels_of(model: nn.Module) -> Channels:
             found.append((path, module.out_features, module.in_features))
         elif isinstance(module, PadShortcut) and module.index is not None:
             found.append((path, module.out_planes, module.in_planes))
+        elif isinstance(module, EfficientChannelAttention):  # its channel count lives outside its weights
+            found.append((path, module.channels, module.channels))
     return tuple(found)
 
 
@@ -65,6 +68,8 @@ def _resized(module: nn.Module, out: int, in_: int, path: str) -> nn.Module:
         return nn.BatchNorm2d(out, module.eps, module.momentum)
     if isinstance(module, nn.Linear):
         return nn.Linear(in_, out, bias=module.bias is not None)
+    if isinstance(module, EfficientChannelAttention):
+        return EfficientChannelAttention(out, module.conv.kernel_size[0])
     if isinstance(module, PadShortcut):  # the channel map arrives with the state_dict
         return PadShortcut(in_, out, module.stride, index=torch.full((out,), in_, dtype=torch.long))
     raise ArchitectureError(f"pruned spec names {path!r}, a {type(module).__name__}, which has no channels to set")
@@ -80,7 +85,7 @@ def channels_in_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> 
     for path, out, in_ in channels_of(model):
         module = model.get_submodule(path)
         weight = sd.get(f"{path}.weight")
-        if weight is None or isinstance(module, PadShortcut):
+        if weight is None or isinstance(module, (PadShortcut, EfficientChannelAttention)):
             found.append((path, out, in_))
             continue
         shape = tuple(weight.shape)

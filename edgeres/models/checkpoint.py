@@ -51,6 +51,7 @@ class RawCheckpoint:
     saved_spec: dict[str, Any] | None = None
     saved_card: dict[str, Any] | None = None
     kind: str = "pickle"
+    arch: str | None = None  # the architecture a training script named beside the weights (timm's train.py)
 
 
 def read_checkpoint(path: Path, *, trust: bool = False, key: str | None = None) -> RawCheckpoint:
@@ -72,7 +73,10 @@ def read_checkpoint(path: Path, *, trust: bool = False, key: str | None = None) 
         obj = _torch_load(path, trust)
         kind = "lightning" if isinstance(obj, dict) and "pytorch-lightning_version" in obj else "pickle"
     weights, used = _find_weights(obj, key, path)
-    return RawCheckpoint(_select_prefix(weights, None if used else key, path), _collect_hints(obj), kind=kind)
+    arch = obj.get("arch") if isinstance(obj, Mapping) and isinstance(obj.get("arch"), str) else None
+    return RawCheckpoint(
+        _select_prefix(weights, None if used else key, path), _collect_hints(obj), kind=kind, arch=arch
+    )
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
@@ -213,10 +217,7 @@ def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: P
     """Strip the wrapper prefix (module., model., _orig_mod., ...) that leads to the ResNet's keys."""
     if key is not None and not key.endswith("."):
         key += "."
-    roots = sorted(
-        {k[: -len("layer1.0.conv1.weight")] for k in weights if k.endswith("layer1.0.conv1.weight")}
-        & {k[: -len("conv1.weight")] for k in weights if k.endswith("conv1.weight")}
-    )
+    roots = sorted(_model_roots(weights))
     if key is not None and key in roots:
         roots = [key]
     elif key is not None:
@@ -231,6 +232,22 @@ def _select_prefix(weights: Mapping[str, torch.Tensor], key: str | None, path: P
     prefix = roots[0] if roots else ""
     selected = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     return {k: _as_float32(k, v, path) for k, v in selected.items()}
+
+
+# (a block's key, the stem keys one of which sits beside it): where a ResNet's weights start, for each naming.
+_ROOT_ANCHORS = (
+    ("layer1.0.conv1.weight", ("conv1.weight", "conv1.0.weight")),  # torchvision, timm, CIFAR repos
+    ("resnet.encoder.stages.0.layers.0.layer.0.convolution.weight", ("resnet.embedder.embedder.convolution.weight",)),
+)
+
+
+def _model_roots(weights: Mapping[str, torch.Tensor]) -> set[str]:
+    """The key prefixes under which a whole ResNet (stem and blocks) sits: "" for a bare state_dict."""
+    roots: set[str] = set()
+    for block, stems in _ROOT_ANCHORS:
+        blocks = {k[: -len(block)] for k in weights if k.endswith(block)}
+        roots |= {p for p in blocks if any(p + stem in weights for stem in stems)}
+    return roots
 
 
 def _as_float32(name: str, tensor: torch.Tensor, path: Path) -> torch.Tensor:
@@ -271,4 +288,4 @@ def _plausible(field_name: str, value: Any) -> bool:
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
     if field_name in ("input_size", "resize"):
         return isinstance(value, (int, list, tuple)) and not isinstance(value, bool)
-    return isinstance(value, str)
+    return isinstance(value, str) and bool(value)  # timm's training args hold interpolation "" for "default"

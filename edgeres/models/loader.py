@@ -15,11 +15,16 @@ from torch import nn
 
 from .._io import atomic_output, sha256_file
 from ..card import ModelCard, read_card_file, resolve_card, sidecar_for
-from ..errors import ArchitectureError
+from ..errors import ArchitectureError, CheckpointError
 from ..options import LoadOptions
 from .channels import channels_in_state_dict
 from .checkpoint import EDGERES_FORMAT, RawCheckpoint, read_checkpoint
-from .infer import infer_spec, rename_cifar_layout
+from .infer import infer_spec
+from .layouts import native
+from .layouts.layout import Layout
+from .layouts.registry import detect
+from .layouts.source_config import SourceConfig, check_against, read_source_config
+from .layouts.timm_config import refusal
 from .registry import build_model, spec_from_name
 from .spec import ArchSpec
 
@@ -39,24 +44,61 @@ def load_model(path: str | os.PathLike[str], options: LoadOptions | None = None)
     Raises CheckpointError, UnsafeCheckpointError, ArchitectureError or CardError with a one-line fix.
     """
     options = options or LoadOptions()
-    file = Path(path)
+    file = weights_file(Path(path))
     raw = read_checkpoint(file, trust=options.trust, key=options.key)
-    raw.state_dict = rename_cifar_layout(raw.state_dict)
-    spec = _choose_spec(raw, options.arch, options.num_classes, str(file))
+    if raw.arch is not None and refusal(raw.arch, str(file)):
+        raise ArchitectureError(refusal(raw.arch, f"{file} (its 'arch' entry)") or "")
+    layout = native.LAYOUT if raw.saved_spec is not None else detect(raw.state_dict)
+    raw.state_dict = layout.rename(raw.state_dict)
+    config = read_source_config(file) if raw.saved_spec is None else None
+    spec = _choose_spec(raw, options.arch, options.num_classes, str(file), layout)
+    if config is not None and options.arch is None:
+        spec = check_against(config, spec, file)
     model = build_model(spec)
     _load_strict(model, raw.state_dict, spec, str(file))
     model.eval()
-    card = _resolve(raw, spec, file, options.card_file, options.overrides.given())
+    family = config.source if config else layout.source(spec) + layout.without_config
+    origin = Origin(family, layout.card_hints(spec), config)
+    card = _resolve(raw, spec, file, options.card_file, options.overrides.given(), origin)
     return LoadedModel(model, card, spec)
 
 
-def _choose_spec(raw: RawCheckpoint, arch: str | None, num_classes: int | None, origin: str) -> ArchSpec:
+# The weights file of a model folder as timm and Hugging Face save (and download) them, preferred first.
+FOLDER_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+
+
+def weights_file(path: Path) -> Path:
+    """`path`, or the weights file in it when it is a model folder. Raises CheckpointError for a folder
+    without one (a sharded checkpoint, say), naming what it holds."""
+    if not path.is_dir():
+        return path
+    for name in FOLDER_WEIGHTS:
+        if (path / name).is_file():
+            return path / name
+    held = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
+    raise CheckpointError(
+        f"{path}: a folder without {' or '.join(FOLDER_WEIGHTS)} (it holds {held}); pass the weights file itself"
+    )
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the weights come from, and the preprocessing that source declares."""
+
+    family: str
+    layout_hints: dict[str, Any]
+    config: SourceConfig | None
+
+
+def _choose_spec(
+    raw: RawCheckpoint, arch: str | None, num_classes: int | None, origin: str, layout: Layout
+) -> ArchSpec:
     if raw.saved_spec is not None and arch is None:
         spec = ArchSpec.from_dict(raw.saved_spec, origin)
     elif arch is not None:
         spec = spec_from_name(arch, _classifier_rows(raw.state_dict) or num_classes or 1000)
     else:
-        spec = infer_spec(raw.state_dict, origin)
+        spec = infer_spec(raw.state_dict, origin, layout)
         pruned = channels_in_state_dict(build_model(spec), raw.state_dict)
         spec = spec.replace(channels=pruned) if pruned else spec
     if num_classes is not None and num_classes != spec.num_classes:
@@ -105,11 +147,16 @@ def _resolve(
     file: Path,
     card_file: str | os.PathLike[str] | None,
     overrides: Mapping[str, Any],
+    origin: Origin,
 ) -> ModelCard:
-    hints = dict(raw.hints)
+    """The card: the source's declared preprocessing (layout defaults < its config files < the checkpoint's own
+    training args), then the sidecar and flags as `resolve_card` layers them."""
+    hints = {**origin.layout_hints, **(origin.config.hints if origin.config else {}), **raw.hints}
+    family = origin.family
     if raw.saved_card is not None:
         saved = ModelCard.from_dict(raw.saved_card, f"{file} (embedded card)")
         hints = {k: getattr(saved, k) for k in ("input_size", "resize", "mean", "std", "labels", "interpolation")}
+        family = saved.source_family or "edgeres"
     merged = dict(read_card_file(Path(card_file))) if card_file is not None else {}
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return resolve_card(
@@ -121,6 +168,7 @@ def _resolve(
         overrides=merged,
         source=file.name,
         source_sha256=sha256_file(file),
+        source_family=family,
     )
 
 

@@ -7,7 +7,7 @@ import re
 from torch import nn
 
 from ..errors import ArchitectureError
-from .names import CIFAR_STEM_SUFFIX, CIFAR_WIDTHS, TORCHVISION_ARCHS
+from .names import CIFAR_STEM_SUFFIX, CIFAR_WIDTHS, STAGE_WIDTHS, TORCHVISION_ARCHS
 from .spec import ArchSpec
 
 _CIFAR_NAME = re.compile(r"^(?:cifar_)?resnet(\d+)(_b)?$")
@@ -41,6 +41,18 @@ def spec_from_name(name: str, num_classes: int) -> ArchSpec:
     )
 
 
+def torchvision_builds(spec: ArchSpec) -> bool:
+    """Whether torchvision's own ResNet has this structure (timm's switches and free widths need ours)."""
+    return (
+        spec.family == "torchvision"
+        and len(spec.layers) == 4
+        and spec.stem in ("imagenet", "cifar")
+        and spec.widths in ((), STAGE_WIDTHS)
+        and (spec.stem_width, spec.stem_pool, spec.downsample, spec.attention) == (64, "max", "conv", "")
+        and (spec.first_stride, spec.stride_in_1x1) == (1, False)
+    )
+
+
 def build_model(spec: ArchSpec) -> nn.Module:
     """Instantiate an untrained model for `spec`, pruned widths included."""
     if spec.channels:
@@ -51,6 +63,14 @@ def build_model(spec: ArchSpec) -> nn.Module:
         from .cifar_resnet import CifarResNet
 
         return CifarResNet(spec)
+    if spec.family == "preact":
+        from .preact_resnet import PreActResNet
+
+        return PreActResNet(spec)
+    if not torchvision_builds(spec):
+        from .resnet import ResNet as VariantResNet
+
+        return VariantResNet(spec)
     from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
     block = BasicBlock if spec.block == "basic" else Bottleneck

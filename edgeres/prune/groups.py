@@ -15,8 +15,7 @@ from torch import nn
 
 from ..latency.layers import ConvLayer
 from ..models import LoadedModel
-from ..models.cifar_resnet import PadShortcut
-from ._shortcut import PadShortcutPruner
+from .custom_layers import customized_pruners
 from .options import PruneOptions
 from .structured import GradientBatches, accumulate_gradients, ignored_layers, importance
 
@@ -37,9 +36,7 @@ class Group:
 
 def _graph(model: nn.Module, loaded: LoadedModel) -> tp.DependencyGraph:
     example = torch.zeros(1, 3, *loaded.card.input_size)
-    return tp.DependencyGraph().build_dependency(
-        model, example_inputs=example, customized_pruners={PadShortcut: PadShortcutPruner()}
-    )
+    return tp.DependencyGraph().build_dependency(model, example_inputs=example, customized_pruners=customized_pruners())
 
 
 def _root(group: Any, names: dict[nn.Module, str]) -> str:

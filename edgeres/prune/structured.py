@@ -21,12 +21,16 @@ from ..models import LoadedModel
 from ..models.channels import channels_of
 from ..models.cifar_resnet import PadShortcut
 from ..summary import summarize
-from ._shortcut import PadShortcutPruner
+from .custom_layers import customized_pruners
 from .mac_search import search_ratio
 from .options import PruneOptions
 
-# Layers whose outputs join a residual stream, by module path (CIFAR and torchvision layouts).
-_RESIDUAL_WRITERS = re.compile(r"^(conv1|layer\d+\.\d+\.(conv2|conv3|shortcut\.0|downsample\.0))$")
+# Layers whose outputs join a residual stream, by module path: the stem's (last) conv, timm's stem-pool conv, each
+# block's last conv, its projection (conv at index 0, or 1 after an average pool) and the squeeze-excitation
+# gate that scales the block's output.
+_RESIDUAL_WRITERS = re.compile(
+    r"^(conv1(\.6)?|maxpool\.0|layer\d+\.\d+\.(conv2|conv3|shortcut\.0|downsample\.[01]|se\.fc2))$"
+)
 
 # Yields (images, labels) batches for gradient-based importance; None where no data was given.
 GradientBatches = Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
@@ -68,7 +72,7 @@ def prune_channels(
         max_pruning_ratio=options.max_layer_ratio,
         ignored_layers=ignored_layers(model, options.keep_residual_width),
         round_to=options.round_to,
-        customized_pruners={PadShortcut: PadShortcutPruner()},
+        customized_pruners=customized_pruners(),
     )
     if options.importance == "taylor" and gradients is not None:
         accumulate_gradients(model, gradients)
