@@ -21,9 +21,10 @@ from .channels import channels_in_state_dict
 from .checkpoint import EDGERES_FORMAT, RawCheckpoint, read_checkpoint
 from .infer import infer_spec
 from .layouts import native
+from .layouts.hf_config import PREPROCESSOR_NAME
 from .layouts.layout import Layout
 from .layouts.registry import detect
-from .layouts.source_config import SourceConfig, check_against, read_source_config
+from .layouts.source_config import CONFIG_NAME, SourceConfig, check_against, read_source_config
 from .layouts.timm_config import refusal
 from .registry import build_model, spec_from_name
 from .spec import ArchSpec
@@ -79,6 +80,14 @@ def weights_file(path: Path) -> Path:
     raise CheckpointError(
         f"{path}: a folder without {' or '.join(FOLDER_WEIGHTS)} (it holds {held}); pass the weights file itself"
     )
+
+
+def source_files(path: Path) -> list[Path]:
+    """Every file loading `path` reads: the weights, the config files of their source and a card sidecar
+    beside them (a pipeline stage reruns when any of them changes)."""
+    file = weights_file(path)
+    beside = [file.with_name(CONFIG_NAME), file.with_name(PREPROCESSOR_NAME), sidecar_for(file)]
+    return [file] + [p for p in beside if p is not None and p.is_file() and p != file]
 
 
 @dataclass(frozen=True)

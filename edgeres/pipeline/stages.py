@@ -8,6 +8,7 @@ from typing import Any
 
 from .._io import write_text_atomic
 from ..formats import registry
+from ..models.loader import source_files
 from ..options import LoadOptions
 from ..prune.options import FinetuneOptions, PruneOptions, channel_multiple
 from ..prune.settings import PruneSettings
@@ -33,7 +34,7 @@ def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, An
         assert result is not None, "one process is rank 0"
         return [out, result.report_path], result.to_dict()
 
-    inputs = [source] + ([Path(train)] if train and Path(train).is_file() else [])
+    inputs = source_files(source) + ([Path(train)] if train and Path(train).is_file() else [])
     return runner.stage("prune", settings, inputs, run)
 
 
@@ -82,7 +83,9 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
         meta = {"params": summary.params, "macs": summary.macs, "file_bytes": result.file_bytes}
         return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
 
-    return runner.stage(f"export:{variant}:{fmt}", {"format": fmt, **_load_key(runner, variant)}, [source], job)
+    return runner.stage(
+        f"export:{variant}:{fmt}", {"format": fmt, **_load_key(runner, variant)}, source_files(source), job
+    )
 
 
 def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str) -> Path:
@@ -120,7 +123,7 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
         meta["optimize"] = result.to_dict()["optimize"]
         return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
 
-    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, [model], job)
+    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, source_files(model), job)
     return out
 
 
