@@ -129,8 +129,11 @@ def test_torch_hub_cifar_zoo_loads_exactly_with_its_normalization(blocks, classe
 
 @pytest.mark.parametrize(
     ("block", "blocks", "name"),
-    [(PreActBlock, [2, 2, 2, 2], "preact_resnet18"), (PreActBlock, [3, 4, 6, 3], "preact_resnet34")]
-    + [(PreActBottleneck, [1, 2, 1, 1], "preact_resnet_custom")],  # PreActResNet50's blocks, fewer of them
+    [
+        (PreActBlock, [2, 2, 2, 2], "preact_resnet18"),
+        (PreActBlock, [3, 4, 6, 3], "preact_resnet34"),
+        (PreActBottleneck, [1, 2, 1, 1], "preact_resnet_custom"),  # PreActResNet50's blocks, fewer of them
+    ],
 )
 def test_pre_activation_resnets_load_exactly(block, blocks, name, tmp_path):
     model = perturb_norms(PreActResNet(block, blocks, CLASSES))

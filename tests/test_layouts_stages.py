@@ -93,9 +93,12 @@ def test_acceptance_layouts_export_quantize_and_prune_from_the_cli(kind, tmp_pat
     result = run_cli("export", weights, "--out", out / "fp32.onnx", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["verification"]["top1_agreement"] == 1.0
+    modules = dict(load_model(weights).model.named_modules())
     for suffix in ("onnx", "tflite"):
-        result = run_cli("quantize", weights, "--calib", calibration_images, "--out", out / f"int8.{suffix}")
+        result = run_cli("quantize", weights, "--calib", calibration_images, "--out", out / f"int8.{suffix}", "--json")
         assert result.exit_code == 0, result.stderr
+        named = {entry["layer"] for entry in json.loads(result.stdout)["sensitivity"]}
+        assert named and named <= set(modules) | {"classifier"}, named - set(modules)  # --exclude takes these
     result = run_cli("prune", weights, "--target-macs", "0.5", "--out", out / "pruned.safetensors", "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)

@@ -96,7 +96,7 @@ class OnnxInt8Engine:
         self.batch = dim.dim_value if dim.HasField("dim_value") else None
         calib.require(self.batch, fp32.name)
         self.layers = [
-            Layer(from_onnx_scopes(_scopes(node), node.name), node.op_type, node.name)
+            Layer(from_onnx_scopes(*_scopes(node), fallback=node.name), node.op_type, node.name)
             for node in model.graph.node
             if node.op_type in QUANTIZED_OPS
         ]
@@ -242,14 +242,16 @@ class _DropMessage(logging.Filter):
         return not any(text in record.getMessage() for text in self.texts)
 
 
-def _scopes(node: Any) -> list[str]:
+def _scopes(node: Any) -> tuple[list[str], list[str]]:
+    """The node's module scopes and their classes (parallel lists), as the torch exporter records them."""
+    found: dict[str, list[str]] = {}
     for prop in node.metadata_props:
-        if prop.key == "pkg.torch.onnx.name_scopes":
+        if prop.key in ("pkg.torch.onnx.name_scopes", "pkg.torch.onnx.class_hierarchy"):
             try:
-                return [str(s) for s in json.loads(prop.value.replace("'", '"'))]
+                found[prop.key] = [str(s) for s in json.loads(prop.value.replace("'", '"'))]
             except ValueError:
-                return []
-    return []
+                found[prop.key] = []
+    return found.get("pkg.torch.onnx.name_scopes", []), found.get("pkg.torch.onnx.class_hierarchy", [])
 
 
 def _set_metadata(path: Path, entries: dict[str, str]) -> None:
@@ -265,9 +267,11 @@ def _set_metadata(path: Path, entries: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def from_onnx_scopes(scopes: Sequence[str], fallback: str) -> str:
-    """The deepest `model.*` scope, without the `model.` of the export wrapper."""
-    paths = [s for s in scopes if s == "model" or s.startswith("model.")]
-    if not paths:
+def from_onnx_scopes(scopes: Sequence[str], classes: Sequence[str] = (), *, fallback: str) -> str:
+    """The deepest `model.*` scope, without the `model.` of the export wrapper (a norm's named for its conv)."""
+    found = [(i, s) for i, s in enumerate(scopes) if s == "model" or s.startswith("model.")]
+    if not found:
         return fallback
-    return conv_name(paths[-1].removeprefix("model").removeprefix(".")) or fallback
+    index, path = found[-1]
+    module_class = classes[index] if len(classes) == len(scopes) else None
+    return conv_name(path.removeprefix("model").removeprefix("."), module_class) or fallback

@@ -158,8 +158,11 @@ class PteInt8Engine:
 def _layer_name(node: Any) -> str:
     """The module path a node came from, as the other engines name it (`layer1.0.conv1`, `layer1.0` for an add)."""
     stack = node.meta.get("nn_module_stack") or {}
-    path = next(reversed(stack.values()))[0] if stack else node.name
-    return conv_name(path.removeprefix("model").removeprefix(".")) or node.name
+    if not stack:
+        return str(node.name)
+    path, module_class = next(reversed(stack.values()))
+    kind = module_class if isinstance(module_class, str) else getattr(module_class, "__name__", None)
+    return conv_name(path.removeprefix("model").removeprefix("."), kind) or str(node.name)
 
 
 def _observers(prepared: Any) -> list[tuple[str, Any]]:

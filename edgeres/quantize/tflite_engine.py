@@ -185,5 +185,7 @@ def from_tflite_tensor(name: str, op: str) -> str:
         return "classifier" if op == "FULLY_CONNECTED" else name  # renamed graph outputs keep no path
     parts_of_name = name.split(";;")
     last = (parts_of_name[0] if op == "ADD" else parts_of_name[-1]).split(";")[0]
-    parts = [segment.rsplit("_", 1)[-1] for segment in last.split("/")[1:] if "_" in segment]
-    return conv_name(".".join(parts).removeprefix("model").removeprefix(".")) or name
+    segments = [segment for segment in last.split("/")[1:] if "_" in segment]
+    parts = [segment.rsplit("_", 1)[-1] for segment in segments]
+    module_class = segments[-1].rsplit("_", 1)[0] if segments else None
+    return conv_name(".".join(parts).removeprefix("model").removeprefix("."), module_class) or name
