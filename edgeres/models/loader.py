@@ -21,10 +21,11 @@ from .channels import channels_in_state_dict
 from .checkpoint import EDGERES_FORMAT, RawCheckpoint, read_checkpoint
 from .infer import infer_spec
 from .layouts import native
+from .layouts.configs import read_source_config
 from .layouts.hf_config import PREPROCESSOR_NAME
 from .layouts.layout import Layout
 from .layouts.registry import detect
-from .layouts.source_config import CONFIG_NAME, SourceConfig, check_against, read_source_config
+from .layouts.source_config import CONFIG_NAME, SourceConfig, check_against
 from .layouts.timm_config import refusal
 from .registry import build_model, spec_from_name
 from .spec import ArchSpec

@@ -41,22 +41,6 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_source_config(checkpoint: Path) -> SourceConfig | None:
-    """The timm or Hugging Face config beside `checkpoint`, or None when there is none (a config.json of
-    some other program is ignored). Raises ArchitectureError when it declares a network that is no ResNet."""
-    from . import hf_config, timm_config
-
-    path = checkpoint.with_name(CONFIG_NAME)
-    if not path.is_file() or path == checkpoint:
-        return None
-    data = read_json(path)
-    if timm_config.is_timm(data):
-        return timm_config.parse(path, data)
-    if hf_config.is_transformers(data):
-        return hf_config.parse(path, data)
-    return None
-
-
 def check_against(config: SourceConfig, spec: ArchSpec, weights: Path) -> ArchSpec:
     """`spec` with the config's settings applied. Raises ArchitectureError naming both files where the config
     declares a structure other than the weights hold."""
