@@ -23,6 +23,7 @@ _SIGNATURES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("a MobileNet", r"^features\.\d+\.conv\.\d+\.\d+\.weight$"),
         ("an SENet/SE-ResNet with a `layer0` stem (Cadene's, timm's legacy_seresnet*)", r"^layer0\.conv1\.weight$"),
         ("a VGG", r"^features\.\d+\.weight$"),
+        ("a Hugging Face ResNetModel (the backbone without its classifier)", r"^embedder\.embedder\.convolution\."),
     )
 )
 
