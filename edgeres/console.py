@@ -91,7 +91,7 @@ def print_inspection(report: InspectReport) -> None:
     stdout = _stdout()
     head = Table.grid(padding=(0, 2))
     head.add_row("file", f"{report.path} ({report.file_bytes / 1e6:.1f} MB, sha256 {card.source_sha256[:12]})")
-    head.add_row("arch", f"{card.arch}  ({report.spec.family}, {report.spec.block} blocks {list(report.spec.layers)})")
+    head.add_row("arch", f"{card.arch}  ({report.spec.structure})")
     head.add_row("source", card.source_family or "unknown")
     head.add_row("classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}" if card.labels else ""))
     size = "x".join(map(str, card.input_size))

@@ -88,6 +88,20 @@ class ArchSpec:
         """Canonical architecture name, e.g. cifar_resnet20, resnet50, resnext50_32x4d."""
         return canonical_name(self) + ("_pruned" if self.channels else "")
 
+    @property
+    def structure(self) -> str:
+        """The structure in words, for `edgeres inspect`: blocks per stage and the switches that are set."""
+        words = [f"{self.block} blocks {list(self.layers)}"]
+        words += {"cifar": [f"CIFAR, option {self.shortcut} shortcuts"], "preact": ["pre-activation"]}.get(
+            self.family, []
+        )
+        words += [f"deep stem {list(self.stem_widths)}"] if self.stem == "deep" else []
+        words += ["conv stem pool"] if self.stem_pool == "conv" else []
+        words += ["avg-pool downsample"] if self.downsample == "avg" else []
+        words += [{"se": "squeeze-excitation", "eca": "ECA"}[self.attention]] if self.attention else []
+        words += [f"widths {list(self.widths)}"] if self.widths and self.family != "cifar" else []
+        return ", ".join(words)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["layers"], data["widths"] = list(self.layers), list(self.widths)
