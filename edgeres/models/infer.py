@@ -30,7 +30,7 @@ def _not_resnet(sd: StateDict, origin: str) -> str:
         return f"{origin}: the ResNet's weights sit under {key!r} (keys start {sample}); pass --key {key}"
     kind = recognize(sd)
     if kind is not None:
-        return f"{origin}: these weights are {kind}, which edgeres does not load (keys start {sample}); {SUPPORTED}"
+        return f"{origin}: these weights are {kind}: not a ResNet edgeres loads (keys start {sample}); {SUPPORTED}"
     return (
         f"{origin}: these weights are not a ResNet (no conv1 / layer1.0.conv1 weights; keys start {sample}); "
         + SUPPORTED
