@@ -26,7 +26,7 @@ from .layouts.hf_config import PREPROCESSOR_NAME
 from .layouts.layout import Layout
 from .layouts.registry import detect
 from .layouts.source_config import CONFIG_NAME, SourceConfig, check_against
-from .layouts.timm_config import refusal
+from .layouts.timm_config import lookalike_refusal
 from .registry import build_model, spec_from_name
 from .spec import ArchSpec
 
@@ -48,8 +48,9 @@ def load_model(path: str | os.PathLike[str], options: LoadOptions | None = None)
     options = options or LoadOptions()
     file = weights_file(Path(path))
     raw = read_checkpoint(file, trust=options.trust, key=options.key)
-    if raw.arch is not None and refusal(raw.arch, str(file)):
-        raise ArchitectureError(refusal(raw.arch, f"{file} (its 'arch' entry)") or "")
+    refused = lookalike_refusal(raw.arch, f"{file} (its 'arch' entry)") if raw.arch else None
+    if refused:
+        raise ArchitectureError(refused)
     layout = native.LAYOUT if raw.saved_spec is not None else detect(raw.state_dict)
     raw.state_dict = layout.rename(raw.state_dict)
     config = read_source_config(file) if raw.saved_spec is None else None

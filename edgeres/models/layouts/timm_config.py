@@ -16,6 +16,9 @@ from .source_config import SourceConfig, labels_from
 # (skresnet*) and the like have other layers, some of which have no weights to tell them apart: refused by name.
 _RESNET = re.compile(r"^(se|eca)?(resnet|resnext|wide_resnet)(rs)?\d+[a-z]?(_\d+x\d+d|_\d+)?(_pruned)?$")
 _LIGHT = ("ecaresnetlight",)
+# timm ResNets whose weights fit a plain ResNet's names but that compute differently (anti-aliasing, other
+# norms); a training checkpoint's `arch` entry naming one is refused (other `arch` strings are anybody's).
+_LOOKALIKES = re.compile(r"^(se|eca)?res(net|next)(aa|blur)|_gn$|_evos$|_frn$")
 
 
 def is_timm(data: dict[str, Any]) -> bool:
@@ -31,6 +34,11 @@ def refusal(arch: str, where: str) -> str | None:
         "seresnet*, ecaresnet*, resnext*, wide_resnet*, resnetrs*); anti-aliased (aa, blur), group-norm and other "
         "variants compute differently, some from exactly the weights of a plain ResNet"
     )
+
+
+def lookalike_refusal(arch: str, where: str) -> str | None:
+    """Why a checkpoint whose `arch` entry names one of timm's look-alike ResNets is refused, or None."""
+    return refusal(arch, where) if _LOOKALIKES.search(arch) else None
 
 
 def parse(path: Path, data: dict[str, Any]) -> SourceConfig:
