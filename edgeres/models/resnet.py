@@ -66,10 +66,7 @@ class BasicBlock(nn.Module):
         self.downsample = _downsample(spec, cin, planes, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        if self.se is not None:
-            out = self.se(out)
-        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+        return _join(self, self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))), x)
 
 
 class Bottleneck(nn.Module):
@@ -89,10 +86,14 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
-        if self.se is not None:
-            out = self.se(out)
-        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+        return _join(self, self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out))))), x)
+
+
+def _join(block: BasicBlock | Bottleneck, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A block's end: attention on its branch, then the residual addition (projected where it must be), ReLU."""
+    if block.se is not None:
+        out = block.se(out)
+    return F.relu(out + (x if block.downsample is None else block.downsample(x)))
 
 
 def _downsample(spec: ArchSpec, cin: int, cout: int, stride: int) -> nn.Sequential | None:

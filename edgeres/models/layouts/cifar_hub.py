@@ -11,7 +11,7 @@ import torch
 
 from ..names import CIFAR_WIDTHS
 from ..spec import ArchSpec
-from .layout import Layout, StateDict, stage_blocks
+from .layout import Layout, StateDict, renamed, stage_blocks
 
 # The normalization chenyaofo's training configuration (image-classification-codebase conf/cifar10.conf and
 # conf/cifar100.conf) applies; its hub files are bare state_dicts that do not say.
@@ -32,11 +32,7 @@ def _matches(sd: StateDict) -> bool:
 
 
 def _rename(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    renamed = {}
-    for key, value in sd.items():
-        key = key.replace(".downsample.", ".shortcut.")
-        renamed["linear." + key[len("fc.") :] if key.startswith("fc.") else key] = value
-    return renamed
+    return renamed(sd, (".downsample.", ".shortcut."), ("fc.", "linear."))
 
 
 def _is_chenyaofo(spec: ArchSpec) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..spec import ArchSpec
-from .layout import Layout, StateDict, stage_blocks
+from .layout import Layout, StateDict, renamed, stage_blocks
 
 # kuangliu/pytorch-cifar trains at 32x32 with these (main.py's transforms.Normalize); its files do not say.
 KUANGLIU_HINTS: dict[str, Any] = {
@@ -28,11 +28,7 @@ def _matches(sd: StateDict) -> bool:
 
 
 def _rename(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    renamed = {}
-    for key, value in sd.items():
-        key = key.replace(".shortcut.", ".downsample.")
-        renamed["fc." + key[len("linear.") :] if key.startswith("linear.") else key] = value
-    return renamed
+    return renamed(sd, (".shortcut.", ".downsample."), ("linear.", "fc."))
 
 
 def _source(spec: ArchSpec) -> str:

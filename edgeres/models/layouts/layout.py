@@ -40,6 +40,15 @@ class Layout:
     without_config: str = ""  # what `source` adds when the source's config.json is not beside the weights
 
 
+def renamed(sd: dict[str, torch.Tensor], inner: tuple[str, str], head: tuple[str, str]) -> dict[str, torch.Tensor]:
+    """`sd` with `inner[0]` replaced by `inner[1]` within every key and a leading `head[0]` by `head[1]`."""
+    out = {}
+    for key, value in sd.items():
+        key = key.replace(*inner)
+        out[head[1] + key[len(head[0]) :] if key.startswith(head[0]) else key] = value
+    return out
+
+
 def stage_blocks(sd: StateDict, block_key: str = "layer{stage}.{block}.conv1.weight") -> list[int]:
     """Blocks per stage, counting `layer1.0`, `layer1.1`, ... until a stage or block is missing."""
     layers: list[int] = []
