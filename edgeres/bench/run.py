@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..card import ModelCard
 from ..data import ImageSet, open_images
 from ..errors import EdgeresError, ModelFileError
 from ..evaluate import LabeledData, class_mapping, score_many
@@ -209,6 +210,11 @@ def _gpu_memory(runners: dict[Subject, Any]) -> dict[str, float | None]:
     return {"process_mb": gpu_process_mb(), "torch_peak_allocated_mb": max(known) if known else None}
 
 
+def _preprocessing(card: ModelCard) -> ModelCard:
+    """The card without what names the file and its origin: equal for models fed the same inputs."""
+    return card.replace(source="", source_sha256="", source_family="", arch="")
+
+
 def _add_accuracy(
     run: BenchRun, runners: dict[Subject, Any], base: Subject, data: LabeledData, images: ImageSet, progress: Any
 ) -> None:
@@ -217,10 +223,7 @@ def _add_accuracy(
     run.warnings += images.warnings
     order = [base, *[s for s in runners if s != base]]
     cards = [runners[s].card for s in order]
-    same = all(
-        c.replace(source="", source_sha256="", arch="") == cards[0].replace(source="", source_sha256="", arch="")
-        for c in cards
-    )
+    same = all(_preprocessing(c) == _preprocessing(cards[0]) for c in cards)
     groups = (
         [order] if same else [[s for s in order if s.path == path] for path in dict.fromkeys(s.path for s in order)]
     )
