@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from .errors import EdgeresError
 
 DEVICES = ("cpu", "cuda")
+PRECISIONS = ("f32", "default")  # OpenVINO inference precision settings (RuntimeOptions.precision)
 _T = TypeVar("_T")
 
 
@@ -79,12 +80,17 @@ class RuntimeOptions:
     fp16: bool = False  # PyTorch: run in float16
     compile_mode: str | None = None  # PyTorch: torch.compile mode
     cuda_graphs: bool = False  # PyTorch on CUDA: time one graph replay per call
+    # OpenVINO's inference precision: "f32", or "default" (the plugin's own: bf16 on AMX/AVX512_BF16 CPUs).
+    # None: by file kind, f32 for float files (what edgeres verified), the plugin's default for int8 files.
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise EdgeresError(f"--threads must be 1 or more, got {self.threads}")
         if self.device not in DEVICES:
             raise EdgeresError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise EdgeresError(f"--ov-precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def specific(self) -> dict[str, Any]:
         """The runtime-specific options that were given (those other than threads and device)."""

@@ -60,6 +60,7 @@ def test_openvino_runs_the_fp32_and_int8_files_with_their_card_and_threads(resne
     assert str(fp32.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
     assert fp32.card.arch == "cifar_resnet20" and fp32.card.num_classes == 10 and fp32.io.precision == "float32"
     assert int8.io.precision == "int8" and int8.isa is not None
+    assert (fp32.settings, int8.settings) == ({"precision": "f32"}, {"precision": "default"})
     x = np.random.default_rng(0).standard_normal((5, 3, 32, 32), dtype=np.float32)
     ort = registry.named("ort").open(resnet20_files["fp32.onnx"])
     np.testing.assert_allclose(fp32.predict(x), ort.predict(x), atol=1e-3)
@@ -128,3 +129,27 @@ def test_runtime_choices_are_checked(resnet20_files):
     assert "'tensorrt' is not one of ort, openvino, litert, executorch, torch" in line
     line = one_line_error(run_cli("bench", resnet20_files["fp32.onnx"], "--runtime", "openvino", "--device", "cuda"))
     assert "OpenVINO runs on the CPU here" in line
+
+
+@pytest.mark.shared
+def test_openvino_precision_by_file_kind_or_as_asked_and_recorded_in_bench_rows(resnet20_files, tmp_path):
+    """Int8 files run with the plugin's defaults (the f32 hint only slowed them), float files in f32; a flag
+    overrides either, only OpenVINO takes it, and every bench row says what ran."""
+    from edgeres.errors import EdgeresError
+
+    core = __import__("openvino").Core()
+    plugin_default = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
+    int8 = OpenVinoPredictor(resnet20_files["int8.onnx"], RuntimeOptions(threads=1))
+    assert str(int8.compiled.get_property("INFERENCE_PRECISION_HINT")) == plugin_default
+    forced = OpenVinoPredictor(resnet20_files["int8.onnx"], RuntimeOptions(threads=1, precision="f32"))
+    assert str(forced.compiled.get_property("INFERENCE_PRECISION_HINT")) == "<Type: 'float32'>"
+    with pytest.raises(EdgeresError, match="does not take precision"):
+        registry.named("ort").open(resnet20_files["int8.onnx"], RuntimeOptions(precision="f32"))
+    out = tmp_path / "run.json"
+    args = ["bench", resnet20_files["fp32.onnx"], resnet20_files["int8.onnx"], "--runtime", "openvino"]
+    result = run_cli(*args, "--min-runs", "3", "--min-seconds", "0", "--warmup", "1", "--json", out)
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(out.read_text())["entries"]
+    assert [row["settings"] for row in rows] == [{"precision": "f32"}, {"precision": "default"}]
+    refused = run_cli("bench", resnet20_files["int8.onnx"], "--ov-precision", "f32", "--min-runs", "3")
+    assert "--ov-precision applies to OpenVINO files" in one_line_error(refused)

@@ -59,6 +59,7 @@ class BenchEntry:
     accuracy: dict[str, Any] | None = None
     isa: dict[str, Any] | None = None  # int8 files: the CPU features they assume (edgeres.isa)
     provider: str | None = None  # onnxruntime's GPU provider (cuda, tensorrt) when one ran the file
+    settings: dict[str, Any] | None = None  # what the runtime chose for this file (OpenVINO: its precision)
     subject: Subject | None = field(default=None, repr=False)  # the runner it came from (not in the JSON)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +145,7 @@ def _describe_runners(entries: list[BenchEntry], runners: dict[Subject, Any]) ->
         entry.isa = isa.to_dict() if isa is not None else None
         provider = getattr(runners[entry.subject], "provider", None) if entry.subject else None
         entry.provider = provider if provider != "cpu" else None
+        entry.settings = getattr(runners[entry.subject], "settings", None) if entry.subject else None
 
 
 def _open(

@@ -11,7 +11,13 @@ from ..options import RuntimeOptions
 from ..runtimes.registry import Runtime, named, runtime_for
 from ..runtimes.registry import runtimes as registered
 
-FLAGS = {"fp16": "--fp16", "compile_mode": "--compile", "cuda_graphs": "--cuda-graphs", "provider": "--provider"}
+FLAGS = {
+    "fp16": "--fp16",
+    "compile_mode": "--compile",
+    "cuda_graphs": "--cuda-graphs",
+    "provider": "--provider",
+    "precision": "--ov-precision",
+}
 
 
 def runtimes_for(path: Path, names: tuple[str, ...]) -> list[Runtime]:

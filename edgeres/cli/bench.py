@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..options import PRECISIONS
 from ..predict import COMPILE_MODES
 from ..runtimes.ort_providers import PROVIDERS as ORT_PROVIDERS
 from ..runtimes.registry import names as runtime_names
@@ -39,7 +40,10 @@ def _bench_on_targets(
         raise failure
 
 
-_LOCAL_ONLY = ("runtime", "threads", "baseline", "cpus", "fp16", "compile_mode", "cuda_graphs", "provider", "csv_path")
+_LOCAL_ONLY = (
+    "runtime", "threads", "baseline", "cpus", "fp16", "compile_mode", "cuda_graphs", "provider", "precision",
+    "csv_path",
+)  # fmt: skip
 _REMOTE_ONLY = ("remote_data", "accept_new_host_key", "timeout")
 
 
@@ -84,6 +88,13 @@ def _check_bench_flags(targets: tuple[str, ...]) -> None:
     help="ONNX files on --device cuda: onnxruntime's CUDA provider (default), TensorRT, or TensorRT in fp16 "
     "(engines in <model>.trt/).",
 )
+@click.option(
+    "--ov-precision",
+    "precision",
+    type=click.Choice(PRECISIONS),
+    help="OpenVINO's inference precision: f32, or the plugin's default (bf16 on AMX CPUs). Default: f32 for "
+    "float files, the plugin's default for int8 files.",
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the run as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per model and batch.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Write JSON, Markdown and plots.")
@@ -109,6 +120,7 @@ def bench(
     compile_mode: str | None,
     cuda_graphs: bool,
     provider: str | None,
+    precision: str | None,
     json_path: str | None,
     csv_path: str | None,
     report_dir: str | None,
@@ -137,7 +149,7 @@ def bench(
         return
     pinned = cpu_list(cpus)
     options = RuntimeOptions(
-        threads=threads, device=device, provider=provider, fp16=fp16, compile_mode=compile_mode,
+        threads=threads, device=device, provider=provider, fp16=fp16, compile_mode=compile_mode, precision=precision,
         cuda_graphs=cuda_graphs,
     )  # fmt: skip
     settings = BenchSettings(

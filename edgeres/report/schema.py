@@ -62,6 +62,7 @@ _ENTRY = {
         "speedup_vs_baseline": {"type": ["number", "null"]},
         "accuracy": _ACCURACY,
         "provider": {"type": ["string", "null"]},  # onnxruntime's GPU provider, when one ran the file
+        "settings": {"type": ["object", "null"]},  # what the runtime chose for the file (OpenVINO's precision)
         "isa": {
             "type": ["object", "null"],
             "required": ["needs_any"],

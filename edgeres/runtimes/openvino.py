@@ -19,7 +19,15 @@ from .onnx_isa import graph_isa
 from .onnxruntime import check_onnx_file
 from .registry import Runtime
 
-RUNTIME = Runtime("openvino", "OpenVINO", ("onnx",), ("openvino",), "openvino:OpenVinoPredictor", requires=("onnx",))
+RUNTIME = Runtime(
+    "openvino",
+    "OpenVINO",
+    ("onnx",),
+    ("openvino",),
+    "openvino:OpenVinoPredictor",
+    options=("precision",),
+    requires=("onnx",),
+)
 
 
 def _openvino() -> Any:
@@ -45,9 +53,15 @@ class OpenVinoPredictor:
             raise RuntimeMissingError(
                 f"{self.path}: OpenVINO needs the onnx package to read the model card: pip install onnx"
             )
-        # f32: on CPUs with bf16 units (AMX, AVX512_BF16) the plugin's default is bf16, which moved resnet20's
-        # logits by up to 0.18 on a Sapphire Rapids Xeon; the file's precision is what edgeres verified and reports.
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}
+        self.isa = graph_isa(graph)
+        # Float files run in f32: on CPUs with bf16 units (AMX, AVX512_BF16) the plugin's default is bf16, which
+        # moved resnet20's logits by up to 0.18 on a Sapphire Rapids Xeon. Int8 files run with the plugin's
+        # defaults: the f32 hint cost them 5-30% there (resnet18@224 1.94 against 1.46 ms) for no accuracy.
+        self.precision = options.precision or ("default" if self.isa is not None else "f32")
+        self.settings = {"precision": self.precision}  # recorded in every bench row
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        if self.precision == "f32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:
@@ -58,7 +72,6 @@ class OpenVinoPredictor:
             raise ModelFileError(f"{self.path}: OpenVINO cannot load it ({exc})") from None
         entries = {prop.key: prop.value for prop in graph.metadata_props}
         self.card, self.io = card_from_entries(entries, self.path, load)
-        self.isa = graph_isa(graph)
         self.request = self.compiled.create_infer_request()
         batch_dim = model.inputs[0].get_partial_shape()[0]
         self.fixed_batch = batch_dim.get_length() if batch_dim.is_static else None
