@@ -12,6 +12,7 @@ import click
 from ..errors import EdgeresError
 from .bench import bench
 from .demo import demo
+from .deploy import deploy
 from .eval import eval_
 from .export import export
 from .inspect import inspect
@@ -69,7 +70,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["edgeres.debug"] = debug
 
 
-for command in (inspect, eval_, export, quantize, prune, prune_job, bench, targets, pipeline, demo):
+for command in (inspect, eval_, export, quantize, prune, prune_job, bench, deploy, targets, pipeline, demo):
     cli.add_command(command)
 
 

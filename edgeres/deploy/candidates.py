@@ -1,0 +1,80 @@
+"""The candidates a device can run: each file edgeres makes (every format, fp32 and int8) in each runtime here
+that opens it, with the runtime settings worth measuring (OpenVINO's precision for int8 files)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..formats import registry as formats
+from ..options import RuntimeOptions
+from ..runtimes import registry as runtimes
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run the model: a file, the runtime it runs in, and that runtime's settings."""
+
+    file: Path
+    fmt: str
+    precision: str  # "fp32" or "int8"
+    runtime: str
+    settings: tuple[tuple[str, Any], ...] = ()  # RuntimeOptions fields, e.g. (("precision", "default"),)
+
+    @property
+    def name(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.settings)
+        return f"{self.file.name} [{self.runtime}{' ' + extra if extra else ''}]"
+
+    def options(self, threads: int | None) -> RuntimeOptions:
+        return RuntimeOptions(threads=threads, **dict(self.settings))
+
+
+@dataclass
+class Measured:
+    """A candidate's latency (p50/p90/p99, ms) and accuracy (top-1 or agreement, 0-1)."""
+
+    candidate: Candidate
+    stats: dict[str, float] = field(default_factory=dict)
+    accuracy: float | None = None
+
+    @property
+    def p50(self) -> float:
+        return self.stats.get("p50_ms", float("inf"))
+
+
+def installed(distributions: tuple[str, ...]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in distributions:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def local_formats() -> list[str]:
+    """The formats this environment can write (their converters installed)."""
+    return [f.name for f in formats.formats() if all(installed(f.packages).values())]
+
+
+def local_runtimes() -> list[str]:
+    """The runtimes installed here that run exported files (PyTorch runs only the checkpoint)."""
+    wanted = tuple(p for r in runtimes.runtimes() for p in (*r.packages, *r.requires))
+    return [r.name for r in runtimes.usable(installed(tuple(dict.fromkeys(wanted))), board=False) if r.formats]
+
+
+def for_file(file: Path, fmt: str, precision: str, available: list[str]) -> list[Candidate]:
+    """The candidates of one file: each available runtime that opens it; OpenVINO both ways for int8 files."""
+    found = []
+    for name in available:
+        runtime = runtimes.named(name)
+        if fmt not in runtime.formats:
+            continue
+        if "precision" in runtime.options and precision == "int8":
+            found += [Candidate(file, fmt, precision, name, (("precision", p),)) for p in ("default", "f32")]
+        else:
+            found.append(Candidate(file, fmt, precision, name))
+    return found

@@ -1,0 +1,238 @@
+"""`edgeres deploy`: every candidate made cheaply (int8 without preparation), measured on this machine, the
+fastest few int8 files re-made with preparation and measured again beside their fp32 twins, and the fastest
+candidate within the accuracy bound written to the output folder with what was measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import own_folder
+from ..bench.record import machine_info
+from ..card import ModelCard
+from ..errors import EdgeresError
+from ..formats import registry as formats
+from ..models import LoadedModel, load_model
+from ..quantize.calibration import calibration_set
+from ..quantize.calibration_recipes import resolve_calibration
+from ..quantize.recipe_target import for_profile
+from ..remote.targets import Target, resolve_target
+from . import build, measure
+from .candidates import Candidate, Measured, for_file, local_formats, local_runtimes
+from .choose import choose, pareto_front
+from .settings import DeploySettings
+
+
+class DeployError(EdgeresError):
+    """No candidate can run, or none is within the accuracy bound."""
+
+
+@dataclass
+class DeployResult:
+    out: Path
+    chosen: Measured
+    rows: list[Measured]
+    reference: float
+    metric: str
+    seconds: float
+
+
+def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], settings: DeploySettings) -> DeployResult:
+    """Build, measure and choose (see the module); the folder `out` appears only when a candidate was chosen.
+    Raises DeployError when nothing can run here or nothing meets `settings.max_drop`."""
+    start, target, out = time.perf_counter(), _local_target(settings.target), Path(out)
+    _check_out(out, settings.force)
+    loaded = load_model(model, settings.load)
+    available = local_runtimes()
+    with own_folder(out) as work:
+        files = work / "candidates"
+        files.mkdir()
+        rows, reference, metric = _screen(loaded, Path(model), files, target, available, settings)
+        rows += _finalists(rows, Path(model), files, target, available, settings, reference, metric)
+        chosen = choose(rows, reference, settings.max_drop)
+        if chosen is None:
+            raise DeployError(_nothing_within(rows, reference, metric, settings.max_drop))
+        result = DeployResult(out, chosen, rows, reference, metric, time.perf_counter() - start)
+        _write(work, result, target, settings)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    return result
+
+
+def _local_target(name: str) -> Target:
+    target = resolve_target(name)
+    if target.transport != "local" or target.device != "cpu":
+        raise DeployError(
+            f"--target {name}: deploy measures on this machine's CPU for now; run `edgeres deploy` on the board "
+            "itself (its local-cpu), or `edgeres bench --target` to time files made here"
+        )
+    return target
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not (force and (out / "deploy.json").is_file()):
+        why = "pass --force to replace it" if (out / "deploy.json").is_file() else "it is not an edgeres deploy folder"
+        raise DeployError(f"{out}: exists; {why}")
+
+
+def _screen(
+    loaded: LoadedModel, model: Path, files: Path, target: Target, available: list[str], settings: DeploySettings
+) -> tuple[list[Measured], float, str]:
+    """Every format's fp32 file and plain-recipe int8 file, in every runtime here that opens it, measured."""
+    recipe = for_profile(target).target
+    candidates: list[Candidate] = []
+    for fmt in local_formats():
+        if not any(fmt in _formats_of(name) for name in available):
+            continue
+        fp32 = build.fp32_file(loaded, fmt, files)
+        candidates += for_file(fp32, fmt, "fp32", available)
+        if fmt in formats.int8_names():
+            int8 = build.int8_file(fp32, model, fmt, recipe, "none", files, settings)
+            candidates += for_file(int8, fmt, "int8", available)
+    if not candidates:
+        raise DeployError(
+            f"no runtime here opens any format edgeres writes (runtimes: {', '.join(available) or 'none'}); "
+            "install one: pip install onnxruntime"
+        )
+    return _measure(candidates, model, loaded.card, target, settings)
+
+
+def _formats_of(runtime: str) -> tuple[str, ...]:
+    from ..runtimes import registry
+
+    return registry.named(runtime).formats
+
+
+def _measure(
+    candidates: list[Candidate], model: Path, card: ModelCard, target: Target, settings: DeploySettings
+) -> tuple[list[Measured], float, str]:
+    """Latency and accuracy of `candidates`, and the reference accuracy (the PyTorch model's)."""
+    opened = measure.open_all(candidates, target.threads or None)
+    try:
+        stats = measure.latencies(opened, settings.timing)
+        reference_model = measure.reference_predictor(model, settings.load)
+        if settings.data is not None:
+            reference, scores = measure.top1(
+                reference_model, opened, settings.data, settings.limit, settings.map_by_position
+            )
+            metric = "top1"
+        else:
+            images = _held_out(card, settings)
+            reference, scores, metric = 1.0, measure.agreement(reference_model, opened, images), "agreement"
+    finally:
+        for predictor in opened.values():
+            getattr(predictor, "close", lambda: None)()
+    return [Measured(c, stats[c], scores[c]) for c in candidates], reference, metric
+
+
+def _held_out(card: ModelCard, settings: DeploySettings) -> np.ndarray:
+    """Calibration-source images that calibration never drew (quantize's draw: same recipe, seed and count)."""
+    drawn = resolve_calibration(settings.calib)
+    calibration = calibration_set(
+        drawn.data, card, num=settings.num, seed=drawn.seed, split=drawn.split, held_out=settings.held_out
+    )
+    if len(calibration.held_out) == 0:
+        raise DeployError(
+            f"{drawn.data}: no calibration image is left over to score agreement on; give labeled images with "
+            "--data, or a larger calibration source"
+        )
+    return calibration.held_out
+
+
+def _finalists(
+    rows: list[Measured],
+    model: Path,
+    files: Path,
+    target: Target,
+    available: list[str],
+    settings: DeploySettings,
+    reference: float,
+    metric: str,
+) -> list[Measured]:
+    """The fastest int8 files of the screen (their best runtime each) re-made with `settings.optimize`, then
+    measured again beside the screen's versions of them and every fp32 file, in one run (latency does not
+    depend on the rounding, accuracy does)."""
+    if settings.optimize == "none":
+        return []
+    int8 = sorted((r for r in rows if r.candidate.precision == "int8"), key=lambda r: r.p50)
+    picked: list[Measured] = []
+    for row in int8:
+        if row.candidate.file not in [p.candidate.file for p in picked]:
+            picked.append(row)
+    picked = picked[: settings.finalists]
+    if not picked:
+        return []
+    recipe = for_profile(target).target
+    loaded = load_model(model, settings.load)
+    again: list[Candidate] = []
+    for row in picked:
+        c = row.candidate
+        fp32 = files / f"fp32{formats.named(c.fmt).suffix}"
+        better = build.int8_file(fp32, model, c.fmt, recipe, settings.optimize, files, settings)
+        again += [x for x in for_file(better, c.fmt, "int8", available) if x.runtime == c.runtime]
+    others = [r.candidate for r in rows if r.candidate.precision == "fp32"] + [r.candidate for r in picked]
+    measured, _, _ = _measure(again + others, model, loaded.card, target, settings)
+    fresh = {m.candidate: m for m in measured}
+    for row in rows:  # the fp32 files and the screen's picks take their second timing, beside the finalists
+        if row.candidate in fresh:
+            row.stats = fresh[row.candidate].stats
+    return [fresh[c] for c in again]
+
+
+def _nothing_within(rows: list[Measured], reference: float, metric: str, max_drop: float) -> str:
+    best = max(rows, key=lambda r: r.accuracy or 0.0)
+    return (
+        f"no candidate is within --max-drop {max_drop} points of the PyTorch model's {metric} {reference:.2%}: "
+        f"the most accurate, {best.candidate.name}, has {best.accuracy:.2%} at {best.p50:.3f} ms p50; tried "
+        f"{len(rows)} candidates ({', '.join(sorted({r.candidate.runtime for r in rows}))}); raise --max-drop, or "
+        "give more calibration images"
+    )
+
+
+def _row(row: Measured) -> dict[str, Any]:
+    c = row.candidate
+    return {
+        "file": c.file.name,
+        "format": c.fmt,
+        "precision": c.precision,
+        "runtime": c.runtime,
+        "settings": dict(c.settings),
+        **row.stats,
+        "accuracy": row.accuracy,
+    }
+
+
+def _write(work: Path, result: DeployResult, target: Target, settings: DeploySettings) -> None:
+    """The chosen file and its card under their final names, deploy.json and report.json."""
+    chosen = result.chosen.candidate
+    name = f"model{formats.named(chosen.fmt).suffix}"
+    shutil.copyfile(chosen.file, work / name)
+    card = chosen.file.with_name(chosen.file.name + ".card.json")
+    if card.is_file():
+        shutil.copyfile(card, work / f"{name}.card.json")
+    record = {
+        **_row(result.chosen),
+        "file": name,
+        "threads": target.threads or None,
+        "metric": result.metric,
+        "reference": result.reference,
+        "max_drop": settings.max_drop,
+        "target": target.name,
+        "machine": machine_info(),
+        "seconds": round(result.seconds, 1),
+    }
+    (work / "deploy.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    report = {
+        "candidates": [_row(r) for r in result.rows],
+        "pareto_front": [_row(r) for r in pareto_front(result.rows)],
+        "chosen": _row(result.chosen),
+    }
+    (work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

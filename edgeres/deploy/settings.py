@@ -1,0 +1,44 @@
+"""What one deploy run is asked to do, as one frozen, validated object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..bench.harness import TimingConfig
+from ..errors import EdgeresError
+from ..options import LoadOptions
+
+SCREEN_TIMING = TimingConfig(warmup=5, min_runs=30, min_seconds=0.3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploySettings:
+    """`calib` calibrates the int8 candidates; `data` (labeled) scores top-1, else agreement with the PyTorch
+    model on calibration images kept out of calibration is the accuracy; `max_drop` is the bound in points
+    (top-1, or agreement) below the PyTorch model; `finalists` int8 candidates are re-made with `optimize` and
+    measured again."""
+
+    target: str = "local-cpu"
+    calib: str | os.PathLike[str]
+    num: int = 256
+    data: str | os.PathLike[str] | None = None
+    limit: int | None = 2000
+    map_by_position: bool = False
+    max_drop: float = 1.0
+    finalists: int = 2
+    optimize: str = "fast"
+    timing: TimingConfig = field(default_factory=lambda: SCREEN_TIMING)
+    held_out: int = 256
+    force: bool = False
+    load: LoadOptions = field(default_factory=LoadOptions)
+
+    def __post_init__(self) -> None:
+        if not self.max_drop >= 0:
+            raise EdgeresError(f"--max-drop must be 0 or more points, got {self.max_drop}")
+        if self.finalists < 1:
+            raise EdgeresError(f"--finalists must be 1 or more, got {self.finalists}")
+        if self.map_by_position and self.data is None:
+            raise EdgeresError("--map-by-position applies to --data: give the labeled images too")
+        if self.optimize not in ("none", "fast", "best"):
+            raise EdgeresError(f"--optimize must be none, fast or best, got {self.optimize!r}")

@@ -1,0 +1,69 @@
+"""`edgeres deploy`: the choice among measured candidates (pure), a whole run on a small real model, and its
+refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeres.deploy.candidates import Candidate, Measured
+from edgeres.deploy.choose import choose, pareto_front, within
+from edgeres.runtimes import registry
+
+from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
+
+
+def _row(name: str, precision: str, runtime: str, p50: float, accuracy: float, fmt: str = "onnx") -> Measured:
+    return Measured(Candidate(Path(name), fmt, precision, runtime), {"p50_ms": p50}, accuracy)
+
+
+def test_choice_is_the_fastest_within_the_bound_and_never_slower_than_its_fp32_twin():
+    fp32 = _row("fp32.onnx", "fp32", "ort", 1.0, 0.80)
+    slow_int8 = _row("int8.onnx", "int8", "ort", 1.2, 0.80)  # slower than fp32 in the same runtime
+    inaccurate = _row("int8.tflite", "int8", "litert", 0.3, 0.70, "tflite")
+    good = _row("int8.pte", "int8", "executorch", 0.5, 0.797, "pte")
+    rows = [fp32, slow_int8, inaccurate, good]
+    assert within(rows, 0.80, 0.5) == [good, fp32, slow_int8]
+    assert choose(rows, 0.80, 0.5) is good
+    assert choose([fp32, slow_int8], 0.80, 0.5) is fp32
+    assert choose([inaccurate], 0.80, 0.5) is None
+    assert pareto_front(rows) == [inaccurate, good, fp32]
+
+
+@pytest.mark.shared
+def test_deploy_hands_over_the_fastest_measured_file_with_what_was_measured(tmp_path):
+    out = tmp_path / "deployed"
+    args = ["deploy", CHECKPOINTS / "resnet20-12fca82f.th", "--calib", CIFAR / "train", "--out", out]
+    result = run_cli(*args, "--num", "64", "--optimize", "none", "--max-drop", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record == json.loads((out / "deploy.json").read_text())
+    assert (out / record["file"]).is_file() and (out / (record["file"] + ".card.json")).is_file()
+    assert record["runtime"] in registry.names() and record["metric"] == "agreement"
+    assert record["accuracy"] >= record["reference"] - 0.02 and 0 < record["p50_ms"] <= record["p99_ms"]
+    report = json.loads((out / "report.json").read_text())
+    rows = report["candidates"]
+    assert {"fp32", "int8"} <= {row["precision"] for row in rows} and report["pareto_front"]
+    fastest_within = min((r for r in rows if r["accuracy"] >= record["reference"] - 0.02), key=lambda r: r["p50_ms"])
+    twin = [r for r in rows if r["precision"] == "fp32" and r["runtime"] == record["runtime"]]
+    assert record["p50_ms"] <= twin[0]["p50_ms"]  # never slower than the fp32 file in its own runtime
+    assert record["p50_ms"] == fastest_within["p50_ms"] or fastest_within["precision"] == "int8"
+    from edgeres.predict import open_predictor
+
+    assert open_predictor(out / record["file"], record["runtime"]).card.arch == "cifar_resnet20"
+
+    again = run_cli(*args, "--num", "64", "--optimize", "none")
+    assert "--force" in one_line_error(again)  # an earlier deploy folder is replaced only when asked
+
+
+def test_deploy_refuses_foreign_folders_and_remote_targets(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    ckpt = CHECKPOINTS / "resnet20-12fca82f.th"
+    result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path, "--force")
+    assert "not an edgeres deploy folder" in one_line_error(result)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--target", "raspberry-pi-5")
+    assert "measures on this machine's CPU" in one_line_error(result)
+    assert not (tmp_path / "d").exists()
