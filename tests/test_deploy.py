@@ -67,3 +67,24 @@ def test_deploy_refuses_foreign_folders_and_remote_targets(tmp_path):
     result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--target", "raspberry-pi-5")
     assert "measures on this machine's CPU" in one_line_error(result)
     assert not (tmp_path / "d").exists()
+
+
+def test_speed_check_warns_when_int8_is_no_faster_and_names_where_it_is():
+    from edgeres.quantize.speed_check import SpeedCheck
+
+    assert SpeedCheck("ort", 1.0, 0.5, {}).warning() is None
+    slow = SpeedCheck("ort", 0.20, 0.25, {"openvino": 0.12}).warning()
+    assert slow is not None and "no faster than fp32 in ort" in slow and "0.120 ms in openvino" in slow
+    nowhere = SpeedCheck("ort", 0.20, 0.199, {"openvino": 0.21}).warning()
+    assert nowhere is not None and "edgeres deploy" in nowhere
+
+
+@pytest.mark.shared
+def test_every_int8_report_says_how_fast_it_ran_beside_fp32_here(resnet20_files):
+    for fmt in ("onnx", "tflite"):
+        report = json.loads(resnet20_files[f"int8.{fmt}"].with_name(f"int8.{fmt}.report.json").read_text())
+        speed = report["speed_check"]
+        assert speed["runtime"] == registry.runtime_for(resnet20_files[f"int8.{fmt}"]).name
+        assert speed["fp32_ms"] > 0 and speed["int8_ms"] > 0
+        warned = any("no faster than fp32" in w for w in report["warnings"])
+        assert warned == (speed["fp32_ms"] / speed["int8_ms"] < 1.05)

@@ -45,25 +45,22 @@ class Measured:
         return self.stats.get("p50_ms", float("inf"))
 
 
-def installed(distributions: tuple[str, ...]) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in distributions:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
 def local_formats() -> list[str]:
     """The formats this environment can write (their converters installed)."""
-    return [f.name for f in formats.formats() if all(installed(f.packages).values())]
+    found = []
+    for fmt in formats.formats():
+        try:
+            for name in fmt.packages:
+                importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(fmt.name)
+    return found
 
 
 def local_runtimes() -> list[str]:
     """The runtimes installed here that run exported files (PyTorch runs only the checkpoint)."""
-    wanted = tuple(p for r in runtimes.runtimes() for p in (*r.packages, *r.requires))
-    return [r.name for r in runtimes.usable(installed(tuple(dict.fromkeys(wanted))), board=False) if r.formats]
+    return [r.name for r in runtimes.installed_here() if r.formats]
 
 
 def for_file(file: Path, fmt: str, precision: str, available: list[str]) -> list[Candidate]:

@@ -48,6 +48,7 @@ class QuantizeResult:
     int8_bytes: int
     seconds: float
     check: HeldOutCheck | None = None
+    speed: dict[str, Any] | None = None  # fp32 and int8 p50 here (quantize.speed_check), None when not timed
     warnings: list[str] = field(default_factory=list)
     optimize: str = "none"
     preparation: PrepareReport | None = None
@@ -66,6 +67,7 @@ class QuantizeResult:
             "excluded": [x.name for x in self.excluded],
             "accuracy": None if acc is None else {**asdict(acc), "drop_pp": acc.drop_pp},
             "held_out_check": None if self.check is None else self.check.to_dict(),
+            "speed_check": self.speed,
             "files": {"fp32_bytes": self.fp32_bytes, "int8_bytes": self.int8_bytes},
             "seconds": self.seconds,
             "warnings": self.warnings,

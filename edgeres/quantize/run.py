@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -28,6 +30,7 @@ from .recipes import recipe_for
 from .result import Accuracy, GateError, QuantizeResult
 from .settings import QuantizeSettings
 from .source import Source, prepare_source, refuse_exported_source, techniques_for
+from .speed_check import SpeedCheck, speed_check
 
 SENSITIVITY_INPUTS = 32
 MAX_FALLBACK_LAYERS = 12
@@ -108,9 +111,26 @@ def _quantize(
             ranked = result.sensitivity
             result.accuracy = _fall_back(engine, tmp, source.fp32, fmt, ranked, excluded, labeled, gate, progress)
     result.check = held_out_check(fmt, source.fp32, tmp, held_out)
-    warning = result.check.warning() if result.check is not None else None
-    result.warnings = source.calibration.warnings + source.notes + ([warning] if warning else [])
+    warnings = [result.check.warning() if result.check is not None else None]
+    speed = _timed(recipe.target, source.fp32, tmp)
+    result.speed = None if speed is None else speed.to_dict()
+    warnings.append(speed.warning() if speed is not None else None)
+    result.warnings = source.calibration.warnings + source.notes + [w for w in warnings if w]
     result.int8_bytes = tmp.stat().st_size
+
+
+def _timed(recipe_target: str, fp32: Path, tmp: Path) -> SpeedCheck | None:
+    """The speed check on the int8 file, linked under its format's suffix (runtimes know files by it) in the
+    scratch folder, which is the process's temp folder while quantizing."""
+    named = Path(tempfile.mkdtemp()) / f"int8{fp32.suffix}"
+    try:
+        os.link(tmp, named)
+    except OSError:
+        shutil.copyfile(tmp, named)
+    try:
+        return speed_check(recipe_target, fp32, named)
+    finally:
+        shutil.rmtree(named.parent, ignore_errors=True)
 
 
 def _check_classes(labeled: LabeledData, card: ModelCard) -> None:

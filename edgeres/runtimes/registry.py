@@ -121,3 +121,16 @@ def usable(installed: dict[str, str | None], board: bool = True) -> list[Runtime
         and any(installed.get(p) for p in r.packages)
         and all(installed.get(p) for p in r.requires)
     ]
+
+
+def installed_here() -> list[Runtime]:
+    """The runtimes this Python environment has installed (any, board or not)."""
+    import importlib.metadata
+
+    versions: dict[str, str | None] = {}
+    for name in packages():
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return usable(versions, board=False)
