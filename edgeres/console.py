@@ -218,7 +218,7 @@ def print_targets(targets: list[Target]) -> None:
         table.add_column(column)
     for t in targets:
         where = t.address if t.transport == "ssh" else t.device
-        runtimes = ", ".join(t.runtimes)
+        runtimes = ", ".join(t.listed_runtimes()) + (" (installed here)" if t.probes_runtimes else "")
         table.add_row(t.name, t.transport, where, t.python, runtimes, str(t.threads or "default"), t.source)
     _stdout().print(table)
 

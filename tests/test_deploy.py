@@ -88,3 +88,13 @@ def test_every_int8_report_says_how_fast_it_ran_beside_fp32_here(resnet20_files)
         assert speed["fp32_ms"] > 0 and speed["int8_ms"] > 0
         warned = any("no faster than fp32" in w for w in report["warnings"])
         assert warned == (speed["fp32_ms"] / speed["int8_ms"] < 1.05)
+
+
+def test_local_cpu_lists_every_runtime_installed_here():
+    from edgeres.remote.targets import resolve_target
+
+    local = resolve_target("local-cpu")
+    assert local.probes_runtimes and set(local.listed_runtimes()) == {r.name for r in registry.installed_here()}
+    assert {"ort", "openvino", "litert", "executorch"} <= set(local.listed_runtimes())  # the dev extra has them
+    board = resolve_target("raspberry-pi-5")
+    assert not board.probes_runtimes and board.listed_runtimes() == board.runtimes

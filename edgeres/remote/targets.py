@@ -50,6 +50,19 @@ class Target:
     notes: str = ""
     source: str = ""  # the file it came from
 
+    def listed_runtimes(self) -> tuple[str, ...]:
+        """What it runs: a local CPU target without a list has what this environment has installed (probed)."""
+        if self.runtimes or self.transport != "local" or self.device != "cpu":
+            return self.runtimes
+        from ..runtimes.registry import installed_here
+
+        return tuple(r.name for r in installed_here())
+
+    @property
+    def probes_runtimes(self) -> bool:
+        """Whether its runtimes are what this environment has installed rather than a list of its own."""
+        return not self.runtimes and self.transport == "local" and self.device == "cpu"
+
     @property
     def address(self) -> str:
         """user@host:port for messages."""
