@@ -66,6 +66,8 @@ def deploy(
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
+    for note in result.notes:
+        click.echo(f"warning: left out {note}", err=True)
     for row in sorted(result.rows, key=lambda r: r.p50):
         mark = "*" if row is result.chosen else " "
         accuracy = f"{row.accuracy:.2%}" if row.accuracy is not None else "-"

@@ -13,6 +13,7 @@ import numpy as np
 from ..bench.harness import TimingConfig, time_interleaved
 from ..bench.stats import latency_stats
 from ..data import open_images
+from ..errors import EdgeresError
 from ..evaluate import score_many
 from ..options import RuntimeOptions
 from ..predict import Predictor, open_predictor
@@ -20,9 +21,16 @@ from ..runtimes import registry as runtimes
 from .candidates import Candidate
 
 
-def open_all(candidates: list[Candidate], threads: int | None) -> dict[Candidate, Any]:
-    """Each candidate's predictor, opened in its runtime with its settings."""
-    return {c: runtimes.named(c.runtime).open(c.file, c.options(threads)) for c in candidates}
+def open_all(candidates: list[Candidate], threads: int | None, skipped: list[str]) -> dict[Candidate, Any]:
+    """Each candidate's predictor, opened in its runtime with its settings; one that cannot open is left out
+    and said in `skipped`."""
+    opened = {}
+    for candidate in candidates:
+        try:
+            opened[candidate] = runtimes.named(candidate.runtime).open(candidate.file, candidate.options(threads))
+        except EdgeresError as exc:
+            skipped.append(f"{candidate.name}: {exc}")
+    return opened
 
 
 def latencies(opened: dict[Candidate, Any], timing: TimingConfig) -> dict[Candidate, dict[str, float]]:

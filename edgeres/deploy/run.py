@@ -42,6 +42,7 @@ class DeployResult:
     reference: float
     metric: str
     seconds: float
+    notes: list[str]  # candidates left out (a converter failed, a runtime could not open a file) and why
 
 
 def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], settings: DeploySettings) -> DeployResult:
@@ -50,16 +51,16 @@ def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], set
     start, target, out = time.perf_counter(), _local_target(settings.target), Path(out)
     _check_out(out, settings.force)
     loaded = load_model(model, settings.load)
-    available = local_runtimes()
+    available, notes = local_runtimes(), list[str]()
     with own_folder(out) as work:
         files = work / "candidates"
         files.mkdir()
-        rows, reference, metric = _screen(loaded, Path(model), files, target, available, settings)
-        rows += _finalists(rows, Path(model), files, target, available, settings, reference, metric)
+        rows, reference, metric = _screen(loaded, Path(model), files, target, available, settings, notes)
+        rows += _finalists(rows, Path(model), files, target, available, settings, notes)
         chosen = choose(rows, reference, settings.max_drop)
         if chosen is None:
             raise DeployError(_nothing_within(rows, reference, metric, settings.max_drop))
-        result = DeployResult(out, chosen, rows, reference, metric, time.perf_counter() - start)
+        result = DeployResult(out, chosen, rows, reference, metric, time.perf_counter() - start, notes)
         _write(work, result, target, settings)
         if out.exists():
             shutil.rmtree(out)
@@ -84,7 +85,13 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def _screen(
-    loaded: LoadedModel, model: Path, files: Path, target: Target, available: list[str], settings: DeploySettings
+    loaded: LoadedModel,
+    model: Path,
+    files: Path,
+    target: Target,
+    available: list[str],
+    settings: DeploySettings,
+    notes: list[str],
 ) -> tuple[list[Measured], float, str]:
     """Every format's fp32 file and plain-recipe int8 file, in every runtime here that opens it, measured."""
     recipe = for_profile(target).target
@@ -92,17 +99,20 @@ def _screen(
     for fmt in local_formats():
         if not any(fmt in _formats_of(name) for name in available):
             continue
-        fp32 = build.fp32_file(loaded, fmt, files)
-        candidates += for_file(fp32, fmt, "fp32", available)
-        if fmt in formats.int8_names():
-            int8 = build.int8_file(fp32, model, fmt, recipe, "none", files, settings)
-            candidates += for_file(int8, fmt, "int8", available)
+        try:
+            fp32 = build.fp32_file(loaded, fmt, files)
+            candidates += for_file(fp32, fmt, "fp32", available)
+            if fmt in formats.int8_names():
+                int8 = build.int8_file(fp32, model, fmt, recipe, "none", files, settings)
+                candidates += for_file(int8, fmt, "int8", available)
+        except EdgeresError as exc:  # one format's converter failing leaves the others to choose from
+            notes.append(f"{fmt}: {exc}")
     if not candidates:
         raise DeployError(
             f"no runtime here opens any format edgeres writes (runtimes: {', '.join(available) or 'none'}); "
             "install one: pip install onnxruntime"
         )
-    return _measure(candidates, model, loaded.card, target, settings)
+    return _measure(candidates, model, loaded.card, target, settings, notes)
 
 
 def _formats_of(runtime: str) -> tuple[str, ...]:
@@ -112,10 +122,16 @@ def _formats_of(runtime: str) -> tuple[str, ...]:
 
 
 def _measure(
-    candidates: list[Candidate], model: Path, card: ModelCard, target: Target, settings: DeploySettings
+    candidates: list[Candidate],
+    model: Path,
+    card: ModelCard,
+    target: Target,
+    settings: DeploySettings,
+    notes: list[str],
 ) -> tuple[list[Measured], float, str]:
-    """Latency and accuracy of `candidates`, and the reference accuracy (the PyTorch model's)."""
-    opened = measure.open_all(candidates, target.threads or None)
+    """Latency and accuracy of the `candidates` that open here, and the reference accuracy (the PyTorch
+    model's)."""
+    opened = measure.open_all(candidates, target.threads or None, notes)
     try:
         stats = measure.latencies(opened, settings.timing)
         reference_model = measure.reference_predictor(model, settings.load)
@@ -130,7 +146,7 @@ def _measure(
     finally:
         for predictor in opened.values():
             getattr(predictor, "close", lambda: None)()
-    return [Measured(c, stats[c], scores[c]) for c in candidates], reference, metric
+    return [Measured(c, stats[c], scores[c]) for c in opened], reference, metric
 
 
 def _held_out(card: ModelCard, settings: DeploySettings) -> np.ndarray:
@@ -154,8 +170,7 @@ def _finalists(
     target: Target,
     available: list[str],
     settings: DeploySettings,
-    reference: float,
-    metric: str,
+    notes: list[str],
 ) -> list[Measured]:
     """The fastest int8 files of the screen (their best runtime each) re-made with `settings.optimize`, then
     measured again beside the screen's versions of them and every fp32 file, in one run (latency does not
@@ -179,7 +194,7 @@ def _finalists(
         better = build.int8_file(fp32, model, c.fmt, recipe, settings.optimize, files, settings)
         again += [x for x in for_file(better, c.fmt, "int8", available) if x.runtime == c.runtime]
     others = [r.candidate for r in rows if r.candidate.precision == "fp32"] + [r.candidate for r in picked]
-    measured, _, _ = _measure(again + others, model, loaded.card, target, settings)
+    measured, _, _ = _measure(again + others, model, loaded.card, target, settings, notes)
     fresh = {m.candidate: m for m in measured}
     for row in rows:  # the fp32 files and the screen's picks take their second timing, beside the finalists
         if row.candidate in fresh:
@@ -234,5 +249,6 @@ def _write(work: Path, result: DeployResult, target: Target, settings: DeploySet
         "candidates": [_row(r) for r in result.rows],
         "pareto_front": [_row(r) for r in pareto_front(result.rows)],
         "chosen": _row(result.chosen),
+        "left_out": result.notes,
     }
     (work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
