@@ -45,6 +45,18 @@ class DeployResult:
     notes: list[str]  # candidates left out (a converter failed, a runtime could not open a file) and why
 
 
+@dataclass
+class _Run:
+    """What every step of one deploy run needs."""
+
+    model: Path
+    files: Path  # where the candidate files are made
+    target: Target
+    available: list[str]  # the runtimes installed here
+    settings: DeploySettings
+    notes: list[str]  # what was left out, and why
+
+
 def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], settings: DeploySettings) -> DeployResult:
     """Build, measure and choose (see the module); the folder `out` appears only when a candidate was chosen.
     Raises DeployError when nothing can run here or nothing meets `settings.max_drop`."""
@@ -55,8 +67,9 @@ def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], set
     with own_folder(out) as work:
         files = work / "candidates"
         files.mkdir()
-        rows, reference, metric = _screen(loaded, Path(model), files, target, available, settings, notes)
-        rows += _finalists(rows, Path(model), files, target, available, settings, notes)
+        run = _Run(Path(model), files, target, available, settings, notes)
+        rows, reference, metric = _screen(loaded, run)
+        rows += _finalists(rows, run)
         chosen = choose(rows, reference, settings.max_drop)
         if chosen is None:
             raise DeployError(_nothing_within(rows, reference, metric, settings.max_drop))
@@ -84,35 +97,27 @@ def _check_out(out: Path, force: bool) -> None:
         raise DeployError(f"{out}: exists; {why}")
 
 
-def _screen(
-    loaded: LoadedModel,
-    model: Path,
-    files: Path,
-    target: Target,
-    available: list[str],
-    settings: DeploySettings,
-    notes: list[str],
-) -> tuple[list[Measured], float, str]:
+def _screen(loaded: LoadedModel, run: _Run) -> tuple[list[Measured], float, str]:
     """Every format's fp32 file and plain-recipe int8 file, in every runtime here that opens it, measured."""
-    recipe = for_profile(target).target
+    recipe, available = for_profile(run.target).target, run.available
     candidates: list[Candidate] = []
     for fmt in local_formats():
         if not any(fmt in _formats_of(name) for name in available):
             continue
         try:
-            fp32 = build.fp32_file(loaded, fmt, files)
+            fp32 = build.fp32_file(loaded, fmt, run.files)
             candidates += for_file(fp32, fmt, "fp32", available)
             if fmt in formats.int8_names():
-                int8 = build.int8_file(fp32, model, fmt, recipe, "none", files, settings)
+                int8 = build.int8_file(fp32, run.model, fmt, recipe, "none", run.files, run.settings)
                 candidates += for_file(int8, fmt, "int8", available)
         except EdgeresError as exc:  # one format's converter failing leaves the others to choose from
-            notes.append(f"{fmt}: {exc}")
+            run.notes.append(f"{fmt}: {exc}")
     if not candidates:
         raise DeployError(
             f"no runtime here opens any format edgeres writes (runtimes: {', '.join(available) or 'none'}); "
             "install one: pip install onnxruntime"
         )
-    return _measure(candidates, model, loaded.card, target, settings, notes)
+    return _measure(candidates, loaded.card, run)
 
 
 def _formats_of(runtime: str) -> tuple[str, ...]:
@@ -121,20 +126,14 @@ def _formats_of(runtime: str) -> tuple[str, ...]:
     return registry.named(runtime).formats
 
 
-def _measure(
-    candidates: list[Candidate],
-    model: Path,
-    card: ModelCard,
-    target: Target,
-    settings: DeploySettings,
-    notes: list[str],
-) -> tuple[list[Measured], float, str]:
+def _measure(candidates: list[Candidate], card: ModelCard, run: _Run) -> tuple[list[Measured], float, str]:
     """Latency and accuracy of the `candidates` that open here, and the reference accuracy (the PyTorch
     model's)."""
-    opened = measure.open_all(candidates, target.threads or None, notes)
+    settings = run.settings
+    opened = measure.open_all(candidates, run.target.threads or None, run.notes)
     try:
         stats = measure.latencies(opened, settings.timing)
-        reference_model = measure.reference_predictor(model, settings.load)
+        reference_model = measure.reference_predictor(run.model, settings.load)
         if settings.data is not None:
             reference, scores = measure.top1(
                 reference_model, opened, settings.data, settings.limit, settings.map_by_position
@@ -163,18 +162,11 @@ def _held_out(card: ModelCard, settings: DeploySettings) -> np.ndarray:
     return calibration.held_out
 
 
-def _finalists(
-    rows: list[Measured],
-    model: Path,
-    files: Path,
-    target: Target,
-    available: list[str],
-    settings: DeploySettings,
-    notes: list[str],
-) -> list[Measured]:
+def _finalists(rows: list[Measured], run: _Run) -> list[Measured]:
     """The fastest int8 files of the screen (their best runtime each) re-made with `settings.optimize`, then
     measured again beside the screen's versions of them and every fp32 file, in one run (latency does not
     depend on the rounding, accuracy does)."""
+    settings = run.settings
     if settings.optimize == "none":
         return []
     int8 = sorted((r for r in rows if r.candidate.precision == "int8"), key=lambda r: r.p50)
@@ -185,16 +177,15 @@ def _finalists(
     picked = picked[: settings.finalists]
     if not picked:
         return []
-    recipe = for_profile(target).target
-    loaded = load_model(model, settings.load)
+    recipe = for_profile(run.target).target
     again: list[Candidate] = []
     for row in picked:
         c = row.candidate
-        fp32 = files / f"fp32{formats.named(c.fmt).suffix}"
-        better = build.int8_file(fp32, model, c.fmt, recipe, settings.optimize, files, settings)
-        again += [x for x in for_file(better, c.fmt, "int8", available) if x.runtime == c.runtime]
+        fp32 = run.files / f"fp32{formats.named(c.fmt).suffix}"
+        better = build.int8_file(fp32, run.model, c.fmt, recipe, settings.optimize, run.files, settings)
+        again += [x for x in for_file(better, c.fmt, "int8", run.available) if x.runtime == c.runtime]
     others = [r.candidate for r in rows if r.candidate.precision == "fp32"] + [r.candidate for r in picked]
-    measured, _, _ = _measure(again + others, model, loaded.card, target, settings, notes)
+    measured, _, _ = _measure(again + others, load_model(run.model, settings.load).card, run)
     fresh = {m.candidate: m for m in measured}
     for row in rows:  # the fp32 files and the screen's picks take their second timing, beside the finalists
         if row.candidate in fresh:
