@@ -212,3 +212,18 @@ def test_calibration_is_images_a_recipe_file_or_a_shipped_recipe(tmp_path):
     config.write_text(folder.replace(f'calibration = "{CIFAR / "train"}"', 'calibration = "cifar-512"'))
     with pytest.raises(ConfigError, match=r"\[data\] calibration = 'cifar-512': .* cifar10-train-512"):
         load_config(config)
+
+
+@pytest.mark.shared
+def test_deploy_stage_hands_over_the_fastest_file_and_is_skipped_when_unchanged(tmp_path):
+    config = tmp_path / "pipeline.toml"
+    text = CONFIG.replace("enabled = true\ntarget_macs = 0.5", "enabled = false").replace('"onnx", "tflite"', '"onnx"')
+    config.write_text(text + '[quantize]\nenabled = false\n[deploy]\nenabled = true\noptimize = "none"\n')
+    result = run_pipeline(config, tmp_path / "run")
+    chosen = result.deployed["original"]
+    record = json.loads((tmp_path / "run" / "deploy" / "original" / "deploy.json").read_text())
+    assert chosen == {k: record[k] for k in chosen} and record["metric"] == "top1"
+    assert record["accuracy"] >= record["reference"] - 0.01  # [deploy] max_drop: 1 point of top-1
+    assert "deploy:original" in result.ran
+    again = run_pipeline(config, tmp_path / "run")
+    assert "deploy:original" in again.skipped and again.deployed == result.deployed

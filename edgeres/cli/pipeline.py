@@ -29,6 +29,11 @@ def pipeline(config: str | None, out: str, resume: bool, example: bool) -> None:
     click.echo(f"stages run {len(result.ran)}, skipped (unchanged) {len(result.skipped)}")
     click.echo(f"manifest {result.manifest}")
     click.echo(f"report   {result.report}")
+    for variant, chosen in result.deployed.items():
+        click.echo(
+            f"deployed {variant}: {chosen['file']} in {chosen['runtime']} ({chosen['p50_ms']:.3f} ms p50, top-1 "
+            f"{chosen['accuracy']:.2%}; deploy/{variant}/deploy.json)"
+        )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     failed = [f"{t['target']['name']}: {t['error']}" for t in result.bench["targets"] if t["error"]]

@@ -80,6 +80,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "min_runs": ((int,), 100, "timed calls at least"),
         "min_seconds": ((float, int), 1.0, "timed seconds at least"),
     },
+    "deploy": {
+        "enabled": ((bool,), False, "choose the fastest file for this machine per variant (edgeres deploy)"),
+        "max_drop": ((float, int), 1.0, "points of top-1 on the evaluation subset a deployed file may lose"),
+        "finalists": ((int,), 2, "int8 files re-made with [deploy] optimize and measured again"),
+        "optimize": ((str,), "fast", "preparation of the finalists: none, fast or best"),
+    },
 }
 # (section, key) -> (test, what the value must be): checked before any stage runs
 Check = Callable[[Any], bool]
@@ -106,6 +112,9 @@ _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
     ("bench", "warmup"): (lambda v: v >= 0, "0 or more"),
     ("bench", "min_runs"): (lambda v: v >= 1, "at least 1"),
     ("bench", "min_seconds"): (lambda v: v >= 0 and math.isfinite(v), "0 or more seconds"),
+    ("deploy", "max_drop"): (lambda v: v >= 0 and math.isfinite(v), "0 or more points"),
+    ("deploy", "finalists"): (lambda v: v >= 1, "at least 1"),
+    ("deploy", "optimize"): (lambda v: v in ("none", "fast", "best"), "none, fast or best"),
 }
 _ONE_OF = {("prune", "target_macs"): "give this or target_latency, not both"}
 _REQUIRED_EXAMPLES = {"checkpoint": "model.pth", "calibration": "data/train", "evaluation": "data/test"}

@@ -11,7 +11,15 @@ from ..formats import registry
 from ..progress import Progress
 from .config import PipelineConfig, load_config
 from .stage_runner import StageRunner
-from .stages import bench_stage, export_stage, prune_stage, quantize_stage, report_stage, stage_warnings
+from .stages import (
+    bench_stage,
+    deploy_stage,
+    export_stage,
+    prune_stage,
+    quantize_stage,
+    report_stage,
+    stage_warnings,
+)
 
 
 @dataclass
@@ -23,6 +31,7 @@ class PipelineResult:
     skipped: list[str]
     bench: dict[str, Any]
     warnings: list[str]
+    deployed: dict[str, dict[str, Any]]  # per variant: what `edgeres deploy` chose ([deploy] enabled)
 
 
 def _recipes(config: PipelineConfig) -> list[str]:
@@ -58,6 +67,9 @@ def run_pipeline(
             if config["quantize"]["enabled"]:
                 files += [quantize_stage(runner, variant, source, fp32, fmt, recipe) for recipe in recipes]
     bench = bench_stage(runner, files)
+    deployed = {}
+    if config["deploy"]["enabled"]:
+        deployed = {variant: deploy_stage(runner, variant, source)["meta"] for variant, source in variants.items()}
     warnings = stage_warnings(runner)
     report = report_stage(runner, files, summaries, prune, warnings)
-    return PipelineResult(folder, runner.manifest.path, report, runner.ran, runner.skipped, bench, warnings)
+    return PipelineResult(folder, runner.manifest.path, report, runner.ran, runner.skipped, bench, warnings, deployed)

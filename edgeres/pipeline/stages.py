@@ -209,3 +209,32 @@ def report_stage(
     inputs = [runner.out / "bench" / "targets.json", *plots]
     runner.stage("report", {"summaries": summaries, "sensitivity": sensitivity, "warnings": warnings}, inputs, job)
     return out
+
+
+def deploy_stage(runner: StageRunner, variant: str, source: Path) -> dict[str, Any]:
+    """`edgeres deploy` for one variant on this machine, bound on top-1 of the evaluation subset."""
+    from ..deploy.run import deploy_model
+    from ..deploy.settings import DeploySettings
+
+    data, deploy = runner.config["data"], runner.config["deploy"]
+    out = runner.out / "deploy" / variant
+    settings = {k: deploy[k] for k in ("max_drop", "finalists", "optimize")}
+    settings |= {"calibration": data["calibration"], "evaluation": data["evaluation"]}
+    settings |= {"images": data["evaluation_images"], "map_by_position": data["map_by_position"]}
+
+    def job() -> tuple[list[Path], dict[str, Any]]:
+        result = deploy_model(
+            source,
+            out,
+            DeploySettings(
+                calib=data["calibration"], num=data["calibration_images"] or 256, data=data["evaluation"],
+                limit=data["evaluation_images"] or None, map_by_position=data["map_by_position"],
+                max_drop=deploy["max_drop"], finalists=deploy["finalists"], optimize=deploy["optimize"],
+                force=True, load=_load_options(runner, variant),
+            ),
+        )  # fmt: skip
+        record = json.loads((result.out / "deploy.json").read_text(encoding="utf-8"))
+        meta = {k: record[k] for k in ("file", "format", "runtime", "settings", "p50_ms", "accuracy", "reference")}
+        return [out / "deploy.json", out / "report.json", out / record["file"]], meta
+
+    return runner.stage(f"deploy:{variant}", settings, source_files(source), job)
