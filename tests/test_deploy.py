@@ -36,7 +36,7 @@ def test_choice_is_the_fastest_within_the_bound_and_never_slower_than_its_fp32_t
 def test_deploy_hands_over_the_fastest_measured_file_with_what_was_measured(tmp_path):
     out = tmp_path / "deployed"
     args = ["deploy", CHECKPOINTS / "resnet20-12fca82f.th", "--calib", CIFAR / "train", "--out", out]
-    result = run_cli(*args, "--num", "64", "--optimize", "none", "--max-drop", "2", "--json")
+    result = run_cli(*args, "--formats", "onnx", "--num", "64", "--optimize", "none", "--max-drop", "2", "--json")
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record == json.loads((out / "deploy.json").read_text())
@@ -46,6 +46,9 @@ def test_deploy_hands_over_the_fastest_measured_file_with_what_was_measured(tmp_
     report = json.loads((out / "report.json").read_text())
     rows = report["candidates"]
     assert {"fp32", "int8"} <= {row["precision"] for row in rows} and report["pareto_front"]
+    assert {row["format"] for row in rows} == {"onnx"}  # --formats honoured
+    openvino = [row["settings"] for row in rows if row["runtime"] == "openvino" and row["precision"] == "int8"]
+    assert sorted(s["precision"] for s in openvino) == ["default", "f32"]  # both measured, not assumed
     fastest_within = min((r for r in rows if r["accuracy"] >= record["reference"] - 0.02), key=lambda r: r["p50_ms"])
     twin = [r for r in rows if r["precision"] == "fp32" and r["runtime"] == record["runtime"]]
     assert record["p50_ms"] <= twin[0]["p50_ms"]  # never slower than the fp32 file in its own runtime
@@ -54,7 +57,7 @@ def test_deploy_hands_over_the_fastest_measured_file_with_what_was_measured(tmp_
 
     assert open_predictor(out / record["file"], record["runtime"]).card.arch == "cifar_resnet20"
 
-    again = run_cli(*args, "--num", "64", "--optimize", "none")
+    again = run_cli(*args, "--formats", "onnx", "--num", "64", "--optimize", "none")
     assert "--force" in one_line_error(again)  # an earlier deploy folder is replaced only when asked
 
 
@@ -67,6 +70,8 @@ def test_deploy_refuses_foreign_folders_and_remote_targets(tmp_path):
     result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--target", "raspberry-pi-5")
     assert "measures on this machine's CPU" in one_line_error(result)
     assert not (tmp_path / "d").exists()
+    result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--formats", "onnx,tflit")
+    assert "--formats" in one_line_error(result) and not (tmp_path / "d").exists()
 
 
 def test_speed_check_warns_when_int8_is_no_faster_and_names_where_it_is():

@@ -6,8 +6,9 @@ import json
 
 import click
 
+from ..formats import registry as formats
 from ..options import LoadOptions
-from .flags import MAP_HELP, OPTIMIZE_LEVELS, load_options
+from .flags import MAP_HELP, OPTIMIZE_LEVELS, choices, load_options
 
 
 @click.command()
@@ -15,6 +16,11 @@ from .flags import MAP_HELP, OPTIMIZE_LEVELS, load_options
 @click.option("--calib", required=True, help="Calibration images (folder, archive) or a calibration recipe.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (made; never merged).")
 @click.option("--target", default="local-cpu", show_default=True, help="Where it runs: a local target profile.")
+@click.option(
+    "--formats",
+    callback=lambda _ctx, param, value: choices(value, param, formats.names()),
+    help=f"Formats to consider, comma-separated ({', '.join(formats.names())}). Default: every one written here.",
+)
 @click.option("--data", type=click.Path(), help="Labeled images: the bound is on top-1 (default: agreement).")
 @click.option("--limit", default=2000, show_default=True, type=click.IntRange(min=1), help="Images of --data.")
 @click.option("--map-by-position", is_flag=True, help=MAP_HELP)
@@ -42,6 +48,7 @@ def deploy(
     calib: str,
     out: str,
     target: str,
+    formats: tuple[str, ...] | None,
     data: str | None,
     limit: int,
     map_by_position: bool,
@@ -58,8 +65,9 @@ def deploy(
     from ..deploy.settings import DeploySettings
 
     settings = DeploySettings(
-        target=target, calib=calib, num=num, data=data, limit=limit, map_by_position=map_by_position,
-        max_drop=max_drop, finalists=finalists, optimize=optimize, force=force, load=load,
+        target=target, calib=calib, formats=formats or (), num=num, data=data, limit=limit,
+        map_by_position=map_by_position, max_drop=max_drop, finalists=finalists, optimize=optimize, force=force,
+        load=load,
     )  # fmt: skip
     result = deploy_model(model, out, settings)
     record = json.loads((result.out / "deploy.json").read_text(encoding="utf-8"))

@@ -100,8 +100,13 @@ def _check_out(out: Path, force: bool) -> None:
 def _screen(loaded: LoadedModel, run: _Run) -> tuple[list[Measured], float, str]:
     """Every format's fp32 file and plain-recipe int8 file, in every runtime here that opens it, measured."""
     recipe, available = for_profile(run.target).target, run.available
+    asked = run.settings.formats or tuple(local_formats())
+    missing = [fmt for fmt in asked if fmt not in local_formats()]
+    if missing:
+        package = formats.named(missing[0]).packages[0]
+        raise DeployError(f"--formats {missing[0]}: this environment cannot write it; pip install {package}")
     candidates: list[Candidate] = []
-    for fmt in local_formats():
+    for fmt in asked:
         if not any(fmt in _formats_of(name) for name in available):
             continue
         try:

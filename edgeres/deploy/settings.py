@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..bench.harness import TimingConfig
 from ..errors import EdgeresError
+from ..formats import registry
 from ..options import LoadOptions
 
 SCREEN_TIMING = TimingConfig(warmup=5, min_runs=30, min_seconds=0.3)
@@ -14,13 +15,14 @@ SCREEN_TIMING = TimingConfig(warmup=5, min_runs=30, min_seconds=0.3)
 
 @dataclass(frozen=True, kw_only=True)
 class DeploySettings:
-    """`calib` calibrates the int8 candidates; `data` (labeled) scores top-1, else agreement with the PyTorch
-    model on calibration images kept out of calibration is the accuracy; `max_drop` is the bound in points
-    (top-1, or agreement) below the PyTorch model; `finalists` int8 candidates are re-made with `optimize` and
-    measured again."""
+    """`formats` limits the candidates to those formats (empty: all); `calib` calibrates the int8 candidates;
+    `data` (labeled) scores top-1, else agreement with the PyTorch model on calibration images kept out of
+    calibration is the accuracy; `max_drop` is the bound in points (top-1, or agreement) below the PyTorch
+    model; `finalists` int8 candidates are re-made with `optimize` and measured again."""
 
     target: str = "local-cpu"
     calib: str | os.PathLike[str]
+    formats: tuple[str, ...] = ()  # the formats to consider (edgeres.formats names); empty: every one written here
     num: int = 256
     data: str | os.PathLike[str] | None = None
     limit: int | None = 2000
@@ -40,5 +42,8 @@ class DeploySettings:
             raise EdgeresError(f"--finalists must be 1 or more, got {self.finalists}")
         if self.map_by_position and self.data is None:
             raise EdgeresError("--map-by-position applies to --data: give the labeled images too")
+        unknown = [name for name in self.formats if name not in registry.names()]
+        if unknown:
+            raise EdgeresError(f"--formats: {unknown[0]!r} is not a format; choose among {', '.join(registry.names())}")
         if self.optimize not in ("none", "fast", "best"):
             raise EdgeresError(f"--optimize must be none, fast or best, got {self.optimize!r}")

@@ -219,6 +219,7 @@ def deploy_stage(runner: StageRunner, variant: str, source: Path) -> dict[str, A
     data, deploy = runner.config["data"], runner.config["deploy"]
     out = runner.out / "deploy" / variant
     settings = {k: deploy[k] for k in ("max_drop", "finalists", "optimize")}
+    settings["formats"] = runner.config["export"]["formats"]
     settings |= {"calibration": data["calibration"], "evaluation": data["evaluation"]}
     settings |= {"images": data["evaluation_images"], "map_by_position": data["map_by_position"]}
 
@@ -227,7 +228,8 @@ def deploy_stage(runner: StageRunner, variant: str, source: Path) -> dict[str, A
             source,
             out,
             DeploySettings(
-                calib=data["calibration"], num=data["calibration_images"] or 256, data=data["evaluation"],
+                calib=data["calibration"], formats=tuple(runner.config["export"]["formats"]),
+                num=data["calibration_images"] or 256, data=data["evaluation"],
                 limit=data["evaluation_images"] or None, map_by_position=data["map_by_position"],
                 max_drop=deploy["max_drop"], finalists=deploy["finalists"], optimize=deploy["optimize"],
                 force=True, load=_load_options(runner, variant),
