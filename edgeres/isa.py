@@ -146,6 +146,12 @@ def target_for_cpu(cpu: Cpu) -> str:
     return "generic"
 
 
+def recipe_runs_well(target: str, cpu: Cpu) -> bool:
+    """Whether an int8 file made for recipe `target` runs here as on the CPUs it was made for: the recipe
+    chosen for this CPU, or the portable x86 one on any x86 CPU."""
+    return target == target_for_cpu(cpu) or (target == "x86" and cpu.is_x86)
+
+
 def cpu_from_record(machine: dict[str, object]) -> Cpu:
     """A Cpu from a machine record (bench JSON, `targets check`): how remote boards are judged."""
     flags = machine.get("cpu_flags") or []

@@ -9,6 +9,7 @@ from ..formats import registry as formats
 from ..models import LoadedModel
 from ..options import LoadOptions
 from ..quantize import QuantizeSettings, quantize_model
+from ..quantize.source import needs_model
 from .settings import DeploySettings
 
 
@@ -22,8 +23,7 @@ def int8_file(
 ) -> Path:
     """The int8 file of `fmt` for `recipe`: from the fp32 file where the engine quantizes files and no
     preparation is asked, else from the PyTorch model (the engine or the preparation needs its weights)."""
-    from_model = optimize != "none" or formats.int8_support(fmt).from_model
-    source, load = (model, settings.load) if from_model else (fp32, LoadOptions())
+    source, load = (model, settings.load) if needs_model(fmt, optimize) else (fp32, LoadOptions())
     out = folder / f"int8-{optimize}{formats.named(fmt).suffix}"
     quantize = QuantizeSettings(
         calib=settings.calib, fmt=fmt, target=recipe, num=settings.num, optimize=optimize, force=True, load=load

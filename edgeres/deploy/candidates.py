@@ -3,13 +3,11 @@ that opens it, with the runtime settings worth measuring (OpenVINO's precision f
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..formats import registry as formats
-from ..options import RuntimeOptions
+from ..options import PRECISIONS, RuntimeOptions
 from ..runtimes import registry as runtimes
 
 
@@ -45,19 +43,6 @@ class Measured:
         return self.stats.get("p50_ms", float("inf"))
 
 
-def local_formats() -> list[str]:
-    """The formats this environment can write (their converters installed)."""
-    found = []
-    for fmt in formats.formats():
-        try:
-            for name in fmt.packages:
-                importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        found.append(fmt.name)
-    return found
-
-
 def local_runtimes() -> list[str]:
     """The runtimes installed here that run exported files (PyTorch runs only the checkpoint)."""
     return [r.name for r in runtimes.installed_here() if r.formats]
@@ -70,8 +55,8 @@ def for_file(file: Path, fmt: str, precision: str, available: list[str]) -> list
         runtime = runtimes.named(name)
         if fmt not in runtime.formats:
             continue
-        if "precision" in runtime.options and precision == "int8":
-            found += [Candidate(file, fmt, precision, name, (("precision", p),)) for p in ("default", "f32")]
+        if "precision" in runtime.options and precision == "int8":  # measured both ways, never assumed
+            found += [Candidate(file, fmt, precision, name, (("precision", p),)) for p in PRECISIONS]
         else:
             found.append(Candidate(file, fmt, precision, name))
     return found

@@ -24,8 +24,9 @@ from ..quantize.calibration import calibration_set
 from ..quantize.calibration_recipes import resolve_calibration
 from ..quantize.recipe_target import for_profile
 from ..remote.targets import Target, resolve_target
+from ..runtimes import registry as runtimes
 from . import build, measure
-from .candidates import Candidate, Measured, for_file, local_formats, local_runtimes
+from .candidates import Candidate, Measured, for_file, local_runtimes
 from .choose import choose, pareto_front
 from .settings import DeploySettings
 
@@ -100,14 +101,14 @@ def _check_out(out: Path, force: bool) -> None:
 def _screen(loaded: LoadedModel, run: _Run) -> tuple[list[Measured], float, str]:
     """Every format's fp32 file and plain-recipe int8 file, in every runtime here that opens it, measured."""
     recipe, available = for_profile(run.target).target, run.available
-    asked = run.settings.formats or tuple(local_formats())
-    missing = [fmt for fmt in asked if fmt not in local_formats()]
+    asked = run.settings.formats or formats.writable()
+    missing = [fmt for fmt in asked if fmt not in formats.writable()]
     if missing:
         package = formats.named(missing[0]).packages[0]
         raise DeployError(f"--formats {missing[0]}: this environment cannot write it; pip install {package}")
     candidates: list[Candidate] = []
     for fmt in asked:
-        if not any(fmt in _formats_of(name) for name in available):
+        if not any(fmt in runtimes.named(name).formats for name in available):
             continue
         try:
             fp32 = build.fp32_file(loaded, fmt, run.files)
@@ -123,12 +124,6 @@ def _screen(loaded: LoadedModel, run: _Run) -> tuple[list[Measured], float, str]
             "install one: pip install onnxruntime"
         )
     return _measure(candidates, loaded.card, run)
-
-
-def _formats_of(runtime: str) -> tuple[str, ...]:
-    from ..runtimes import registry
-
-    return registry.named(runtime).formats
 
 
 def _measure(candidates: list[Candidate], card: ModelCard, run: _Run) -> tuple[list[Measured], float, str]:

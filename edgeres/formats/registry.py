@@ -158,3 +158,10 @@ def packages(int8: bool = True) -> tuple[str, ...]:
     """Every distribution that writes (and, with `int8`, quantizes) some format, once each, in order."""
     found = [p for f in formats() for p in (*f.packages, *(f.int8.packages if int8 and f.int8 else ()))]
     return tuple(dict.fromkeys(found))
+
+
+def writable() -> tuple[str, ...]:
+    """The formats this Python environment can write (every package of its converter installed)."""
+    from .._packages import installed
+
+    return tuple(f.name for f in formats() if all(installed(f.packages).values()))

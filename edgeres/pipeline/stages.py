@@ -92,11 +92,11 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
     """Int8 from the variant's PyTorch model when preparation or the format's engine needs its weights, else
     from its fp32 file."""
     from ..quantize import QuantizeSettings, quantize_model
+    from ..quantize.source import needs_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
     optimize = runner.config["quantize"]["optimize"]
-    from_file = optimize == "none" and not registry.int8_support(fmt).from_model
-    model, options = (fp32, LoadOptions()) if from_file else (source, _load_options(runner, variant))
+    model, options = (source, _load_options(runner, variant)) if needs_model(fmt, optimize) else (fp32, LoadOptions())
     out = runner.out / "files" / f"{variant}_int8_{recipe}{registry.named(fmt).suffix}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
     settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}

@@ -99,6 +99,12 @@ def _prepared_model(
     return LoadedModel(model, loaded.card, loaded.spec), report
 
 
+def needs_model(fmt: str, optimize: str) -> bool:
+    """Whether int8 `fmt` at level `optimize` starts from the PyTorch model (the level prepares its weights, or
+    the format's engine quantizes the program) rather than from the format's fp32 file."""
+    return Techniques.level(optimize).touches_model or registry.int8_support(fmt).from_model
+
+
 def refuse_exported_source(recipe: Recipe, model: object) -> None:
     """Engines that quantize the PyTorch program cannot start from an exported file of their format."""
     if registry.int8_support(recipe.format).from_model and _exported_format(model) == recipe.format:

@@ -15,12 +15,11 @@ import numpy as np
 from ..bench.harness import TimingConfig, time_interleaved
 from ..bench.stats import latency_stats
 from ..errors import EdgeresError
-from ..isa import local_cpu
+from ..isa import local_cpu, recipe_runs_well
 from ..runtimes import registry
 
 TIMING = TimingConfig(warmup=3, min_runs=15, min_seconds=0.2)
 NOT_FASTER = 1.05  # an int8 file less than 5% faster than fp32 is "no faster": inside the noise of one short run
-_FOR_X86 = ("x86", "x86-vnni")  # recipe targets timed on an x86 CPU (arm64 on ARM; generic on none)
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,7 @@ class SpeedCheck:
 def speed_check(recipe_target: str, fp32: Path, int8: Path) -> SpeedCheck | None:
     """Time both files (named with their format's suffix) side by side, or None where the recipe is for another
     kind of CPU or a file cannot run here."""
-    cpu = local_cpu()
-    here = recipe_target in _FOR_X86 if cpu.is_x86 else recipe_target == "arm64"
-    if not here or cpu.arch.lower() not in ("x86_64", "amd64", "aarch64", "arm64"):
+    if recipe_target == "generic" or not recipe_runs_well(recipe_target, local_cpu()):
         return None
     default = registry.runtime_for(int8)
     others = [r for r in registry.installed_here() if r.opens(int8) and r.name != default.name]

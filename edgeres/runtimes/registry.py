@@ -125,12 +125,6 @@ def usable(installed: dict[str, str | None], board: bool = True) -> list[Runtime
 
 def installed_here() -> list[Runtime]:
     """The runtimes this Python environment has installed (any, board or not)."""
-    import importlib.metadata
+    from .._packages import installed
 
-    versions: dict[str, str | None] = {}
-    for name in packages():
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return usable(versions, board=False)
+    return usable(installed(packages()), board=False)
