@@ -14,6 +14,7 @@ import torch
 from edgeres.errors import ArchitectureError, EdgeresError
 from edgeres.models import load_model
 
+from .conftest import one_line_error, run_cli
 from .zoo_models import HubCifarResNet, PreActBlock, PreActBottleneck, PreActResNet, perturb_norms
 
 timm = pytest.importorskip("timm")
@@ -115,6 +116,10 @@ def test_hugging_face_config_that_contradicts_the_weights_names_both(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ArchitectureError, match=r"config\.json declares layers \[2, 2, 2, 2\].*model\.safetensors"):
         load_model(tmp_path / "model.safetensors")
+    config["depths"] = 4  # a field of the wrong type: one line naming the file, from the CLI too
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    line = one_line_error(run_cli("inspect", tmp_path))
+    assert "config.json" in line and "malformed" in line
 
 
 @pytest.mark.parametrize(("blocks", "classes", "mean"), [(3, 10, 0.4914), (9, 100, 0.5070)])

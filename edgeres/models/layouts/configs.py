@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import CardError
 from . import hf_config, timm_config
 from .source_config import CONFIG_NAME, SourceConfig, read_json
 
@@ -15,8 +16,15 @@ def read_source_config(checkpoint: Path) -> SourceConfig | None:
     if not path.is_file() or path == checkpoint:
         return None
     data = read_json(path)
-    if timm_config.is_timm(data):
-        return timm_config.parse(path, data)
-    if hf_config.is_transformers(data):
-        return hf_config.parse(path, data)
-    return None
+    parse = (
+        timm_config.parse if timm_config.is_timm(data) else hf_config.parse if hf_config.is_transformers(data) else None
+    )
+    if parse is None:
+        return None
+    try:
+        return parse(path, data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a field of the wrong type or shape
+        raise CardError(
+            f"{path} (or the preprocessor_config.json beside it): a field is malformed ({type(exc).__name__}: "
+            f"{exc}); fix it, or remove the file to load the weights alone"
+        ) from None
