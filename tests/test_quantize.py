@@ -98,6 +98,10 @@ def test_residual_adds_run_in_int8(quantized, name):
     adds = [n for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Add"]
     assert len(adds) == (9 if "resnet20" in name else 8)
     assert _onnx_add_inputs_are_dequantized(onnx_path) == []  # Q/DQ on every side: fused to QLinearAdd
+    graph = onnx.load(str(onnx_path)).graph
+    last = {out: node for node in graph.node for out in node.output}[graph.output[0].name]
+    assert last.op_type == "Gemm"  # float logits straight from the int8 classifier, not rounded to 8 bits
+    assert {i.name for i in graph.initializer} <= {name for node in graph.node for name in node.input}
     interpreter = Interpreter(model_path=str(tflite_path))
     dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
     ops = interpreter._get_ops_details()

@@ -20,6 +20,7 @@ from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
 from .engine import Int8Job
 from .layers import Layer, conv_name
+from .onnx_graph import finish_file
 from .range_search import Histogram
 from .recipes import embedded_record
 
@@ -140,7 +141,7 @@ class OnnxInt8Engine:
         finally:
             logging.getLogger().removeFilter(quiet)
         io = IoSpec(**{**self.io.__dict__, "precision": "int8"})
-        _set_metadata(out, metadata_entries(self.card, io, embedded_record(self.recipe)))
+        finish_file(out, metadata_entries(self.card, io, embedded_record(self.recipe)))
 
     def _quantize_static(self, out: Path, exclude: list[Layer]) -> None:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -252,19 +253,6 @@ def _scopes(node: Any) -> tuple[list[str], list[str]]:
             except ValueError:
                 found[prop.key] = []
     return found.get("pkg.torch.onnx.name_scopes", []), found.get("pkg.torch.onnx.class_hierarchy", [])
-
-
-def _set_metadata(path: Path, entries: dict[str, str]) -> None:
-    import onnx
-
-    model = onnx.load(str(path))
-    kept = [p for p in model.metadata_props if p.key not in entries]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in entries.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
 
 
 def from_onnx_scopes(scopes: Sequence[str], classes: Sequence[str] = (), *, fallback: str) -> str:
