@@ -4,8 +4,13 @@ refusals."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeres.deploy.candidates import Candidate, Measured
@@ -67,14 +72,16 @@ def test_deploy_hands_over_the_fastest_measured_file_with_what_was_measured(tmp_
     assert "--force" in one_line_error(again)  # an earlier deploy folder is replaced only when asked
 
 
-def test_deploy_refuses_foreign_folders_and_remote_targets(tmp_path):
+def test_deploy_refuses_foreign_folders_boards_without_data_and_nothing_to_resume(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
     ckpt = CHECKPOINTS / "resnet20-12fca82f.th"
     result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path, "--force")
     assert "not an edgeres deploy folder" in one_line_error(result)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
     result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--target", "raspberry-pi-5")
-    assert "measures on this machine's CPU" in one_line_error(result)
+    assert "give them with --data" in one_line_error(result)  # refused before any connection is tried
+    result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--resume")
+    assert "no interrupted deploy to resume" in one_line_error(result)
     assert not (tmp_path / "d").exists()
     result = run_cli("deploy", ckpt, "--calib", CIFAR / "train", "--out", tmp_path / "d", "--formats", "onnx,tflit")
     assert "--formats" in one_line_error(result) and not (tmp_path / "d").exists()
@@ -109,3 +116,73 @@ def test_local_cpu_lists_every_runtime_installed_here():
     assert {"ort", "openvino", "litert", "executorch"} <= set(local.listed_runtimes())  # the dev extra has them
     board = resolve_target("raspberry-pi-5")
     assert not board.probes_runtimes and board.listed_runtimes() == board.runtimes
+
+
+@pytest.mark.shared
+def test_deploy_on_a_board_lost_mid_search_keeps_what_it_measured_and_resumes(board, sshd, tmp_path):
+    """Measured on the SSH board (a real sshd on 127.0.0.1, a torch-free Python); its connections are killed
+    once the first candidate is journaled; --resume measures only the rest."""
+    out = tmp_path / "deployed"
+    args = ["deploy", CHECKPOINTS / "resnet20-12fca82f.th", "--calib", CIFAR / "train", "--out", out, "--target"]
+    args += [board, "--data", CIFAR / "test", "--limit", "100", "--formats", "onnx", "--num", "64"]
+    args += ["--optimize", "none", "--max-drop", "3"]
+    stop = threading.Event()
+
+    def cut_when_journaled() -> None:
+        while not stop.is_set():
+            journals = [json.loads(p.read_text()) for p in tmp_path.glob(".deployed.*.work/journal.json")]
+            if any(j["rows"].get("screen") for j in journals):
+                for pid in sshd.session_pids():
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+    cutter = threading.Thread(target=cut_when_journaled, daemon=True)
+    cutter.start()
+    try:
+        lost = one_line_error(run_cli(*args))
+    finally:
+        stop.set()
+        cutter.join()
+    partial = tmp_path / "deployed.partial"
+    assert "--resume" in lost and str(partial) in lost and not out.exists()
+    kept = json.loads((partial / "journal.json").read_text())["rows"]["screen"]
+    assert kept and all(row["accuracy"] is not None for row in kept)
+
+    other = one_line_error(run_cli(*[a if a != "64" else "32" for a in map(str, args)], "--resume"))
+    assert "another model or other settings" in other  # --num differs: the measurements do not apply
+
+    result = run_cli(*args, "--resume", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["measured_on"].endswith(f"127.0.0.1:{sshd.port}") and record["metric"] == "top1"
+    assert record["machine"]["python"] and record["accuracy"] >= record["reference"] - 0.03
+    rows = json.loads((out / "report.json").read_text())["candidates"]
+    assert len(rows) == 5  # fp32 in ort and openvino; int8 in ort and in openvino both ways
+    first = kept[0]
+    again = [r for r in rows if r["runtime"] == first["runtime"] and r["settings"] == dict(first["settings"])]
+    assert any(r["p50_ms"] == first["stats"]["p50_ms"] for r in again)  # kept, not measured again
+    assert not partial.exists() and not list(tmp_path.glob(".deployed*")) and sshd.leftovers() == []
+
+
+@pytest.mark.shared
+def test_the_openvino_copy_quantizes_before_the_flatten_and_computes_the_same(resnet20_files, tmp_path, real_batch):
+    import onnx
+
+    from edgeres.deploy.build import per_runtime
+
+    int8 = tmp_path / "int8.onnx"
+    int8.write_bytes(resnet20_files["int8.onnx"].read_bytes())
+    files = dict((names[0], path) for path, names in per_runtime(int8, "onnx", ["ort", "openvino"]))
+    assert files["ort"] == int8 and files["openvino"] == tmp_path / "int8.openvino.onnx"
+    graph = onnx.load(str(files["openvino"])).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    gemm = next(node for node in graph.node if node.op_type == "Gemm")
+    before = producer[gemm.input[0]]
+    assert before.op_type in ("Reshape", "Flatten") and producer[before.input[0]].op_type == "DequantizeLinear"
+    from edgeres.predict import open_predictor
+
+    from edgeres.options import RuntimeOptions
+
+    for runtime, options in (("ort", RuntimeOptions()), ("openvino", RuntimeOptions(precision="f32"))):
+        a, b = (open_predictor(path, runtime, options).predict(real_batch) for path in (int8, files["openvino"]))
+        assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()  # the same numbers (bf16 tails aside)

@@ -15,7 +15,7 @@ from .flags import MAP_HELP, OPTIMIZE_LEVELS, choices, load_options
 @click.argument("model", type=click.Path())
 @click.option("--calib", required=True, help="Calibration images (folder, archive) or a calibration recipe.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (made; never merged).")
-@click.option("--target", default="local-cpu", show_default=True, help="Where it runs: a local target profile.")
+@click.option("--target", default="local-cpu", show_default=True, help="Where it runs: local-cpu or a board (SSH).")
 @click.option(
     "--formats",
     callback=lambda _ctx, param, value: choices(value, param, formats.names()),
@@ -41,6 +41,7 @@ from .flags import MAP_HELP, OPTIMIZE_LEVELS, choices, load_options
     help="Preparation of the finalists (the screen is always without): none skips the second round.",
 )
 @click.option("--force", is_flag=True, help="Replace an earlier deploy folder.")
+@click.option("--resume", is_flag=True, help="Go on from what an interrupted run measured (kept in OUT.partial).")
 @click.option("--json", "as_json", is_flag=True, help="Print deploy.json.")
 @load_options
 def deploy(
@@ -57,6 +58,7 @@ def deploy(
     finalists: int,
     optimize: str,
     force: bool,
+    resume: bool,
     as_json: bool,
     load: LoadOptions,
 ) -> None:
@@ -67,7 +69,7 @@ def deploy(
     settings = DeploySettings(
         target=target, calib=calib, formats=formats or (), num=num, data=data, limit=limit,
         map_by_position=map_by_position, max_drop=max_drop, finalists=finalists, optimize=optimize, force=force,
-        load=load,
+        resume=resume, load=load,
     )  # fmt: skip
     result = deploy_model(model, out, settings)
     record = json.loads((result.out / "deploy.json").read_text(encoding="utf-8"))

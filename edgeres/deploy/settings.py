@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -33,7 +35,14 @@ class DeploySettings:
     timing: TimingConfig = field(default_factory=lambda: SCREEN_TIMING)
     held_out: int = 256
     force: bool = False
+    resume: bool = False  # go on from the measurements an interrupted run kept (journal.partial_folder)
     load: LoadOptions = field(default_factory=LoadOptions)
+
+    def fingerprint(self) -> str:
+        """The settings that shape the candidates and their measurements (not the bound, which only chooses):
+        a resumed run must have the same."""
+        shaping = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("max_drop", "force", "resume")}
+        return json.dumps(shaping, sort_keys=True, default=str)
 
     def __post_init__(self) -> None:
         if not self.max_drop >= 0:

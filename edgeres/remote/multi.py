@@ -106,8 +106,8 @@ def _bench_local(
         data=options.data,
         limit=options.limit,
         map_by_position=options.map_by_position,
-        runtimes=tuple(target.bench_runtimes),
-        options=RuntimeOptions(threads=target.threads or None, device=target.device),
+        runtimes=options.runtimes or tuple(target.bench_runtimes),
+        options=RuntimeOptions(threads=target.threads or None, device=target.device, precision=options.precision),
         batches=options.batches,
         timing=options.timing,
     )

@@ -136,7 +136,7 @@ def bench(args: argparse.Namespace) -> None:
             limit=args.limit if scored else None,
             map_by_position=args.map_by_position and scored and data is not None,
             runtimes=tuple(args.runtime.split(",")) if args.runtime else (),
-            options=RuntimeOptions(threads=args.threads or None),
+            options=RuntimeOptions(threads=args.threads or None, precision=args.precision),
             batches=(batch,),
             timing=timing,
         )
@@ -190,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", default="1")
     run.add_argument("--threads", type=int, default=0)
     run.add_argument("--runtime")
+    run.add_argument("--precision")
     run.add_argument("--warmup", type=int, default=10)
     run.add_argument("--min-runs", type=int, default=100)
     run.add_argument("--min-seconds", type=float, default=1.0)

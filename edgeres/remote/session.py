@@ -170,6 +170,8 @@ class TargetRunOptions:
     timing: TimingConfig = field(default_factory=TimingConfig)
     accept_new_host_key: bool = False
     timeout: float = 3600.0  # seconds per board
+    runtimes: tuple[str, ...] = ()  # the runtimes each file is timed in; () the target's bench_runtimes
+    precision: str | None = None  # OpenVINO's inference precision (RuntimeOptions.precision); None by file kind
 
 
 def bench_remote(
@@ -226,7 +228,9 @@ def _bench_argv(
     argv += [f"--batch={','.join(map(str, options.batches))}", f"--threads={target.threads}"]
     argv += [f"--warmup={timing.warmup}"]
     argv += [f"--min-runs={timing.min_runs}", f"--min-seconds={timing.min_seconds}"]
-    argv += [f"--runtime={','.join(target.bench_runtimes)}"] if target.bench_runtimes else []
+    names = options.runtimes or target.bench_runtimes
+    argv += [f"--runtime={','.join(names)}"] if names else []
+    argv += [f"--precision={options.precision}"] if options.precision else []
     if data is not None:
         argv += [f"--data={data}"] + ([f"--limit={limit}"] if limit else [])
     return argv
