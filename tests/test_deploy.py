@@ -52,6 +52,8 @@ def test_deploy_hands_over_the_fastest_measured_file_with_what_was_measured(tmp_
     rows = report["candidates"]
     assert {"fp32", "int8"} <= {row["precision"] for row in rows} and report["pareto_front"]
     assert {row["format"] for row in rows} == {"onnx"}  # --formats honoured
+    table = (out / "report.md").read_text()
+    assert table.count("\n| ") == len(rows) + 1 and "**chosen**" in table  # a row per candidate, and the header
     openvino = [row["settings"] for row in rows if row["runtime"] == "openvino" and row["precision"] == "int8"]
     assert sorted(s["precision"] for s in openvino) == ["default", "f32"]  # both measured, not assumed
     fp32_p50 = {r["runtime"]: r["p50_ms"] for r in rows if r["precision"] == "fp32"}
@@ -179,10 +181,38 @@ def test_the_openvino_copy_quantizes_before_the_flatten_and_computes_the_same(re
     gemm = next(node for node in graph.node if node.op_type == "Gemm")
     before = producer[gemm.input[0]]
     assert before.op_type in ("Reshape", "Flatten") and producer[before.input[0]].op_type == "DequantizeLinear"
-    from edgeres.predict import open_predictor
-
     from edgeres.options import RuntimeOptions
+    from edgeres.predict import open_predictor
 
     for runtime, options in (("ort", RuntimeOptions()), ("openvino", RuntimeOptions(precision="f32"))):
         a, b = (open_predictor(path, runtime, options).predict(real_batch) for path in (int8, files["openvino"]))
         assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()  # the same numbers (bf16 tails aside)
+
+
+@pytest.mark.shared
+def test_deploy_prune_adds_latency_pruned_variants_timed_in_the_fastest_deployment(tmp_path):
+    """A CIFAR ResNet with one block per stage (32/64/128 channels, random weights): its latency tables are
+    quick to time. Agreement with the unpruned model is the bound (random weights: --max-drop 100)."""
+    import torch
+
+    from edgeres.card import ModelCard
+    from edgeres.models import ArchSpec, build_model, load_model, save_model
+
+    spec = ArchSpec("cifar", "basic", (1, 1, 1), 10, (32, 64, 128), "A")
+    card = ModelCard("resnet8", 10, (32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    torch.manual_seed(0)
+    model = save_model(build_model(spec), spec, card, tmp_path / "resnet8.safetensors")
+    out = tmp_path / "deployed"
+    args = ["deploy", model, "--calib", CIFAR / "train", "--out", out, "--formats", "onnx", "--num", "64"]
+    result = run_cli(*args, "--optimize", "none", "--prune", "0.9,0.05", "--max-drop", "100", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads((out / "report.json").read_text())
+    variant = [r for r in rows["candidates"] if r["file"].startswith("pruned-0.9/")]
+    unpruned = [r for r in rows["candidates"] if "/" not in r["file"]]
+    assert {(r["precision"], r["runtime"]) for r in variant} == {(r["precision"], r["runtime"]) for r in unpruned}
+    assert [note for note in rows["left_out"] if note.startswith("pruned to 0.05: ")]  # unreachable: said, not fatal
+    pruned = out / "candidates" / "pruned-0.9" / "model.safetensors"
+    assert load_model(pruned).spec != spec
+    fastest = min((r for r in unpruned if r["precision"] == "int8"), key=lambda r: r["p50_ms"])
+    plan = json.loads(pruned.with_name(pruned.name + ".report.json").read_text())["latency_plan"]
+    assert plan["setting"].startswith(f"{fastest['format']} int8 (")  # timed as the screen's fastest int8 file

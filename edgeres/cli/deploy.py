@@ -11,6 +11,14 @@ from ..options import LoadOptions
 from .flags import MAP_HELP, OPTIMIZE_LEVELS, choices, load_options
 
 
+def fractions(value: str | None, param: click.Parameter) -> tuple[float, ...]:
+    """A comma-separated list of numbers (validated as fractions by the settings)."""
+    try:
+        return tuple(float(part) for part in value.split(",")) if value else ()
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give numbers such as 0.75,0.5", param=param) from None
+
+
 @click.command()
 @click.argument("model", type=click.Path())
 @click.option("--calib", required=True, help="Calibration images (folder, archive) or a calibration recipe.")
@@ -40,6 +48,14 @@ from .flags import MAP_HELP, OPTIMIZE_LEVELS, choices, load_options
     type=click.Choice(OPTIMIZE_LEVELS),
     help="Preparation of the finalists (the screen is always without): none skips the second round.",
 )
+@click.option(
+    "--prune",
+    callback=lambda _ctx, param, value: fractions(value, param),
+    help="Latency-pruned variants too, comma-separated fractions of the unpruned latency (e.g. 0.75,0.5).",
+)
+@click.option("--finetune", type=click.Path(), help="Labeled training images that fine-tune each pruned variant.")
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1), help="Fine-tuning epochs.")
+@click.option("--finetune-limit", type=click.IntRange(min=1), help="Training images per epoch (class-stratified).")
 @click.option("--force", is_flag=True, help="Replace an earlier deploy folder.")
 @click.option("--resume", is_flag=True, help="Go on from what an interrupted run measured (kept in OUT.partial).")
 @click.option("--json", "as_json", is_flag=True, help="Print deploy.json.")
@@ -57,6 +73,10 @@ def deploy(
     num: int,
     finalists: int,
     optimize: str,
+    prune: tuple[float, ...],
+    finetune: str | None,
+    epochs: int,
+    finetune_limit: int | None,
     force: bool,
     resume: bool,
     as_json: bool,
@@ -68,7 +88,8 @@ def deploy(
 
     settings = DeploySettings(
         target=target, calib=calib, formats=formats or (), num=num, data=data, limit=limit,
-        map_by_position=map_by_position, max_drop=max_drop, finalists=finalists, optimize=optimize, force=force,
+        map_by_position=map_by_position, max_drop=max_drop, finalists=finalists, optimize=optimize, prune=prune,
+        finetune=finetune, epochs=epochs, finetune_limit=finetune_limit, force=force,
         resume=resume, load=load,
     )  # fmt: skip
     result = deploy_model(model, out, settings)
@@ -81,7 +102,7 @@ def deploy(
     for row in sorted(result.rows, key=lambda r: r.p50):
         mark = "*" if row is result.chosen else " "
         accuracy = f"{row.accuracy:.2%}" if row.accuracy is not None else "-"
-        click.echo(f"{mark} {row.candidate.name:<48} p50 {row.p50:8.3f} ms  {result.metric} {accuracy}")
+        click.echo(f"{mark} {row.candidate.name:<56} p50 {row.p50:8.3f} ms  {result.metric} {accuracy}")
     click.echo(
         f"chose {result.chosen.candidate.name}: {record['p50_ms']:.3f} ms p50, {result.metric} "
         f"{record['accuracy']:.2%} (reference {result.reference:.2%}, --max-drop {settings.max_drop}); "

@@ -10,6 +10,8 @@ from typing import Any
 from ..options import PRECISIONS, RuntimeOptions
 from ..runtimes import registry as runtimes
 
+CANDIDATES = "candidates"  # the folder of a deploy run where the model's files are made (variants below it)
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -22,9 +24,14 @@ class Candidate:
     settings: tuple[tuple[str, Any], ...] = ()  # RuntimeOptions fields, e.g. (("precision", "default"),)
 
     @property
+    def label(self) -> str:
+        """The file's name, under its variant's folder for a pruned variant's file (pruned-0.5/int8-none.onnx)."""
+        return self.file.name if self.file.parent.name == CANDIDATES else f"{self.file.parent.name}/{self.file.name}"
+
+    @property
     def name(self) -> str:
         extra = ",".join(f"{k}={v}" for k, v in self.settings)
-        return f"{self.file.name} [{self.runtime}{' ' + extra if extra else ''}]"
+        return f"{self.label} [{self.runtime}{' ' + extra if extra else ''}]"
 
     def options(self, threads: int | None) -> RuntimeOptions:
         return RuntimeOptions(threads=threads, **dict(self.settings))

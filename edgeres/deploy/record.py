@@ -41,7 +41,7 @@ def nothing_within(rows: list[Measured], reference: float, metric: str, max_drop
 def row_record(row: Measured) -> dict[str, Any]:
     c = row.candidate
     return {
-        "file": c.file.name,
+        "file": c.label,
         "format": c.fmt,
         "precision": c.precision,
         "runtime": c.runtime,
@@ -79,3 +79,29 @@ def write_records(work: Path, result: DeployResult, target: Target, settings: De
         "left_out": result.notes,
     }
     (work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (work / "report.md").write_text(_markdown(result, target), encoding="utf-8")
+
+
+def _markdown(result: DeployResult, target: Target) -> str:
+    """Every candidate as a table row, fastest first: the chosen one and the Pareto front marked."""
+    front = {id(r) for r in pareto_front(result.rows)}
+    lines = [
+        f"# edgeres deploy on {target.name}",
+        "",
+        f"Chosen: {result.chosen.candidate.name}; {result.metric} of the PyTorch model {result.reference:.2%}; "
+        f"{len(result.rows)} candidates measured in {result.seconds:.0f} s on {result.machine.get('cpu_model', '?')}.",
+        "",
+        f"| | file | runtime | settings | p50 ms | p90 ms | p99 ms | {result.metric} | Pareto |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(result.rows, key=lambda r: r.p50):
+        c, stats = row.candidate, row.stats
+        accuracy = f"{row.accuracy:.2%}" if row.accuracy is not None else "-"
+        settings = ", ".join(f"{k}={v}" for k, v in c.settings) or "-"
+        lines.append(
+            f"| {'**chosen**' if row is result.chosen else ''} | {c.label} | {c.runtime} | {settings} | "
+            f"{stats['p50_ms']:.3f} | {stats['p90_ms']:.3f} | {stats['p99_ms']:.3f} | {accuracy} | "
+            f"{'yes' if id(row) in front else ''} |"
+        )
+    lines += ["", *(f"- left out: {note}" for note in result.notes)]
+    return "\n".join(lines).rstrip() + "\n"

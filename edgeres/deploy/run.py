@@ -20,9 +20,9 @@ from ..quantize.recipe_target import for_profile
 from ..remote.check import check_named_target
 from ..remote.targets import Target, resolve_target
 from ..runtimes import registry as runtimes
-from . import build
+from . import build, pruned
 from .board import BoardLostError
-from .candidates import Candidate, Measured, for_file, local_runtimes
+from .candidates import CANDIDATES, Candidate, Measured, for_file, local_runtimes
 from .choose import choose
 from .context import Run
 from .journal import JOURNAL, partial_folder, run_key, work_folder
@@ -45,7 +45,7 @@ def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], set
     loaded = load_model(model, settings.load)
     recipe = for_profile(target).target
     with work_folder(out, run_key(Path(model), settings.fingerprint()), settings.resume) as journal:
-        files = journal.folder / "candidates"
+        files = journal.folder / CANDIDATES
         files.mkdir(exist_ok=True)
         run = Run(Path(model), files, target, available, settings, [], journal, recipe)
         try:
@@ -101,25 +101,51 @@ def _screen(loaded: LoadedModel, run: Run) -> tuple[list[Measured], float, str]:
     if missing:
         package = formats.named(missing[0]).packages[0]
         raise DeployError(f"--formats {missing[0]}: this environment cannot write it; pip install {package}")
-    candidates: list[Candidate] = []
-    for fmt in asked:
-        if not any(fmt in runtimes.named(name).formats for name in run.available):
-            continue
-        try:
-            fp32 = build.fp32_file(loaded, fmt, run.files)
-            candidates += for_file(fp32, fmt, "fp32", run.available)
-            if fmt in formats.int8_names():
-                int8 = build.int8_file(fp32, run.model, fmt, run.recipe, "none", run.files, run.settings)
-                for file, names in build.per_runtime(int8, fmt, run.available):
-                    candidates += for_file(file, fmt, "int8", names)
-        except EdgeresError as exc:  # one format's converter failing leaves the others to choose from
-            run.notes.append(f"{fmt}: {exc}")
+    candidates = _candidates(loaded, run.model, run.files, asked, run)
     if not candidates:
         raise DeployError(
             f"{run.target.name}: no runtime there opens any format edgeres writes here (runtimes: "
             f"{', '.join(run.available) or 'none'}); install one there: pip install onnxruntime"
         )
-    return measure_candidates(candidates, loaded.card, run, "screen")
+    rows, reference, metric = measure_candidates(candidates, loaded.card, run, "screen")
+    return rows + _pruned_rows(rows, asked, run), reference, metric
+
+
+def _pruned_rows(rows: list[Measured], asked: tuple[str, ...], run: Run) -> list[Measured]:
+    """With --prune: each latency-pruned variant's candidates, measured like the model's (a variant that cannot
+    be made is said in the notes; the others go on)."""
+    if not run.settings.prune:
+        return []
+    setting, found = pruned.latency_setting(rows, run), []
+    for fraction in run.settings.prune:
+        try:
+            path = pruned.pruned_model(fraction, setting, run)
+            variant = load_model(path)
+            made = _candidates(variant, path, path.parent, asked, run)
+            found += measure_candidates(made, variant.card, run, "screen")[0]
+        except BoardLostError:
+            raise
+        except EdgeresError as exc:
+            run.notes.append(f"pruned to {fraction:g}: {exc}")
+    return found
+
+
+def _candidates(loaded: LoadedModel, model: Path, folder: Path, asked: tuple[str, ...], run: Run) -> list[Candidate]:
+    """Each format's fp32 file of `loaded` and its plain-recipe int8 file(s), in every runtime that opens them."""
+    candidates: list[Candidate] = []
+    for fmt in asked:
+        if not any(fmt in runtimes.named(name).formats for name in run.available):
+            continue
+        try:
+            fp32 = build.fp32_file(loaded, fmt, folder)
+            candidates += for_file(fp32, fmt, "fp32", run.available)
+            if fmt in formats.int8_names():
+                int8 = build.int8_file(fp32, model, fmt, run.recipe, "none", folder, run.settings)
+                for file, names in build.per_runtime(int8, fmt, run.available):
+                    candidates += for_file(file, fmt, "int8", names)
+        except EdgeresError as exc:  # one format's converter failing leaves the others to choose from
+            run.notes.append(f"{fmt}: {exc}")
+    return candidates
 
 
 def _finalists(rows: list[Measured], loaded: LoadedModel, run: Run) -> list[Measured]:
@@ -139,8 +165,10 @@ def _finalists(rows: list[Measured], loaded: LoadedModel, run: Run) -> list[Meas
     again: list[Candidate] = []
     for row in picked:
         c = row.candidate
-        fp32 = run.files / f"fp32{formats.named(c.fmt).suffix}"
-        better = build.int8_file(fp32, run.model, c.fmt, run.recipe, settings.optimize, run.files, settings)
+        folder = c.file.parent
+        fp32 = folder / f"fp32{formats.named(c.fmt).suffix}"
+        model = pruned.source_of(c.file, run)
+        better = build.int8_file(fp32, model, c.fmt, run.recipe, settings.optimize, folder, settings)
         for file, _ in build.per_runtime(better, c.fmt, [c.runtime]):
             again += [x for x in for_file(file, c.fmt, "int8", [c.runtime]) if x.settings == c.settings]
     others = [r.candidate for r in rows if r.candidate.precision == "fp32"] + [r.candidate for r in picked]

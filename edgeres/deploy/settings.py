@@ -34,6 +34,10 @@ class DeploySettings:
     optimize: str = "fast"
     timing: TimingConfig = field(default_factory=lambda: SCREEN_TIMING)
     held_out: int = 256
+    prune: tuple[float, ...] = ()  # latency fractions: a pruned variant per fraction (deploy.pruned)
+    finetune: str | os.PathLike[str] | None = None  # labeled training images that fine-tune each variant
+    epochs: int = 5
+    finetune_limit: int | None = None
     force: bool = False
     resume: bool = False  # go on from the measurements an interrupted run kept (journal.partial_folder)
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -54,5 +58,12 @@ class DeploySettings:
         unknown = [name for name in self.formats if name not in registry.names()]
         if unknown:
             raise EdgeresError(f"--formats: {unknown[0]!r} is not a format; choose among {', '.join(registry.names())}")
+        for fraction in self.prune:
+            if not 0.0 < fraction < 1.0:
+                raise EdgeresError(f"--prune takes fractions of the unpruned latency in (0, 1); got {fraction}")
+        if not self.prune and (self.finetune is not None or self.finetune_limit is not None):
+            raise EdgeresError("--finetune and --finetune-limit apply to --prune: give the latency fractions too")
+        if self.epochs < 1:
+            raise EdgeresError(f"--epochs must be 1 or more, got {self.epochs}")
         if self.optimize not in ("none", "fast", "best"):
             raise EdgeresError(f"--optimize must be none, fast or best, got {self.optimize!r}")
