@@ -30,7 +30,7 @@ from edgeres.remote import (
 )
 from edgeres.report.schema import TARGETS_SCHEMA
 
-from .conftest import CIFAR, one_line_error, run_cli
+from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
 from .sshd import Sshd, free_port, keygen
 
 
@@ -265,3 +265,49 @@ def test_board_times_a_file_in_the_runtimes_its_profile_names(sshd, torch_free_p
     assert [e["accuracy"] for e in remote] == [e.accuracy for e in local.entries]
     assert remote[1]["accuracy"]["agreement_across_runtimes"] >= 0.97
     assert sshd.leftovers() == []
+
+
+@pytest.mark.shared
+def test_deploy_on_a_board_lost_mid_search_keeps_what_it_measured_and_resumes(board, sshd, tmp_path):
+    """Measured on the SSH board (a real sshd on 127.0.0.1, a torch-free Python); its connections are killed
+    once the first candidate is journaled; --resume measures only the rest."""
+    out = tmp_path / "deployed"
+    args = ["deploy", CHECKPOINTS / "resnet20-12fca82f.th", "--calib", CIFAR / "train", "--out", out, "--target"]
+    args += [board, "--data", CIFAR / "test", "--limit", "100", "--formats", "onnx", "--num", "64"]
+    args += ["--optimize", "none", "--max-drop", "3"]
+    stop = threading.Event()
+
+    def cut_when_journaled() -> None:
+        while not stop.is_set():
+            journals = [json.loads(p.read_text()) for p in tmp_path.glob(".deployed.*.work/journal.json")]
+            if any(j["rows"].get("screen") for j in journals):
+                for pid in sshd.session_pids():
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+
+    cutter = threading.Thread(target=cut_when_journaled, daemon=True)
+    cutter.start()
+    try:
+        lost = one_line_error(run_cli(*args))
+    finally:
+        stop.set()
+        cutter.join()
+    partial = tmp_path / "deployed.partial"
+    assert "--resume" in lost and str(partial) in lost and not out.exists()
+    kept = json.loads((partial / "journal.json").read_text())["rows"]["screen"]
+    assert kept and all(row["accuracy"] is not None for row in kept)
+
+    other = one_line_error(run_cli(*[a if a != "64" else "32" for a in map(str, args)], "--resume"))
+    assert "another model or other settings" in other  # --num differs: the measurements do not apply
+
+    result = run_cli(*args, "--resume", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["measured_on"].endswith(f"127.0.0.1:{sshd.port}") and record["metric"] == "top1"
+    assert record["machine"]["python"] and record["accuracy"] >= record["reference"] - 0.03
+    rows = json.loads((out / "report.json").read_text())["candidates"]
+    assert len(rows) == 5  # fp32 in ort and openvino; int8 in ort and in openvino both ways
+    first = kept[0]
+    again = [r for r in rows if r["runtime"] == first["runtime"] and r["settings"] == dict(first["settings"])]
+    assert any(r["p50_ms"] == first["stats"]["p50_ms"] for r in again)  # kept, not measured again
+    assert not partial.exists() and not list(tmp_path.glob(".deployed*")) and sshd.leftovers() == []

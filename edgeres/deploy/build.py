@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from ..export import export_model
@@ -11,8 +10,8 @@ from ..formats import registry as formats
 from ..models import LoadedModel
 from ..options import LoadOptions
 from ..quantize import QuantizeSettings, quantize_model
-from ..quantize.onnx_graph import openvino_copy
 from ..quantize.source import needs_model
+from ..runtimes import registry as runtimes
 from .settings import DeploySettings
 
 
@@ -38,24 +37,20 @@ def int8_file(
     return quantize_model(source, out, quantize).path
 
 
-# (format, runtime) -> a rewrite of the int8 file that runs faster in that runtime only (same numbers)
-REWRITES: dict[tuple[str, str], Callable[[Path, Path], Path]] = {("onnx", "openvino"): openvino_copy}
-
-
-def per_runtime(int8: Path, fmt: str, available: list[str]) -> list[tuple[Path, list[str]]]:
-    """The int8 file each runtime runs: its own rewrite where REWRITES has one (made once, beside `int8`, with
-    its card), else `int8` itself."""
+def per_runtime(int8: Path, available: list[str]) -> list[tuple[Path, list[str]]]:
+    """The int8 file each runtime runs: its own copy where the runtime declares one (Runtime.int8_copy; made
+    once, beside `int8`, with its card), else `int8` itself."""
     found: list[tuple[Path, list[str]]] = []
-    plain = [name for name in available if (fmt, name) not in REWRITES]
+    plain = [name for name in available if not runtimes.named(name).int8_copy]
     if plain:
         found.append((int8, plain))
     for name in available:
-        rewrite = REWRITES.get((fmt, name))
-        if rewrite is None:
+        runtime = runtimes.named(name)
+        if not runtime.int8_copy:
             continue
         out = int8.with_name(f"{int8.stem}.{name}{int8.suffix}")
         if not out.is_file():
-            rewrite(int8, out)
+            runtime.copy_int8(int8, out)
         card = int8.with_name(int8.name + ".card.json")
         if card.is_file():
             shutil.copyfile(card, out.with_name(out.name + ".card.json"))

@@ -25,7 +25,7 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        """The file's name, under its variant's folder for a pruned variant's file (pruned-0.5/int8-none.onnx)."""
+        """The file's name; a pruned variant's file under its variant's folder (pruned-0.5/int8-none...)."""
         return self.file.name if self.file.parent.name == CANDIDATES else f"{self.file.parent.name}/{self.file.name}"
 
     @property

@@ -6,15 +6,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import sha256_file, sweep_leftovers
+from .._io import own_folder, sha256_file
 from ..errors import EdgeresError
 from .candidates import Candidate, Measured
 
@@ -94,26 +92,21 @@ def _load(folder: Path, key: str) -> Journal:
 
 @contextlib.contextmanager
 def work_folder(out: Path, key: str, resume: bool) -> Iterator[Journal]:
-    """The run's working folder and journal: a fresh one beside `out`, or with `resume` the one an earlier run
-    left. When the block fails after something was measured, the folder is kept as partial_folder(out) (an
-    older one replaced); otherwise it goes. The caller moves it to `out` on success."""
+    """The run's working folder and journal: a fresh one beside `out` (_io.own_folder), or with `resume` the
+    one an earlier run left. When the block fails after something was measured, a fresh folder is kept as
+    partial_folder(out) (an older one replaced); otherwise it goes. The caller moves it to `out` on success."""
     partial = partial_folder(out)
-    if resume and not (partial / JOURNAL).is_file():
-        raise EdgeresError(f"{partial}: no interrupted deploy to resume; run without --resume")
     if resume:
-        journal = _load(partial, key)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sweep_leftovers(out)  # a killed run's folder (its process gone); same naming as _io.own_folder
-        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".work", dir=out.parent))
+        if not (partial / JOURNAL).is_file():
+            raise EdgeresError(f"{partial}: no interrupted deploy to resume; run without --resume")
+        yield _load(partial, key)  # stays where it is when this run fails too
+        return
+    with own_folder(out) as folder:
         journal = Journal(folder, key)
-    try:
-        yield journal
-    except BaseException:
-        if journal.folder != partial and journal.folder.exists():
-            if any(journal.rows.values()):
+        try:
+            yield journal
+        except BaseException:
+            if any(journal.rows.values()) and folder.exists():
                 shutil.rmtree(partial, ignore_errors=True)
-                journal.folder.rename(partial)
-            else:
-                shutil.rmtree(journal.folder, ignore_errors=True)
-        raise
+                folder.rename(partial)
+            raise

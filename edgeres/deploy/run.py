@@ -141,7 +141,9 @@ def _candidates(loaded: LoadedModel, model: Path, folder: Path, asked: tuple[str
             candidates += for_file(fp32, fmt, "fp32", run.available)
             if fmt in formats.int8_names():
                 int8 = build.int8_file(fp32, model, fmt, run.recipe, "none", folder, run.settings)
-                for file, names in build.per_runtime(int8, fmt, run.available):
+                for file, names in build.per_runtime(
+                    int8, [n for n in run.available if fmt in runtimes.named(n).formats]
+                ):
                     candidates += for_file(file, fmt, "int8", names)
         except EdgeresError as exc:  # one format's converter failing leaves the others to choose from
             run.notes.append(f"{fmt}: {exc}")
@@ -169,7 +171,7 @@ def _finalists(rows: list[Measured], loaded: LoadedModel, run: Run) -> list[Meas
         fp32 = folder / f"fp32{formats.named(c.fmt).suffix}"
         model = pruned.source_of(c.file, run)
         better = build.int8_file(fp32, model, c.fmt, run.recipe, settings.optimize, folder, settings)
-        for file, _ in build.per_runtime(better, c.fmt, [c.runtime]):
+        for file, _ in build.per_runtime(better, [c.runtime]):
             again += [x for x in for_file(file, c.fmt, "int8", [c.runtime]) if x.settings == c.settings]
     others = [r.candidate for r in rows if r.candidate.precision == "fp32"] + [r.candidate for r in picked]
     measured, _, _ = measure_candidates(again + others, loaded.card, run, "final")

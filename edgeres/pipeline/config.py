@@ -81,10 +81,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "min_seconds": ((float, int), 1.0, "timed seconds at least"),
     },
     "deploy": {
-        "enabled": ((bool,), False, "choose the fastest file for this machine per variant (edgeres deploy)"),
+        "enabled": ((bool,), False, "choose the fastest file for [deploy] target per variant (edgeres deploy)"),
         "max_drop": ((float, int), 1.0, "points of top-1 on the evaluation subset a deployed file may lose"),
         "finalists": ((int,), 2, "int8 files re-made with [deploy] optimize and measured again"),
         "optimize": ((str,), "fast", "preparation of the finalists: none, fast or best"),
+        "target": ((str,), "local-cpu", "where the candidates are measured: local-cpu or a board profile (SSH)"),
     },
 }
 # (section, key) -> (test, what the value must be): checked before any stage runs

@@ -212,13 +212,13 @@ def report_stage(
 
 
 def deploy_stage(runner: StageRunner, variant: str, source: Path) -> dict[str, Any]:
-    """`edgeres deploy` for one variant on this machine, bound on top-1 of the evaluation subset."""
+    """`edgeres deploy` for one variant on [deploy] target, bound on top-1 of the evaluation subset."""
     from ..deploy.run import deploy_model
     from ..deploy.settings import DeploySettings
 
     data, deploy = runner.config["data"], runner.config["deploy"]
     out = runner.out / "deploy" / variant
-    settings = {k: deploy[k] for k in ("max_drop", "finalists", "optimize")}
+    settings = {k: deploy[k] for k in ("max_drop", "finalists", "optimize", "target")}
     settings["formats"] = runner.config["export"]["formats"]
     settings |= {"calibration": data["calibration"], "evaluation": data["evaluation"]}
     settings |= {"images": data["evaluation_images"], "map_by_position": data["map_by_position"]}
@@ -228,7 +228,7 @@ def deploy_stage(runner: StageRunner, variant: str, source: Path) -> dict[str, A
             source,
             out,
             DeploySettings(
-                calib=data["calibration"], formats=tuple(runner.config["export"]["formats"]),
+                target=deploy["target"], calib=data["calibration"], formats=tuple(runner.config["export"]["formats"]),
                 num=data["calibration_images"] or 256, data=data["evaluation"],
                 limit=data["evaluation_images"] or None, map_by_position=data["map_by_position"],
                 max_drop=deploy["max_drop"], finalists=deploy["finalists"], optimize=deploy["optimize"],

@@ -27,6 +27,7 @@ RUNTIME = Runtime(
     "openvino:OpenVinoPredictor",
     options=("precision",),
     requires=("onnx",),
+    int8_copy="openvino_graph:openvino_copy",
 )
 
 

@@ -35,6 +35,9 @@ class Runtime:
     options: tuple[str, ...] = ()  # the runtime-specific RuntimeOptions fields it takes (e.g. PyTorch's fp16)
     board: bool = True  # runs in the torch-free board runner
     requires: tuple[str, ...] = ()  # distributions it needs besides one of `packages`
+    # "module:callable" in edgeres.runtimes, called as copy(int8 file, out): the same int8 file rewritten into a
+    # graph this runtime runs faster (and others may not); "" where the file runs as made
+    int8_copy: str = ""
 
     @property
     def suffixes(self) -> tuple[str, ...]:
@@ -59,6 +62,14 @@ class Runtime:
         module, _, name = self.opener.partition(":")
         opener = getattr(importlib.import_module(f"{__package__}.{module}"), name)
         return opener(path, options, load or LoadOptions())
+
+    def copy_int8(self, path: Path, out: Path) -> Path:
+        """`path` as this runtime's int8_copy writes it to `out` (`path` itself where it has none)."""
+        if not self.int8_copy:
+            return path
+        module, _, name = self.int8_copy.partition(":")
+        copy: Any = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        return Path(copy(path, out))
 
     def install_hint(self) -> str:
         return " ".join((self.packages[0], *self.requires))

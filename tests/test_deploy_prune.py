@@ -1,0 +1,39 @@
+"""`edgeres deploy --prune`: latency-pruned variants (apart from test_deploy.py, so the two spread over the
+test workers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import CIFAR, run_cli
+
+
+@pytest.mark.shared
+def test_deploy_prune_adds_latency_pruned_variants_timed_in_the_fastest_deployment(tmp_path):
+    """A CIFAR ResNet with one block per stage (32/64/128 channels, random weights): its latency tables are
+    quick to time. Agreement with the unpruned model is the bound (random weights: --max-drop 100)."""
+    import torch
+
+    from edgeres.card import ModelCard
+    from edgeres.models import ArchSpec, build_model, load_model, save_model
+
+    spec = ArchSpec("cifar", "basic", (1, 1, 1), 10, (32, 64, 128), "A")
+    card = ModelCard("resnet8", 10, (32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    torch.manual_seed(0)
+    model = save_model(build_model(spec), spec, card, tmp_path / "resnet8.safetensors")
+    out = tmp_path / "deployed"
+    args = ["deploy", model, "--calib", CIFAR / "train", "--out", out, "--formats", "onnx", "--num", "64"]
+    result = run_cli(*args, "--optimize", "none", "--prune", "0.9,0.05", "--max-drop", "100", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads((out / "report.json").read_text())
+    variant = [r for r in rows["candidates"] if r["file"].startswith("pruned-0.9/")]
+    unpruned = [r for r in rows["candidates"] if "/" not in r["file"]]
+    assert {(r["precision"], r["runtime"]) for r in variant} == {(r["precision"], r["runtime"]) for r in unpruned}
+    assert [note for note in rows["left_out"] if note.startswith("pruned to 0.05: ")]  # unreachable: said, not fatal
+    pruned = out / "candidates" / "pruned-0.9" / "model.safetensors"
+    assert load_model(pruned).spec != spec
+    fastest = min((r for r in unpruned if r["precision"] == "int8"), key=lambda r: r["p50_ms"])
+    plan = json.loads(pruned.with_name(pruned.name + ".report.json").read_text())["latency_plan"]
+    assert plan["setting"].startswith(f"{fastest['format']} int8 (")  # timed as the screen's fastest int8 file
