@@ -58,3 +58,11 @@ class ExportError(EdgeresError):
 
 class RecipeError(EdgeresError):
     """A quantization option that the chosen engine or target does not offer."""
+
+
+class NonFiniteError(EdgeresError):
+    """A model computed NaN or infinite outputs: no score, agreement or verification is made from them."""
+
+
+class EdgeresWarning(UserWarning):
+    """Something the user should know while the result is still right; the CLI prints it as one `warning:` line."""

@@ -14,6 +14,7 @@ import numpy as np
 from .card import ModelCard
 from .data import ImageSet, SkipLog, iter_batches, open_images, stratified_subset
 from .errors import DataError
+from .finite import finite_outputs
 from .isa import cpu_warning
 from .predict import Predictor
 
@@ -92,7 +93,7 @@ def class_mapping(card: ModelCard, images: ImageSet, by_position: bool = False) 
 
 def _top_k(predictor: Predictor, x: np.ndarray, k: int, classes: int, label: str) -> np.ndarray:
     """The k best of `classes` per image, best first; DataError naming the model when its output is not that."""
-    logits = predictor.predict(x)
+    logits = finite_outputs(predictor.predict(x), label)
     if logits.ndim != 2 or logits.shape[1] != classes:
         raise DataError(f"{label}: model returned shape {logits.shape}, expected (N, {classes})")
     return np.argsort(-logits, axis=1, kind="stable")[:, :k]

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
-from ..errors import EdgeresError
+from ..errors import EdgeresError, EdgeresWarning
 from .bench import bench
 from .demo import demo
 from .deploy import deploy
@@ -43,7 +44,15 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", EdgeresWarning)  # each one said, not only the first per place
+                shown = warnings.showwarning
+                warnings.showwarning = lambda message, category, *rest, **kw: (  # type: ignore[assignment]
+                    click.echo(f"warning: {message}", err=True)
+                    if issubclass(category, EdgeresWarning)
+                    else shown(message, category, *rest, **kw)
+                )
+                return super().invoke(ctx)
         except EdgeresError as exc:
             if ctx.meta.get("edgeres.debug"):
                 raise

@@ -15,6 +15,7 @@ from ..bench.stats import latency_stats
 from ..data import open_images
 from ..errors import EdgeresError
 from ..evaluate import score_many
+from ..finite import finite_outputs
 from ..options import RuntimeOptions
 from ..predict import Predictor, open_predictor
 from ..runtimes import registry as runtimes
@@ -65,5 +66,8 @@ def top1(
 def agreement(reference: Predictor, opened: dict[Candidate, Any], images: np.ndarray) -> dict[Candidate, float]:
     """The share of `images` (preprocessed, held out of calibration) where each candidate's top-1 is the
     reference's."""
-    expected = np.argmax(reference.predict(images), axis=1)
-    return {c: float(np.mean(np.argmax(p.predict(images), axis=1) == expected)) for c, p in opened.items()}
+    expected = np.argmax(finite_outputs(reference.predict(images), "the PyTorch model"), axis=1)
+    found = {}
+    for c, predictor in opened.items():
+        found[c] = float(np.mean(np.argmax(finite_outputs(predictor.predict(images), c.file), axis=1) == expected))
+    return found

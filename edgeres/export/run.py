@@ -93,7 +93,8 @@ def export_model(
         if inputs is not None:
             predictor = exporter.open(tmp)
             try:
-                verification = verify(predictor, loaded.model, inputs[0], inputs[1], io.precision)
+                names = (f"the {loaded.card.arch} model" if isinstance(model, LoadedModel) else str(model), str(target))
+                verification = verify(predictor, loaded.model, inputs[0], inputs[1], io.precision, names)
             finally:
                 predictor.close()
         result = ExportResult(

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..card import ModelCard
 from ..data import iter_batches, open_images, stratified_subset
+from ..finite import finite_outputs
 from ..predict import Predictor
 
 FP32_MAX_RELATIVE_DIFF = 1e-3  # of the reference logits' range
@@ -50,13 +51,17 @@ def verification_inputs(
     return np.concatenate(batches), f"images:{data}"
 
 
-def verify(predictor: Predictor, model: nn.Module, inputs: np.ndarray, source: str, precision: str) -> Verification:
-    """Compare logits; the rule for float32 is exact top-1 and a diff within 1e-3 of the logit range."""
+def verify(
+    predictor: Predictor, model: nn.Module, inputs: np.ndarray, source: str, precision: str, names: tuple[str, str]
+) -> Verification:
+    """Compare logits; the rule for float32 is exact top-1 and a diff within 1e-3 of the logit range. `names`
+    (the model's, the exported file's) name them when either computes NaN or infinite values."""
     with torch.inference_mode():
         reference = np.concatenate(
             [model(torch.from_numpy(c)).numpy() for c in np.array_split(inputs, max(1, len(inputs) // 64))]
         )
-    exported = predictor.predict(inputs)
+    finite_outputs(reference, names[0])
+    exported = finite_outputs(predictor.predict(inputs), names[1])
     max_diff = float(np.abs(exported - reference).max())
     logit_range = float(reference.max() - reference.min())
     relative = max_diff / logit_range if logit_range > 0 else max_diff

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..export.base import get_exporter
+from ..finite import finite_outputs
 from ..isa import local_cpu
 
 # Below this top-1 agreement with fp32 the int8 file is probably broken, not merely approximate: good int8
@@ -59,7 +60,8 @@ def held_out_check(fmt: str, fp32: Path, int8: Path, inputs: np.ndarray) -> Held
     exporter = get_exporter(fmt)
     predictors = [exporter.open(fp32), exporter.open(int8)]
     try:
-        reference, approx = (predictor.predict(inputs) for predictor in predictors)
+        reference = finite_outputs(predictors[0].predict(inputs), fp32)
+        approx = finite_outputs(predictors[1].predict(inputs), int8)
     finally:
         for predictor in predictors:
             predictor.close()
