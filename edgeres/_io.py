@@ -14,11 +14,14 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from .errors import EdgeresError, OutputError, OutputExistsError
+from .errors import EdgeresError, EdgeresWarning, OutputError, OutputExistsError
 
 _LEFTOVER = re.compile(r"\.(?P<pid>\d+)\.[^.]+\.(tmp|work)$")
 _FIXES = {
@@ -87,8 +90,24 @@ def require_new(target: str | os.PathLike[str], *, force: bool = False) -> None:
     """Before any work: OutputExistsError when `target` exists and `force` is false; sweep dead leftovers."""
     path = Path(target)
     sweep_leftovers(path)
-    if path.exists() and not force:
+    if (path.exists() or path.is_symlink()) and not force:
         raise OutputExistsError(f"{path}: already exists; pass --force to overwrite it or choose another --out")
+    replaceable(path)
+
+
+def replaceable(path: Path) -> None:
+    """OutputError unless `path` is absent, a regular file or a symbolic link (the link is replaced, never what
+    it points to): --force must not turn a device, a pipe or a folder into a file."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(os_error_message(exc, path)) from None
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return
+    kind = "folder" if stat.S_ISDIR(mode) else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
+    raise OutputError(f"{path}: is a {kind}, not a file; edgeres replaces files only: choose another --out")
 
 
 def _full_disk(folder: Path) -> bool:
@@ -143,6 +162,7 @@ def atomic_outputs(paths: Sequence[str | os.PathLike[str]], *, force: bool = Fal
             for target in targets:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 sweep_leftovers(target)
+                replaceable(target)
                 temps.append(_temp_file(target))
             yield temps
             mode = output_mode()
@@ -219,14 +239,47 @@ def cache_dir() -> Path:
 
 
 def write_cache_json(path: Path, data: object) -> None:
-    """Write a cache entry atomically, best effort: an unwritable cache folder costs time, never the result."""
+    """Write a cache entry atomically, with the sha256 of its content inside (read_cache_json checks it), best
+    effort: an unwritable cache folder costs time, never the result."""
+    text = json.dumps(data, indent=1, sort_keys=True)
+    record = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "data": data}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=1, sort_keys=True))
+            fh.write(json.dumps(record, indent=1, sort_keys=True))
         os.replace(fh.name, path)
     except OSError:
         pass
+
+
+def read_cache_json(path: Path) -> Any:
+    """A cache entry's data when it is whole (its sha256 holds); None when absent. A damaged entry is removed,
+    with a warning, and None returned: the caller builds it again."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        text = ""
+    try:
+        record = json.loads(text)
+        if isinstance(record, dict) and "sha256" not in record:  # written before entries carried their hash
+            return None
+        data = record["data"]
+        whole = hashlib.sha256(json.dumps(data, indent=1, sort_keys=True).encode()).hexdigest() == record["sha256"]
+    except (ValueError, KeyError, TypeError):
+        whole = False
+    if whole:
+        return data
+    damaged_cache_entry(path)
+    return None
+
+
+def damaged_cache_entry(path: Path) -> None:
+    """Remove a cache entry that failed its check, and say so once (the result is still right: it is rebuilt)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+    warnings.warn(EdgeresWarning(f"{path}: a damaged cache entry; removed and built again"), stacklevel=3)
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -56,3 +57,16 @@ def quiet_litert_converter() -> None:
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _DropRegisterConstantNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "register_constant() on Enum subclasses is deprecated" not in record.getMessage()
+
+
+def drop_torch_enum_notice() -> None:
+    """Keep torch's "<enum 'KernelPreference'> ... register_constant() ... deprecated" note (logged when
+    ExecuTorch's quantizer libraries are imported, on every ExecuTorch export) off stderr; other torch warnings stay."""
+    logger = logging.getLogger("torch.utils._pytree")
+    if not any(isinstance(f, _DropRegisterConstantNotice) for f in logger.filters):
+        logger.addFilter(_DropRegisterConstantNotice())

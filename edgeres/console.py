@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .oneline import one_line
 from .report.tables import latency_plan_note, latency_plan_rows
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ def print_targets_bench(record: dict[str, Any]) -> None:
     for line in target_accuracy(record["targets"]):
         stdout.print(line, markup=False)
     for warning in target_warnings(record["targets"]):
-        stderr.print(f"warning: {warning}", markup=False)
+        stderr.print(f"warning: {one_line(warning)}", markup=False)
 
 
 def print_bench(run: dict[str, Any]) -> None:
@@ -260,7 +261,7 @@ def print_bench(run: dict[str, Any]) -> None:
     if accuracy_line(run):
         stdout.print(accuracy_line(run), markup=False)
     for warning in run.get("warnings", []):
-        stderr.print(f"warning: {warning}", markup=False)
+        stderr.print(f"warning: {one_line(warning)}", markup=False)
 
 
 def print_demo(result: DemoResult) -> None:

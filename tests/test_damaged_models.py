@@ -63,3 +63,29 @@ def test_nan_outputs_are_never_a_score(tmp_path):
     line = one_line_error(run_cli("eval", exported, "--data", CIFAR / "test", "--limit", "20"))
     assert "unverified.onnx" in line and "NaN or infinite" in line
     assert not (tmp_path / "m.onnx").exists() and not list(tmp_path.glob(".*"))  # nothing half-written
+
+
+def test_an_onnx_whose_input_is_not_an_image_is_one_line_before_anything_runs(tmp_path, exported):
+    """A graph taking N x 10 vectors that carries an image card (copied from a real export): eval and bench in
+    onnxruntime and OpenVINO refuse it naming the shapes, instead of a runtime's traceback."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    card = onnx.load(str(exported("resnet20-12fca82f.th", "onnx"))).metadata_props
+    weight = numpy_helper.from_array(np.eye(10, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["logits"])],
+        "vectors",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.metadata_props.extend(card)
+    path = tmp_path / "vectors.onnx"
+    onnx.save(model, str(path))
+    evaluated = one_line_error(run_cli("eval", path, "--data", CIFAR / "test", "--limit", "20"))
+    assert "vectors.onnx" in evaluated and "its input is ?x10" in evaluated and "NxCx32x32" in evaluated
+    benched = one_line_error(run_cli("bench", path, "--runtime", "openvino", "--min-runs", "5"))
+    assert "vectors.onnx" in benched and "its input is ?x10" in benched

@@ -110,3 +110,8 @@ def test_blocks_are_removed_when_no_width_can_reach_the_target(tmp_path, monkeyp
     shallow = load_model(tmp_path / "out.safetensors")
     assert sum(shallow.spec.layers) == 9 - len(removed)
     assert f"residual blocks removed: {', '.join(removed)}" in latency_plan_note(plan)
+    # far out of reach: an error as without --data, pointing the right way (a higher target), and no model
+    far = [a if a != "0.85" else "0.01" for a in args]
+    line = one_line_error(run_cli("prune", model, "--out", tmp_path / "far.safetensors", *far))
+    assert "could not prune to 1%" in line and "--target-latency of 0." in line and "or more" in line
+    assert not (tmp_path / "far.safetensors").exists()

@@ -3,6 +3,8 @@ error line, or what was done instead is said in the terminal."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from edgeres.pipeline import ConfigError, load_config
@@ -40,6 +42,12 @@ def test_a_mac_target_that_needs_other_ranking_says_so_in_the_terminal(tmp_path)
     result = run_cli("prune", RESNET20, "--target-macs", "0.999999", "--out", out)
     assert result.exit_code == 0 and out.exists()
     assert "warning: to keep 100% of the MACs, pruning ranked channels across layers (--global)" in result.stderr
+    report = json.loads(out.with_name(out.name + ".report.json").read_text())
+    kept = report["after"]["macs"] / report["before"]["macs"]
+    said = "of the MACs for --target-macs 0.999999" in result.stderr
+    assert said == (abs(kept - 0.999999) > 0.01 * 0.999999)  # more than 1% off is said, with what was kept
+    line = one_line_error(run_cli("prune", RESNET20, "--target-macs", "0.5", "--out", tmp_path / "m.onnx"))
+    assert "m.onnx" in line and ".safetensors" in line and not (tmp_path / "m.onnx").exists()
 
 
 def test_a_pipeline_with_two_pruning_goals_is_refused(tmp_path):

@@ -151,7 +151,7 @@ def test_cli_errors_are_one_line(tmp_path):
     line = one_line_error(run_cli("prune", ckpt, "--ratio", "0.3", "--out", out))
     assert "--force" in line and out.read_bytes() == b"keep me"
     line = one_line_error(
-        run_cli("prune", ckpt, "--target-macs", "0.05", "--keep-residual-width", "--out", tmp_path / "x")
+        run_cli("prune", ckpt, "--target-macs", "0.05", "--keep-residual-width", "--out", tmp_path / "x.safetensors")
     )
     assert "could not prune to 5% of the MACs" in line
 
@@ -199,6 +199,11 @@ def test_finetune_interrupted_by_a_signal_resumes_to_the_same_model(tmp_path):
     interrupt_when_exists([sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out)], state, env)
     assert state.exists() and not out.exists()  # the epoch checkpoint is kept, no half-written model
 
+    other = [a if a != "0.5" else "0.7" for a in args]  # another goal: the saved state is not for it
+    line = one_line_error(run_cli(*other, "--out", out, "--resume"))
+    assert str(state) in line and "goal 0.7 (saved: 0.5)" in line and not out.exists()
+    fresh = one_line_error(run_cli(*args, "--out", tmp_path / "never-started.safetensors", "--resume"))
+    assert "--resume: no saved fine-tuning state" in fresh
     resumed = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args, "--out", str(out), "--resume", "--json"],
         env=env,

@@ -20,6 +20,7 @@ from .inspect import inspect
 from .pipeline import pipeline
 from .prune import prune, prune_job
 from .quantize import quantize
+from .say import error, warn
 from .targets import targets
 
 
@@ -35,7 +36,7 @@ class _Group(click.Group):
         except click.ClickException as exc:
             ctx = getattr(exc, "ctx", None)
             where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
-            click.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)
+            error(f"{exc.format_message().rstrip('.')}{where}")
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("interrupted", err=True)
@@ -48,15 +49,13 @@ class _Group(click.Group):
                 warnings.simplefilter("always", EdgeresWarning)  # each one said, not only the first per place
                 shown = warnings.showwarning
                 warnings.showwarning = lambda message, category, *rest, **kw: (  # type: ignore[assignment]
-                    click.echo(f"warning: {message}", err=True)
-                    if issubclass(category, EdgeresWarning)
-                    else shown(message, category, *rest, **kw)
+                    warn(message) if issubclass(category, EdgeresWarning) else shown(message, category, *rest, **kw)
                 )
                 return super().invoke(ctx)
         except EdgeresError as exc:
             if ctx.meta.get("edgeres.debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -66,7 +65,7 @@ class _Group(click.Group):
                 raise
             from .._io import os_error_message
 
-            click.echo(f"error: {os_error_message(exc)}", err=True)
+            error(os_error_message(exc))
             ctx.exit(1)
 
 

@@ -12,6 +12,7 @@ from ..predict import COMPILE_MODES
 from ..runtimes.ort_providers import PROVIDERS as ORT_PROVIDERS
 from ..runtimes.registry import names as runtime_names
 from .flags import MAP_HELP, choices, cpu_list, int_list
+from .say import warn
 
 if TYPE_CHECKING:  # the remote package loads only when a run has targets
     from ..bench import BenchSettings
@@ -170,7 +171,7 @@ def _bench_here(
     with phase_progress() as advance:
         run = bench_models(models, settings, advance)
     for skip in run.skipped:
-        click.echo(f"warning: skipped batch {skip['batch']} of {skip['model']}: {skip['reason']}", err=True)
+        warn(f"skipped batch {skip['batch']} of {skip['model']}: {skip['reason']}")
     record = run.to_dict()
     print_bench(record)
     written = write_reports(

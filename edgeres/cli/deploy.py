@@ -9,6 +9,7 @@ import click
 from ..formats import registry as formats
 from ..options import LoadOptions
 from .flags import MAP_HELP, OPTIMIZE_LEVELS, choices, load_options
+from .say import warn
 
 
 def fractions(value: str | None, param: click.Parameter) -> tuple[float, ...]:
@@ -56,6 +57,9 @@ def fractions(value: str | None, param: click.Parameter) -> tuple[float, ...]:
 @click.option("--finetune", type=click.Path(), help="Labeled training images that fine-tune each pruned variant.")
 @click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1), help="Fine-tuning epochs.")
 @click.option("--finetune-limit", type=click.IntRange(min=1), help="Training images per epoch (class-stratified).")
+@click.option(
+    "--round-to", type=click.IntRange(min=1), help="Channel multiple of the pruned variants. Default: measured here."
+)
 @click.option("--force", is_flag=True, help="Replace an earlier deploy folder.")
 @click.option("--resume", is_flag=True, help="Go on from what an interrupted run measured (kept in OUT.partial).")
 @click.option("--json", "as_json", is_flag=True, help="Print deploy.json.")
@@ -77,6 +81,7 @@ def deploy(
     finetune: str | None,
     epochs: int,
     finetune_limit: int | None,
+    round_to: int | None,
     force: bool,
     resume: bool,
     as_json: bool,
@@ -89,7 +94,8 @@ def deploy(
     settings = DeploySettings(
         target=target, calib=calib, formats=formats or (), num=num, data=data, limit=limit,
         map_by_position=map_by_position, max_drop=max_drop, finalists=finalists, optimize=optimize, prune=prune,
-        finetune=finetune, epochs=epochs, finetune_limit=finetune_limit, force=force,
+        finetune=finetune, epochs=epochs, finetune_limit=finetune_limit, round_to=round_to,
+        force=force,
         resume=resume, load=load,
     )  # fmt: skip
     result = deploy_model(model, out, settings)
@@ -98,7 +104,7 @@ def deploy(
         click.echo(json.dumps(record, indent=2))
         return
     for note in result.notes:
-        click.echo(f"warning: left out {note}", err=True)
+        warn(f"left out {note}")
     for row in sorted(result.rows, key=lambda r: r.p50):
         mark = "*" if row is result.chosen else " "
         accuracy = f"{row.accuracy:.2%}" if row.accuracy is not None else "-"

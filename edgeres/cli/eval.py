@@ -11,6 +11,7 @@ import click
 from ..options import LoadOptions
 from ..runtimes.registry import names as runtime_names
 from .flags import MAP_HELP, load_options
+from .say import warn
 
 
 @click.command(name="eval")
@@ -69,9 +70,9 @@ def eval_(
         )
     predictor.close()
     if result.skipped:
-        click.echo(f"warning: {result.skipped} unreadable image(s) skipped, e.g. {result.skipped_example}", err=True)
+        warn(f"{result.skipped} unreadable image(s) skipped, e.g. {result.skipped_example}")
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        warn(f"{warning}")
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

@@ -15,6 +15,7 @@ from ..formats import registry as formats
 from ..options import LoadOptions
 from ..prune.options import IMPORTANCES, FinetuneOptions
 from .flags import MAP_HELP, load_options
+from .say import warn
 
 if TYPE_CHECKING:
     from ..prune.latency_goal import LatencyTarget
@@ -216,7 +217,7 @@ def prune(
     else:
         print_prune(result)
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        warn(f"{warning}")
 
 
 @click.command("prune-job", hidden=True)

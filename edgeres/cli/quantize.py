@@ -10,6 +10,7 @@ import click
 from ..formats import registry as formats
 from ..options import LoadOptions
 from .flags import MAP_HELP, OPTIMIZE_LEVELS, load_options
+from .say import warn
 
 
 @click.command()
@@ -95,7 +96,7 @@ def quantize(
     with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
         result = quantize_model(model, out, settings, advance)
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        warn(f"{warning}")
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..oneline import one_line
 from .cifar import cifar_dir, dir_reader, read_cifar, read_cifar_tar
 from .images import DEFAULT_MAX_PIXELS, decode_image
 
@@ -116,6 +117,13 @@ def _open_folder(root: Path, max_pixels: int) -> ImageSet:
         if not files:
             raise DataError(f"{root}: class folders {list(classes)[:5]} hold no files; add images to them")
         images = FileImageSet(str(root), files, np.asarray(labels, np.int64), classes, max_pixels)
+        present = set(labels)
+        empty = [one_line(name) for index, name in enumerate(classes) if index not in present]
+        if empty:
+            images.warnings.append(
+                f"{root}: {len(empty)} class folder(s) hold no images ({', '.join(empty[:5])}); those classes are "
+                "not scored: add their images, or remove the folders"
+            )
     else:
         files = sorted(p for p in root.iterdir() if p.is_file() and _visible(p) and walk.inside(p))
         if not files:

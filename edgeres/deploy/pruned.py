@@ -46,7 +46,7 @@ def pruned_model(fraction: float, setting: LatencySetting, run: Run) -> Path:
     folder.mkdir(exist_ok=True)
     settings = run.settings
     prune = PruneSettings(
-        target_latency=LatencyTarget(fraction, setting),
+        target_latency=LatencyTarget(fraction, setting, settings.round_to),
         finetune_data=str(settings.finetune) if settings.finetune is not None else None,
         finetune=FinetuneOptions(epochs=settings.epochs, limit=settings.finetune_limit),
         map_by_position=settings.map_by_position,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .._lock import writes
 from ..bench.record import machine_info
 from ..errors import EdgeresError
 from ..formats import registry as formats
@@ -35,6 +36,7 @@ class DeployError(EdgeresError):
     """No candidate can run, or none is within the accuracy bound."""
 
 
+@writes("out")
 def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], settings: DeploySettings) -> DeployResult:
     """Build, measure and choose (see the module); the folder `out` appears only when a candidate was chosen.
     Raises DeployError when nothing can run there or nothing meets `settings.max_drop` (what was measured is
@@ -73,19 +75,21 @@ def _target_runtimes(target: Target, settings: DeploySettings) -> tuple[list[str
     if target.device != "cpu":
         raise DeployError(f"--target {target.name}: deploy measures CPUs; its device is {target.device}")
     if target.transport == "local":
-        return local_runtimes(), machine_info()
+        return _timed_in(target, local_runtimes()), machine_info()
     if settings.data is None:
         raise DeployError(
             f"--target {target.name}: a board scores top-1 on labeled images there; give them with --data "
             "(agreement on held-out calibration images is scored on this machine only)"
         )
     check = check_named_target(target.name)
-    named = [r.name for r in check.runtimes if r.formats]
-    if target.bench_runtimes:
-        named = [name for name in named if name in target.bench_runtimes]
     if problem := check.problem():
         raise problem
-    return named, check.info
+    return _timed_in(target, [r.name for r in check.runtimes if r.formats]), check.info
+
+
+def _timed_in(target: Target, there: list[str]) -> list[str]:
+    """The runtimes of `there` that the profile times files in (its bench_runtimes; all when it names none)."""
+    return [name for name in there if name in target.bench_runtimes] if target.bench_runtimes else there
 
 
 def _check_out(out: Path, force: bool) -> None:

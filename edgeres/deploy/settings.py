@@ -38,6 +38,7 @@ class DeploySettings:
     finetune: str | os.PathLike[str] | None = None  # labeled training images that fine-tune each variant
     epochs: int = 5
     finetune_limit: int | None = None
+    round_to: int | None = None  # the pruned variants' channel multiple; None: measured (as prune --target-latency)
     force: bool = False
     resume: bool = False  # go on from the measurements an interrupted run kept (journal.partial_folder)
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -63,6 +64,8 @@ class DeploySettings:
                 raise EdgeresError(f"--prune takes fractions of the unpruned latency in (0, 1); got {fraction}")
         if not self.prune and (self.finetune is not None or self.finetune_limit is not None):
             raise EdgeresError("--finetune and --finetune-limit apply to --prune: give the latency fractions too")
+        if self.round_to is not None and (self.round_to < 1 or not self.prune):
+            raise EdgeresError(f"--round-to applies to --prune and is 1 or more, got {self.round_to}")
         if self.epochs < 1:
             raise EdgeresError(f"--epochs must be 1 or more, got {self.epochs}")
         if self.optimize not in ("none", "fast", "best"):

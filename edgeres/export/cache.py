@@ -22,30 +22,34 @@ from pathlib import Path
 
 import torch
 
-from .._io import cache_dir
+from .._io import cache_dir, damaged_cache_entry, sha256_file
 from ..formats import registry
 from ..models import LoadedModel
 from .base import ExportOptions
 from .run import export_model
 
+HASH_CHARS = 16  # of the sha256 in an entry's name
 KEEP = 8  # entries kept, most recently used first: a few models in two formats
 KEEP_BYTES = 512 * 2**20  # and no more than this in all (a ResNet-50 fp32 file is ~100 MB)
 
 
 def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptions | None = None) -> Path:
     """`loaded` exported to `out` (fmt, verified against PyTorch), from the cache when an identical export is
-    there. Raises what export_model raises."""
-    entry = cache_dir() / "exports" / f"{_key(loaded, fmt, options)}{registry.named(fmt).suffix}"
-    try:
-        shutil.copyfile(entry, out)
-    except OSError:  # not cached, evicted meanwhile by another process, or no cache folder to read
-        pass
-    else:
-        with contextlib.suppress(OSError):  # recently used; a read-only cache still serves
-            entry.touch()
-        return out
+    there and whole (its name carries its sha256: a damaged entry is dropped with a warning and made again).
+    Raises what export_model raises."""
+    folder, key, suffix = cache_dir() / "exports", _key(loaded, fmt, options), registry.named(fmt).suffix
+    for entry in sorted(folder.glob(f"{key}.*{suffix}")):
+        try:
+            shutil.copyfile(entry, out)
+        except OSError:  # evicted meanwhile by another process, or no cache folder to read
+            continue
+        if sha256_file(out)[:HASH_CHARS] == entry.name[len(key) + 1 : -len(suffix)]:
+            with contextlib.suppress(OSError):  # recently used; a read-only cache still serves
+                entry.touch()
+            return out
+        damaged_cache_entry(entry)
     export_model(loaded, out, fmt=fmt, options=options, force=True)
-    _store(out, entry)
+    _store(out, folder / f"{key}.{sha256_file(out)[:HASH_CHARS]}{suffix}")
     return out
 
 

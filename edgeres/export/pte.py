@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._quiet import drop_torch_enum_notice
 from ..card import ModelCard
 from ..errors import ExportError
 from ..formats.pte import METADATA_METHOD
@@ -47,6 +48,7 @@ class PteExporter:
 
 def lower_to_pte(model: nn.Module, example: torch.Tensor, entries: dict[str, str]) -> bytes:
     """`model` (already wrapped, eval mode) exported at `example`'s shape, lowered to XNNPACK, as .pte bytes."""
+    drop_torch_enum_notice()
     try:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower

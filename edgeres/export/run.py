@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_outputs, require_new, scratch_folder, sha256_file, write_text_atomic
+from .._lock import writes
 from ..errors import ExportError
 from ..formats import registry
 from ..models import LoadedModel, load_model
@@ -56,6 +57,7 @@ def format_for(out: Path, fmt: str | None) -> str:
     return chosen
 
 
+@writes("out")
 def export_model(
     model: str | os.PathLike[str] | LoadedModel,
     out: str | os.PathLike[str],
@@ -93,8 +95,8 @@ def export_model(
         if inputs is not None:
             predictor = exporter.open(tmp)
             try:
-                names = (f"the {loaded.card.arch} model" if isinstance(model, LoadedModel) else str(model), str(target))
-                verification = verify(predictor, loaded.model, inputs[0], inputs[1], io.precision, names)
+                name = f"the {loaded.card.arch} model" if isinstance(model, LoadedModel) else str(model)
+                verification = verify(predictor, loaded.model, inputs[0], inputs[1], io.precision, name)
             finally:
                 predictor.close()
         result = ExportResult(

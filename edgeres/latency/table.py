@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .._io import cache_dir, write_cache_json
+from .._io import cache_dir, read_cache_json, write_cache_json
 from ..progress import Progress
 from .clock import machine_facts
 from .layers import ConvShape
@@ -52,11 +52,11 @@ class LatencyTable:
         self.measured = 0  # probes timed by this table (not read from the cache)
 
     def _read(self) -> dict[str, float]:
+        data = read_cache_json(self.path)
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
             return {str(k): float(v) for k, v in data["entries"].items()} if data.get("machine") == self.machine else {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return {}  # no table yet, or an unreadable one: measure again
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return {}  # no table yet (or one of another shape): measure again
 
     def _write(self) -> None:
         write_cache_json(self.path, {"machine": self.machine, "entries": self.entries})

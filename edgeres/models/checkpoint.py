@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, EdgeresWarning, UnsafeCheckpointError
+from ..errors import CheckpointError, UnsafeCheckpointError
+from ..oneline import gist
+from .batchnorm import check_running_variance
 
 EDGERES_FORMAT = "edgeres.model"
 # Keys that commonly wrap the weights, in the order they are preferred (EMA copies need --key).
@@ -123,7 +125,7 @@ def _load_torchscript(path: Path, trust: bool) -> nn.Module:
             warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 deprecates TorchScript; files remain
             return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call,no-any-return]
     except Exception as exc:  # TorchScript raises bare RuntimeErrors for every kind of damage
-        raise CheckpointError(f"{path}: cannot load TorchScript archive ({exc})") from None
+        raise CheckpointError(f"{path}: cannot load TorchScript archive ({gist(exc)})") from None
 
 
 def _torch_load(path: Path, trust: bool) -> Any:
@@ -260,28 +262,8 @@ def _as_float32(name: str, tensor: torch.Tensor, path: Path) -> torch.Tensor:
             "(diverged training or a bad conversion): use an earlier checkpoint"
         )
     if name.endswith("running_var"):
-        _check_variance(name.removesuffix("running_var").rstrip("."), tensor, path)
+        check_running_variance(name.removesuffix("running_var").rstrip("."), tensor, path)
     return tensor
-
-
-def _check_variance(layer: str, variance: torch.Tensor, path: Path) -> None:
-    """A BatchNorm's running variance: negative is refused (its outputs would be NaN); zero is a warning (eps
-    keeps the outputs finite, but an untrained or damaged channel is likely)."""
-    if (variance < 0).any():
-        count = int((variance < 0).sum())
-        raise CheckpointError(
-            f"{path}: BatchNorm {layer} has a negative running variance in {count} channel(s) (lowest "
-            f"{float(variance.min()):.3g}), which makes every output NaN; the checkpoint is damaged: use an earlier one"
-        )
-    if (variance == 0).any():
-        count = int((variance == 0).sum())
-        warnings.warn(
-            EdgeresWarning(
-                f"{path}: BatchNorm {layer} has a zero running variance in {count} channel(s); eps keeps its outputs "
-                "finite, but such channels usually mean an untrained or damaged layer"
-            ),
-            stacklevel=2,
-        )
 
 
 def _collect_hints(obj: Any) -> dict[str, Any]:

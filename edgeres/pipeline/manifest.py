@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import sha256_file, write_text_atomic
+from ..errors import OutputExistsError
 from ..formats import registry as formats
 from ..runtimes import registry as runtimes
 
@@ -43,10 +44,35 @@ def stage_key(name: str, settings: dict[str, Any], inputs: dict[str, str]) -> st
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The pipeline manifest at `path`; None when it is absent, unreadable or not a pipeline's (its schema)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("schema") == SCHEMA else None
+
+
+def check_run_folder(folder: Path, force: bool) -> None:
+    """A pipeline writes into a folder that is absent, empty or one of its own runs (a pipeline manifest in it);
+    OutputExistsError for any other, unless `force`."""
+    if force or not folder.exists():
+        return
+    if not folder.is_dir():
+        raise OutputExistsError(f"{folder}: is a file; --out names the run's folder: choose another")
+    if not any(folder.iterdir()) or read_manifest(folder / "manifest.json") is not None:
+        return
+    what = "manifest.json is not a pipeline's" if (folder / "manifest.json").exists() else "no pipeline ran there"
+    raise OutputExistsError(
+        f"{folder}: holds files that are not an edgeres pipeline run ({what}); choose an empty --out, or pass "
+        "--force to write into it (files of the same names are replaced)"
+    )
+
+
 class Manifest:
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
         self.path = path
-        previous = json.loads(path.read_text()) if path.exists() else {}
+        previous = read_manifest(path) or {}
         self.stages: dict[str, dict[str, Any]] = previous.get("stages", {})
         self.data: dict[str, Any] = {"schema": SCHEMA, "config": config, "versions": versions()}
 

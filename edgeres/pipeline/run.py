@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._lock import writes
 from ..formats import registry
 from ..progress import Progress
 from .config import PipelineConfig, load_config
+from .manifest import check_run_folder
 from .stage_runner import StageRunner
 from .stages import (
+    PRUNED,
     bench_stage,
     deploy_stage,
     export_stage,
@@ -42,20 +45,29 @@ def _recipes(config: PipelineConfig) -> list[str]:
     return sorted({for_profile(resolve_target(t)).target for t in config["bench"]["targets"]})
 
 
+@writes("out")
 def run_pipeline(
-    config_path: str | Path, out: str | Path, *, resume: bool = False, progress: Progress | None = None
+    config_path: str | Path,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> PipelineResult:
-    """Run every enabled stage into `out`; raises ConfigError, the stages' EdgeresErrors, KeyboardInterrupt."""
+    """Run every enabled stage into `out` (absent, empty, or an earlier run's; any folder with `force`); raises
+    ConfigError, OutputExistsError, the stages' EdgeresErrors, KeyboardInterrupt."""
     config = load_config(config_path)
     recipes = _recipes(config)  # every target resolved before any work: a bad name fails now, not at the bench
     folder = Path(out)
+    check_run_folder(folder, force)
     (folder / "files").mkdir(parents=True, exist_ok=True)
     runner = StageRunner(config, folder, progress or (lambda _p, _d, _t: None))
+    runner.manifest.save()  # the folder is a run's from now on, even when this one is interrupted
     variants = {"original": Path(config["model"]["checkpoint"])}
     prune = None
     if config["prune"]["enabled"]:
         prune = prune_stage(runner, variants["original"], resume)
-        variants["pruned"] = folder / "models" / "pruned.safetensors"
+        variants["pruned"] = folder / "models" / PRUNED
     files: list[Path] = []
     summaries = {}
     for variant, source in variants.items():

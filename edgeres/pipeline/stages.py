@@ -14,13 +14,15 @@ from ..prune.options import FinetuneOptions, PruneOptions, channel_multiple
 from ..prune.settings import PruneSettings
 from .stage_runner import StageRunner, load_options
 
+PRUNED = "pruned.safetensors"  # the pruned variant, in the run's models/ folder
+
 
 def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, Any]:
     from ..prune.launch import PruneJob, prune_with_torchrun
 
     settings = dict(runner.config["prune"])
     settings["evaluation"] = [runner.config["data"][k] for k in ("evaluation", "evaluation_images")]
-    out = runner.out / "models" / "pruned.safetensors"
+    out = runner.out / "models" / PRUNED
     train = settings["train"] or None
     job = PruneJob(source, out, prune_settings(runner, resume))
 
@@ -40,6 +42,7 @@ def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, An
 
 def prune_settings(runner: StageRunner, resume: bool) -> PruneSettings:
     """The [prune] section as the PruneSettings `edgeres prune` would build from the same choices."""
+    from ..prune.job import state_file
     from ..prune.latency_goal import latency_goal_for_profile
 
     prune, data = runner.config["prune"], runner.config["data"]
@@ -60,7 +63,7 @@ def prune_settings(runner: StageRunner, resume: bool) -> PruneSettings:
         finetune=FinetuneOptions(
             epochs=prune["epochs"], lr=prune["lr"], distill=prune["distill"], limit=prune["train_images"] or None
         ),
-        resume=resume and train is not None,
+        resume=resume and train is not None and state_file(runner.out / "models" / PRUNED).is_file(),
         eval_data=data["evaluation"],
         eval_limit=data["evaluation_images"] or None,
         map_by_position=data["map_by_position"],

@@ -258,9 +258,9 @@ def read_state(state_path: Path) -> dict[str, Any]:
     """A saved training state (tensors, numbers and JSON strings only: loaded with weights_only)."""
     try:
         state: dict[str, Any] = torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable state gets the same advice
+    except Exception:  # any unreadable state gets the same advice (torch's own message is many lines)
         raise EdgeresError(
-            f"{state_path}: unreadable training state ({exc}); delete it and start without --resume"
+            f"{state_path}: unreadable training state (truncated or damaged); delete it and start without --resume"
         ) from None
     return state
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import cache_dir, write_cache_json
+from .._io import cache_dir, read_cache_json, write_cache_json
 from ..latency.layers import ConvLayer
 from ..latency.model import LatencyModel
 from ..latency.setting import LatencySetting
@@ -124,8 +124,8 @@ def _cache_path(
 
 
 def _read(path: Path) -> dict[str, GroupEffects] | None:
+    data = read_cache_json(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         return {
             precision: GroupEffects(
                 float(entry["full_ms"]),
@@ -134,7 +134,7 @@ def _read(path: Path) -> dict[str, GroupEffects] | None:
             )
             for precision, entry in data.items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # none yet (None), or of another shape
         return None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .._io import atomic_outputs, require_new, scratch_folder
+from .._lock import writes
 from ..card import ModelCard
 from ..errors import EdgeresError
 from ..evaluate import LabeledData
@@ -26,7 +27,7 @@ from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_imag
 from .latency_goal import LatencyTarget
 from .latency_target import prune_to_latency
 from .options import PruneOptions
-from .report import PruneResult, accuracy_warning, rewrite_warnings
+from .report import PruneResult, accuracy_warning, mac_warning, rewrite_warnings
 from .settings import PruneSettings
 from .structured import GradientBatches, prune_model
 
@@ -65,6 +66,32 @@ def _taylor_batches(
     return lambda: ((images, labels) for images, labels, _ in batches.epoch(torch.Generator().manual_seed(0)))
 
 
+def state_file(out: Path) -> Path:
+    """Where fine-tuning a pruned model to `out` keeps its resumable state."""
+    return out.with_name(out.name + ".finetune.pt")
+
+
+def _request(options: PruneOptions, goal: float | LatencyTarget | None) -> dict[str, Any]:
+    """What the user asked to prune to, as saved with the training state and compared on --resume."""
+    target = goal.to_dict() if isinstance(goal, LatencyTarget) else goal
+    request: dict[str, Any] = json.loads(json.dumps({**asdict(options), "goal": target}))  # as JSON reads it back
+    return request
+
+
+def _same_request(state: dict[str, Any], request: dict[str, Any], state_path: Path) -> None:
+    """EdgeresError naming each setting that differs from the one the saved state was pruned with."""
+    saved = json.loads(state.get("request", "null"))
+    if saved is None:  # a state saved before requests were recorded: nothing to compare
+        return
+    differing = [f"{key} {request.get(key)!r} (saved: {saved.get(key)!r})" for key in sorted(set(saved) | set(request))
+                 if saved.get(key) != request.get(key)]  # fmt: skip
+    if differing:
+        raise EdgeresError(
+            f"{state_path}: was saved by a run with other prune settings: {'; '.join(differing)}; resume with the "
+            "saved settings, or run without --resume to start over"
+        )
+
+
 def _pruned_or_resumed(
     loaded: LoadedModel,
     state_path: Path,
@@ -78,8 +105,14 @@ def _pruned_or_resumed(
 ) -> tuple[LoadedModel, PruneOptions, dict[str, Any] | None]:
     """The pruned model, its options and latency plan: rebuilt from a saved training state under --resume,
     else pruned now (to a MAC fraction, a latency target, or by the options' ratio)."""
-    if resume and state_path.exists():
+    if resume:
+        if not state_path.exists():
+            raise EdgeresError(
+                f"--resume: no saved fine-tuning state at {state_path} (no interrupted run of this --out); "
+                "run without --resume"
+            )
         state = read_state(state_path)
+        _same_request(state, _request(options, goal), state_path)
         spec = ArchSpec.from_dict(json.loads(state["spec"]), str(state_path))
         card = ModelCard.from_dict(json.loads(state["card"]), str(state_path))
         effective = PruneOptions(**json.loads(state["prune_options"]))
@@ -98,6 +131,7 @@ def _pruned_or_resumed(
     return pruned, effective, None
 
 
+@writes("out")
 def prune_checkpoint(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -117,6 +151,8 @@ def prune_checkpoint(
     names (edgeres.prune.latency_target). Raises OutputExistsError before any work when `out` exists.
     """
     settings = settings or PruneSettings()
+    if Path(out).suffix.lower() != ".safetensors":  # what load_model reads back by that name
+        raise EdgeresError(f"{out}: prune writes a .safetensors model file; name --out accordingly")
     if launched_by_torchrun() and settings.finetune_data is None:
         raise EdgeresError("several processes (torchrun) fine-tune together: give --finetune DIR")
     require_new(Path(out), force=settings.force)
@@ -139,7 +175,7 @@ def _prune_job(
         labeled = LabeledData(settings.eval_data, settings.eval_limit, settings.map_by_position)
     importance_data, finetune_data = settings.importance_data, settings.finetune_data
     _check_classes(loaded.card, labeled, finetune_data, importance_data, settings.map_by_position)
-    state_path = target.with_name(target.name + ".finetune.pt")
+    state_path = state_file(target)
     if importance_data is None and settings.options.importance == "taylor":
         importance_data = finetune_data
     goal = settings.target_latency if settings.target_latency is not None else settings.target_macs
@@ -187,6 +223,7 @@ def _finetune(
         "spec": json.dumps(pruned.spec.to_dict()),
         "card": pruned.card.to_json(),
         "prune_options": json.dumps(asdict(options)),
+        "request": json.dumps(_request(settings.options, settings.target_latency or settings.target_macs)),
     } | ({"latency_plan": json.dumps(plan)} if plan is not None else {})
     return finetune(
         pruned.model,
@@ -217,6 +254,7 @@ def _save_and_report(
     with scratch_folder(target) as work:
         made = save_model(pruned.model, pruned.spec, pruned.card, work / target.name, force=True)
         result.after = _facts(pruned, made)
+        result.warnings += [w for w in [mac_warning(result)] if w]
         _compare(result, source, made, labeled, settings.bench, settings.finetune_data, settings.load, progress)
         result.warnings += [w for w in [accuracy_warning(result.top1, settings.finetune_data is not None)] if w]
         result.warnings += [plan["warning"]] if plan and plan.get("warning") else []

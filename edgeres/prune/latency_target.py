@@ -7,11 +7,10 @@ rounding) at a time, where the predicted latency saved per unit of importance is
 narrower widths are no faster on this target is left alone, whatever its MACs. Importance is torch-pruning's
 score, normalised per group, times the convs the group narrows: a residual stream's channel saves time in
 every block it runs through and costs accuracy in every block too. Once the target is predicted, the pruned
-network is measured beside the unpruned one, and a miss (above the target, or
-well below it: accuracy spent for nothing asked) rescales the prediction and chooses again. When the best
-measured widths still miss and training images are given, whole residual blocks go too
-(edgeres.prune.latency_depth) and widths are chosen again for the shallower network, against the unpruned
-network's latency.
+network is measured beside the unpruned one, and a miss (above the target, or well below it: accuracy spent
+for nothing asked) rescales the prediction and chooses again. When the best measured widths still miss and
+training images are given, whole residual blocks go too (edgeres.prune.latency_depth) and widths are chosen
+again for the shallower network, against the unpruned network's latency.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ ROUNDS = 3  # choices checked by measuring the pruned network; a miss is rescale
 CHECK_SLACK = 0.01  # a measured ratio this close above the target counts as on target
 JOINT_FRACTION = 0.5  # every group narrowed to about this fraction at once: the prediction's first scale
 UNDERSHOOT = 0.05  # a measured ratio this far below the target is re-chosen with less pruning
+NEAR = 0.10  # a measured miss within this share of the target is noise (a warning); beyond, out of reach
 
 
 @dataclass
@@ -187,7 +187,8 @@ def _prune_widths(
         plan.warning = (
             f"after {len(tried)} measured choices the pruned model still runs at "
             f"{ratios[goal.setting.precision]:.0%} of the unpruned {goal.setting.precision} latency (target "
-            f"{goal.fraction:.0%}); choose a lower --target-latency, or check the machine is not busy"
+            f"{goal.fraction:.0%}); a --target-latency of {ratios[goal.setting.precision]:.2f} or more is within "
+            "reach, or check the machine is not busy"
         )
     plan.models = {
         p: {"scale": m.scale, "unpruned_ms": m.effects.full_ms, "effects_ms": m.effects.effects} | m.convs.describe()
@@ -282,10 +283,18 @@ def _depth_only_plan(goal: LatencyTarget, depth: DepthChoice, multiple: int) -> 
     rounding = asdict(RoundingChoice(multiple, "", {}))
     plan = LatencyPlan(goal.fraction, goal.setting.label(), rounding, {}, dict(goal.caps))
     plan.rounds, plan.chosen_round = [depth.round_record()], 1
-    if not _meets(goal, depth.measured):
+    reached = depth.measured[goal.setting.precision]
+    if not _meets(goal, depth.measured) and reached <= goal.fraction * (1 + NEAR):
         plan.warning = (
-            f"without blocks {', '.join(depth.removed)} the model runs at "
-            f"{depth.measured[goal.setting.precision]:.0%} of the unpruned {goal.setting.precision} latency "
-            f"(target {goal.fraction:.0%}); choose a lower --target-latency"
+            f"without blocks {', '.join(depth.removed)} the model runs at {reached:.0%} of the unpruned "
+            f"{goal.setting.precision} latency (target {goal.fraction:.0%}); a --target-latency of {reached:.2f} "
+            "or more is within reach, or check the machine is not busy"
+        )
+    elif not _meets(goal, depth.measured):  # far off: an error, as without images (width_search.OutOfReach)
+        raise OutOfReach(
+            f"could not prune to {goal.fraction:.0%} of the measured {goal.setting.precision} latency "
+            f"({goal.setting.label()}): without blocks {', '.join(depth.removed)} and no width narrowed further "
+            f"the model runs at {reached:.0%}; choose a --target-latency of {reached:.2f} or more",
+            dict(depth.measured),
         )
     return plan

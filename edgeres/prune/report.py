@@ -56,6 +56,19 @@ def rewrite_warnings(settings: PruneSettings, used: PruneOptions) -> list[str]:
     ]
 
 
+def mac_warning(result: PruneResult) -> str | None:
+    """Said when the MACs kept are more than 1% from --target-macs (the search accepts up to 3%)."""
+    if result.target_macs is None or not result.before.get("macs"):
+        return None
+    kept = result.after["macs"] / result.before["macs"]
+    if abs(kept - result.target_macs) <= 0.01 * result.target_macs:
+        return None
+    return (
+        f"kept {kept:.1%} of the MACs for --target-macs {result.target_macs:g}: the closest these channels allow "
+        "(more than 1% off); choose another --target-macs, or --round-to 1 for finer steps"
+    )
+
+
 def accuracy_warning(top1: dict[str, float] | None, finetuned: bool) -> str | None:
     """A loud line when the pruned model lost so much top-1 that it is no use as it is."""
     if not top1 or top1["before"] - top1["after"] <= USELESS_DROP:

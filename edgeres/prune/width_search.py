@@ -107,7 +107,7 @@ def choose_or_fail(
             f"could not prune to {goal.targets()[p]:.0%} of the measured {p} latency "
             f"({reference_ms[p]:.3f} ms, {goal.setting.label()}): the narrowest useful widths are "
             f"predicted at {ratios[p]:.0%}; the rest of the time is in layers "
-            "that narrower widths do not speed up there. Choose a higher target",
+            f"that narrower widths do not speed up there: choose a --target-latency of {ratios[p]:.2f} or more",
             ratios,
         )
     return chosen

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import read_cache_json, write_cache_json
 from ..card import ModelCard
 from ..formats.onnx import OrtQdqInt8
 from ..runtimes.embedded import IoSpec, metadata_entries
@@ -148,7 +149,8 @@ class OnnxInt8Engine:
 
         recipe = self.recipe
         with tempfile.TemporaryDirectory() as tmp:
-            method, cache = getattr(CalibrationMethod, _METHODS[recipe.method]), self.cache_path
+            # onnxruntime reads its calibration cache unchecked: it gets a copy of the checked entry, or fills one
+            method, cache = getattr(CalibrationMethod, _METHODS[recipe.method]), _ort_cache(self.cache_path, Path(tmp))
             if self.ranges is not None:
                 method, cache = CalibrationMethod.MinMax, _ranges_file(self.ranges, Path(tmp))
             reader = self._reader(self.calib.inputs)
@@ -174,6 +176,8 @@ class OnnxInt8Engine:
                 },
                 calibration_cache_path=cache,
             )
+            if self.ranges is None and not self.cache_path.is_file() and cache.is_file():
+                write_cache_json(self.cache_path, {"onnxruntime": cache.read_text(encoding="utf-8")})
 
     def _wide_overrides(self) -> dict[str, list[dict[str, Any]]]:
         from onnxruntime.quantization import QuantType
@@ -219,6 +223,16 @@ class OnnxInt8Engine:
             if "xmodel_err" in err and key in by_key:
                 worst[key] = min(worst.get(key, np.inf), float(err["xmodel_err"]))
         return sorted(((by_key[key], score) for key, score in worst.items()), key=lambda item: item[1])
+
+
+def _ort_cache(entry: Path, folder: Path) -> Path:
+    """Where onnxruntime finds its calibration cache: the checked entry's text written into `folder`, or a path
+    there that it fills when it calibrates."""
+    path = folder / "ort-calibration.json"
+    stored = read_cache_json(entry)
+    if isinstance(stored, dict) and isinstance(stored.get("onnxruntime"), str):
+        path.write_text(stored["onnxruntime"], encoding="utf-8")
+    return path
 
 
 def _ranges_file(ranges: dict[str, tuple[float, float]], folder: Path) -> Path:

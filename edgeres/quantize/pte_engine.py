@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._quiet import drop_torch_enum_notice
 from ..card import ModelCard
 from ..errors import RecipeError
 from ..export.base import ExportWrapper, conversion_error, example_input
@@ -34,6 +35,8 @@ from .recipes import embedded_record
 QUANTIZED_OPS = {"aten.conv2d.default": "conv2d", "aten.linear.default": "linear", "aten.add.Tensor": "add"}
 CALIBRATION_BATCH = 32
 MAX_BATCH = 4096  # the dynamic batch's bound while calibrating; the file itself has the card's fixed batch
+
+drop_torch_enum_notice()  # before the torchao and ExecuTorch imports in this module's functions
 
 
 class PteInt8Engine:

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from .._io import atomic_outputs, cache_dir, require_new, scratch_folder, write_text_atomic
+from .._lock import writes
 from ..card import ModelCard
 from ..data import open_images
 from ..evaluate import LabeledData, score_many
@@ -36,6 +37,7 @@ SENSITIVITY_INPUTS = 32
 MAX_FALLBACK_LAYERS = 12
 
 
+@writes("out")
 def quantize_model(
     model: str | os.PathLike[str] | LoadedModel,
     out: str | os.PathLike[str],

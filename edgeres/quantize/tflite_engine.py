@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import re
 import warnings
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import read_cache_json, write_cache_json
 from ..card import ModelCard
 from ..formats.tflite import LiteRtFullInt8
 from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
@@ -88,17 +88,15 @@ class TfliteInt8Engine:
         return quant
 
     def _calibration(self, quant: Any) -> dict[str, Any]:
-        if self.cache_path.is_file():
-            stored = json.loads(self.cache_path.read_text())
+        stored = read_cache_json(self.cache_path)
+        if stored is not None:
             return {name: {k: np.asarray(v, np.float32) for k, v in qsv.items()} for name, qsv in stored.items()}
         with _quiet():
             result = quant.calibrate(
                 {self.signature: self._samples(self.calib.inputs)}, num_threads=os.cpu_count() or 1
             )
         serialisable = {name: {k: np.asarray(v).tolist() for k, v in qsv.items()} for name, qsv in result.items()}
-        tmp = self.cache_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(serialisable))
-        tmp.replace(self.cache_path)
+        write_cache_json(self.cache_path, serialisable)
         return dict(result)
 
     def _ranged(self, calibration: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -108,3 +108,21 @@ def reject_checkpoint_options(path: Path, load: LoadOptions) -> None:
     given = load.checkpoint_flags()
     if given:
         raise ModelFileError(f"{path}: {', '.join(given)} apply to checkpoints, not exported files; drop them")
+
+
+def check_image_input(shape: Sequence[object], card: ModelCard, io: IoSpec, path: Path) -> None:
+    """ModelFileError unless the file's input is a batch of images of its card's size in its layout (N x C x H x W,
+    or N x H x W x C): checked before anything runs, so a foreign graph is one line instead of a runtime's
+    traceback. Dimensions the file leaves open (names, None, -1) match anything."""
+    height, width = card.input_size
+    # channels are not checked: latency probes are single layers whose input has the layer's channels
+    expected = (None, None, height, width) if io.layout == "nchw" else (None, height, width, None)
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if len(fixed) == 4 and all(f is None or e is None or f == e for f, e in zip(fixed, expected, strict=True)):
+        return
+    want = "x".join("N" if i == 0 else "C" if e is None else str(e) for i, e in enumerate(expected))
+    got = "x".join("?" if f is None else str(f) for f in fixed) or "a scalar"
+    raise ModelFileError(
+        f"{path}: its input is {got}, not the image batch its card says ({want}, {io.layout}); edgeres runs image "
+        "classifiers: export the model with `edgeres export`"
+    )

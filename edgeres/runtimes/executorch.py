@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .._quiet import native_stderr_silenced
+from .._quiet import drop_torch_enum_notice, native_stderr_silenced
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
 from ..formats.pte import METADATA_METHOD
+from ..oneline import gist
 from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
@@ -48,6 +49,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _runtime() -> Any:
+    drop_torch_enum_notice()
     try:
         with _quiet():  # its CPU probe logs what it cannot read, on every import
             import executorch.extension.pybindings.portable_lib as bindings
@@ -88,7 +90,7 @@ class ExecuTorchPredictor:
             self.method = program.load_method("forward")
             entries = self._entries(program)
         except Exception as exc:  # the bindings raise RuntimeError for damaged and foreign programs alike
-            raise ModelFileError(f"{self.path}: not a loadable ExecuTorch program ({exc})") from None
+            raise ModelFileError(f"{self.path}: not a loadable ExecuTorch program ({gist(exc)})") from None
         self.card, self.io = card_from_entries(entries, self.path, load)
         self.isa = isa_from_entries(entries)
         self.fixed_batch = int(self.method.metadata.input_tensor_meta(0).sizes()[0])

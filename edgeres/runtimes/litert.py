@@ -9,6 +9,7 @@ import numpy as np
 
 from .._quiet import native_stderr_silenced
 from ..errors import ModelFileError, RuntimeMissingError
+from ..oneline import gist
 from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
 from .embedded import card_from_entries, exported_file, isa_from_entries
@@ -67,7 +68,9 @@ class LiteRtPredictor:
         except RuntimeMissingError:
             raise
         except Exception as exc:  # flatbuffer and interpreter errors come as ValueError, IndexError, ...
-            raise ModelFileError(f"{self.path}: not a loadable TFLite model, truncated or corrupted ({exc})") from None
+            raise ModelFileError(
+                f"{self.path}: not a loadable TFLite model, truncated or corrupted ({gist(exc)})"
+            ) from None
         self.card, self.io = card_from_entries(entries, self.path, load)
         self.isa = isa_from_entries(entries)
         self.input = self.interpreter.get_input_details()[0]

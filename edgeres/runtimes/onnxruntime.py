@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
+from ..oneline import gist
 from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, exported_file, isa_from_entries
+from .embedded import card_from_entries, check_image_input, exported_file, isa_from_entries
 from .onnx_isa import graph_isa
 from .ort_providers import ProviderChoice, open_session
 from .registry import Runtime
@@ -40,7 +41,7 @@ def check_onnx_file(path: Path) -> Any:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError, RuntimeError or worse on damaged files
-        raise ModelFileError(f"{path}: not a readable ONNX model, truncated or corrupted ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable ONNX model, truncated or corrupted ({gist(exc)})") from None
     base = path.resolve().parent
     for tensor in _tensors(model.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
@@ -104,6 +105,7 @@ class OrtPredictor:
         self.card, self.io = card_from_entries(entries, self.path, load)
         # What the weights need beats what the file says of itself; boards without `onnx` read the metadata.
         self.isa = graph_isa(graph) if graph is not None else isa_from_entries(entries)
+        check_image_input(self.session.get_inputs()[0].shape, self.card, self.io, self.path)
         self.input_name = self.session.get_inputs()[0].name
         batch_dim = self.session.get_inputs()[0].shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) else None

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError, RuntimeMissingError
+from ..oneline import gist
 from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
-from .embedded import card_from_entries, exported_file
+from .embedded import card_from_entries, check_image_input, exported_file
 from .onnx_isa import graph_isa
 from .onnxruntime import check_onnx_file
 from .registry import Runtime
@@ -70,9 +71,11 @@ class OpenVinoPredictor:
             model = core.read_model(str(self.path))
             self.compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError and its own types for unsupported graphs
-            raise ModelFileError(f"{self.path}: OpenVINO cannot load it ({exc})") from None
+            raise ModelFileError(f"{self.path}: OpenVINO cannot load it ({gist(exc)})") from None
         entries = {prop.key: prop.value for prop in graph.metadata_props}
         self.card, self.io = card_from_entries(entries, self.path, load)
+        shape = model.inputs[0].get_partial_shape()
+        check_image_input([d.get_length() if d.is_static else None for d in shape], self.card, self.io, self.path)
         self.request = self.compiled.create_infer_request()
         batch_dim = model.inputs[0].get_partial_shape()[0]
         self.fixed_batch = batch_dim.get_length() if batch_dim.is_static else None

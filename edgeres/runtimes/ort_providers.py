@@ -20,6 +20,7 @@ from typing import Any
 
 from .._quiet import output_captured
 from ..errors import EdgeresError, ModelFileError, RuntimeMissingError
+from ..oneline import gist
 
 # --provider values: tensorrt-fp16 is TensorRT with its fp16 mode (--fp16 stays PyTorch's, so that one bench can
 # compare a checkpoint in float16 with ONNX files on any provider).
@@ -105,7 +106,7 @@ def open_session(ort: Any, path: Path, settings: Any, choice: ProviderChoice, gr
         with capture as log:
             session = ort.InferenceSession(str(path), settings, providers=providers)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        raise ModelFileError(f"{path}: onnxruntime cannot load it ({exc})") from None
+        raise ModelFileError(f"{path}: onnxruntime cannot load it ({gist(exc)})") from None
     check_session(session, path, choice, "".join(log))
     return session
 

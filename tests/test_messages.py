@@ -1,0 +1,64 @@
+"""Messages a user can trust (issue 32): names with control characters cannot forge a line, an empty class
+folder is said, and torch's internal deprecation notes stay off stderr."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import CHECKPOINTS, CIFAR, run_cli
+
+pytestmark = pytest.mark.shared
+RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
+
+
+def _labeled(tmp_path, per_class: int = 3):
+    """A small labeled copy of the CIFAR-10 test set (three images per class)."""
+    root = tmp_path / "data"
+    for folder in sorted((CIFAR / "test").iterdir()):
+        (root / folder.name).mkdir(parents=True)
+        for image in sorted(folder.iterdir())[:per_class]:
+            shutil.copy(image, root / folder.name / image.name)
+    return root
+
+
+def test_a_file_name_cannot_forge_an_error_line(tmp_path):
+    data = _labeled(tmp_path)
+    (data / "cat" / "evil\nerror: fake.jpg").write_bytes(b"not an image")
+    result = run_cli("eval", RESNET20, "--data", data)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if line.startswith("error:")]
+    assert any(line.startswith("warning: ") and "evil\\nerror: fake.jpg" in line for line in lines)
+
+
+def test_an_empty_class_folder_is_a_warning_naming_it(tmp_path):
+    data = _labeled(tmp_path)
+    for image in (data / "frog").iterdir():
+        image.unlink()
+    result = run_cli("eval", RESNET20, "--data", data)
+    assert result.exit_code == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("class folder(s) hold no images (frog)" in line for line in warned)
+    assert "on 27 images" in result.stdout
+
+
+def test_pte_export_keeps_torchs_internal_notes_off_stderr(tmp_path):
+    """In a fresh process: torch logs the note once, when ExecuTorch's libraries are first imported. A CIFAR
+    ResNet with one narrow block per stage keeps the export quick."""
+    import torch
+
+    from edgeres.card import ModelCard
+    from edgeres.models import ArchSpec, build_model, save_model
+
+    spec = ArchSpec("cifar", "basic", (1, 1, 1), 10, (8, 16, 32), "A")
+    card = ModelCard("resnet8", 10, (32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    torch.manual_seed(0)
+    model = save_model(build_model(spec), spec, card, tmp_path / "resnet8.safetensors")
+    command = [sys.executable, "-c", "from edgeres.cli import main; main()", "export", str(model)]
+    result = subprocess.run([*command, "--out", str(tmp_path / "m.pte")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "register_constant" not in result.stderr
