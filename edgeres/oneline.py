@@ -15,9 +15,10 @@ _NOISE = ("Exception from ", "Check '", "Traceback", 'File "')
 
 
 def gist(text: object, limit: int = 300) -> str:
-    """The useful line of a library's multi-line diagnostic (OpenVINO's "Exception from src/...:" frames and
-    torch's tracebacks dropped): the first line that is none of those, else the last line, shortened."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(_NOISE)]
-    chosen = (useful or lines or [""])[0]
+    """The useful line of a library's multi-line diagnostic: OpenVINO's "Exception from src/...:" frames, torch's
+    traceback lines and headers ending in ":" dropped, the last line left (where OpenVINO names the operator and
+    Python the error), shortened."""
+    lines = [line.strip().lstrip("-* ").strip() for line in str(text).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(_NOISE) and not line.endswith(":")]
+    chosen = (useful or lines or [""])[-1]
     return one_line(chosen if len(chosen) <= limit else chosen[: limit - 3] + "...")

@@ -62,3 +62,37 @@ def test_pte_export_keeps_torchs_internal_notes_off_stderr(tmp_path):
     result = subprocess.run([*command, "--out", str(tmp_path / "m.pte")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "register_constant" not in result.stderr
+
+
+def test_a_runtimes_multi_line_diagnostic_becomes_its_useful_line(tmp_path, exported):
+    """An ONNX graph with an operator no runtime knows: OpenVINO's and onnxruntime's multi-line reports become
+    one line naming the file and the operator."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    card = onnx.load(str(exported("resnet20-12fca82f.th", "onnx"))).metadata_props
+    graph = helper.make_graph(
+        [helper.make_node("FrobnicateOp", ["x"], ["logits"])],
+        "frobnicate",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.metadata_props.extend(card)
+    path = tmp_path / "frobnicate.onnx"
+    onnx.save(model, str(path))
+    for runtime in ("openvino", "ort"):
+        result = run_cli("bench", path, "--runtime", runtime, "--min-runs", "5")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code != 0 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert "frobnicate.onnx" in lines[0] and "FrobnicateOp" in lines[0] and "\\n" not in lines[0]
+
+
+def test_a_truncated_resume_state_is_one_line(tmp_path):
+    out = tmp_path / "pruned.safetensors"
+    out.with_name(out.name + ".finetune.pt").write_bytes(b"PK\x03\x04 truncated")
+    args = ["prune", RESNET20, "--target-macs", "0.5", "--finetune", CIFAR / "train", "--out", out, "--resume"]
+    result = run_cli(*args)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1, result.stderr
+    assert "unreadable training state (truncated or damaged)" in lines[0] and "weights_only" not in lines[0]

@@ -57,15 +57,16 @@ def rewrite_warnings(settings: PruneSettings, used: PruneOptions) -> list[str]:
 
 
 def mac_warning(result: PruneResult) -> str | None:
-    """Said when the MACs kept are more than 1% from --target-macs (the search accepts up to 3%)."""
+    """Said when the share of MACs kept is more than 1 point from --target-macs (the README's promise; the
+    search itself accepts up to 3% of the target)."""
     if result.target_macs is None or not result.before.get("macs"):
         return None
     kept = result.after["macs"] / result.before["macs"]
-    if abs(kept - result.target_macs) <= 0.01 * result.target_macs:
+    if abs(kept - result.target_macs) <= 0.01:
         return None
     return (
         f"kept {kept:.1%} of the MACs for --target-macs {result.target_macs:g}: the closest these channels allow "
-        "(more than 1% off); choose another --target-macs, or --round-to 1 for finer steps"
+        "(more than 1 point off); choose another --target-macs, or --round-to 1 for finer steps"
     )
 
 
