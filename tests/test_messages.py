@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import CHECKPOINTS, CIFAR, run_cli
+from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
@@ -96,3 +96,12 @@ def test_a_truncated_resume_state_is_one_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code != 0 and len(lines) == 1, result.stderr
     assert "unreadable training state (truncated or damaged)" in lines[0] and "weights_only" not in lines[0]
+
+
+def test_a_model_file_under_another_formats_suffix_is_named_as_what_it_is(tmp_path, exported, resnet20_files):
+    pte, onnx_file = exported("resnet20-12fca82f.th", "pte"), resnet20_files["fp32.onnx"]
+    for source, fake, real in ((pte, "model.onnx", "model.pte"), (onnx_file, "model.tflite", "model.onnx")):
+        disguised = tmp_path / fake
+        disguised.write_bytes(source.read_bytes())
+        line = one_line_error(run_cli("eval", disguised, "--data", CIFAR / "test", "--limit", "10"))
+        assert fake in line and f"rename it to {real}" in line

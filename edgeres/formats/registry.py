@@ -127,6 +127,20 @@ def by_content(path: str | Path) -> Format | None:
     return next((f for f in formats() if f.signature.matches(head)), None)
 
 
+def disguised(path: str | Path) -> Format | None:
+    """The format a file really is when its suffix names another one (its bytes carry that one's signature and
+    not its suffix's own); None otherwise."""
+    claimed, actual = by_suffix(path), by_content(path)
+    if claimed is None or actual is None or actual == claimed:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    return None if claimed.signature.matches(head) else actual
+
+
 def listing(separator: str = ", ") -> str:
     """The suffixes for help texts: ".onnx, .tflite, ..." in registry order."""
     return separator.join(suffixes())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..card import ModelCard, coerce_fields
 from ..errors import CardError, ModelFileError
+from ..formats import registry as format_registry
 from ..isa import IsaAssumption
 from ..options import LoadOptions
 
@@ -100,6 +101,12 @@ def exported_file(path: str | os.PathLike[str], load: LoadOptions) -> Path:
     reject_checkpoint_options(found, load)
     if not found.is_file():
         raise ModelFileError(f"{found}: no such file")
+    actual = format_registry.disguised(found)
+    if actual is not None:
+        raise ModelFileError(
+            f"{found}: its bytes are a {actual.suffix} file ({actual.title}), not what its name says; rename it "
+            f"to {found.with_suffix(actual.suffix).name}"
+        )
     return found
 
 
