@@ -110,8 +110,25 @@ def test_blocks_are_removed_when_no_width_can_reach_the_target(tmp_path, monkeyp
     shallow = load_model(tmp_path / "out.safetensors")
     assert sum(shallow.spec.layers) == 9 - len(removed)
     assert f"residual blocks removed: {', '.join(removed)}" in latency_plan_note(plan)
-    # far out of reach: an error as without --data, pointing the right way (a higher target), and no model
-    far = [a if a != "0.85" else "0.01" for a in args]
-    line = one_line_error(run_cli("prune", model, "--out", tmp_path / "far.safetensors", *far))
-    assert "could not prune to 1%" in line and "--target-latency of 0." in line and "or more" in line
-    assert not (tmp_path / "far.safetensors").exists()
+
+
+def test_blocks_removed_far_from_the_target_are_out_of_reach_and_near_it_a_warning():
+    """One rule with or without images (issue 32): a shallower network far above the target is an error naming
+    the smallest reachable --target-latency (a higher one), near it a warning, on it nothing."""
+    from edgeres.latency.setting import LatencySetting
+    from edgeres.prune.latency_depth import DepthChoice
+    from edgeres.prune.latency_goal import LatencyTarget
+    from edgeres.prune.latency_target import _depth_only_plan
+    from edgeres.prune.width_search import OutOfReach
+
+    def depth(ratio: float) -> DepthChoice:
+        savings = {"layer1": {"int8": 0.1, "fp32": 0.1}}
+        ms = {p: {"unpruned": 1.0, "pruned": ratio} for p in ("int8", "fp32")}
+        return DepthChoice(["layer1.1"], {"layer1.1": 0.1}, savings, ms)
+
+    goal = LatencyTarget(0.5, LatencySetting())
+    with pytest.raises(OutOfReach, match=r"could not prune to 50%.*choose a --target-latency of 0\.72 or more"):
+        _depth_only_plan(goal, depth(0.72), 8)
+    near = _depth_only_plan(goal, depth(0.53), 8)
+    assert "a --target-latency of 0.53 or more is within reach" in near.warning
+    assert not _depth_only_plan(goal, depth(0.49), 8).warning

@@ -278,7 +278,7 @@ def test_deploy_on_a_board_lost_mid_search_keeps_what_it_measured_and_resumes(
     board = "board-ort"
     out = tmp_path / "deployed"
     args = ["deploy", CHECKPOINTS / "resnet20-12fca82f.th", "--calib", CIFAR / "train", "--out", out, "--target"]
-    args += [board, "--data", CIFAR / "test", "--limit", "50", "--formats", "onnx", "--num", "64"]
+    args += [board, "--data", CIFAR / "test", "--limit", "30", "--formats", "onnx", "--num", "32"]
     args += ["--optimize", "none", "--max-drop", "3"]
     stop = threading.Event()
 
@@ -302,7 +302,7 @@ def test_deploy_on_a_board_lost_mid_search_keeps_what_it_measured_and_resumes(
     kept = json.loads((partial / "journal.json").read_text())["rows"]["screen"]
     assert kept and all(row["accuracy"] is not None for row in kept)
 
-    other = one_line_error(run_cli(*[a if a != "64" else "32" for a in map(str, args)], "--resume"))
+    other = one_line_error(run_cli(*[a if a != "32" else "16" for a in map(str, args)], "--resume"))
     assert "another model or other settings" in other  # --num differs: the measurements do not apply
 
     result = run_cli(*args, "--resume", "--json")
