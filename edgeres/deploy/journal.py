@@ -90,6 +90,15 @@ def _load(folder: Path, key: str) -> Journal:
     return Journal(folder, key, rows, (float(reference[0]), str(reference[1])) if reference else None)
 
 
+def resumable(out: Path, key: str) -> Journal:
+    """The journal an interrupted run left beside `out`; EdgeresError when there is none or it was measured for
+    another model or other settings."""
+    partial = partial_folder(out)
+    if not (partial / JOURNAL).is_file():
+        raise EdgeresError(f"{partial}: no interrupted deploy to resume; run without --resume")
+    return _load(partial, key)
+
+
 @contextlib.contextmanager
 def work_folder(out: Path, key: str, resume: bool) -> Iterator[Journal]:
     """The run's working folder and journal: a fresh one beside `out` (_io.own_folder), or with `resume` the
@@ -97,9 +106,7 @@ def work_folder(out: Path, key: str, resume: bool) -> Iterator[Journal]:
     partial_folder(out) (an older one replaced); otherwise it goes. The caller moves it to `out` on success."""
     partial = partial_folder(out)
     if resume:
-        if not (partial / JOURNAL).is_file():
-            raise EdgeresError(f"{partial}: no interrupted deploy to resume; run without --resume")
-        yield _load(partial, key)  # stays where it is when this run fails too
+        yield resumable(out, key)  # stays where it is when this run fails too
         return
     with own_folder(out) as folder:
         journal = Journal(folder, key)

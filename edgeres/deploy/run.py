@@ -16,6 +16,7 @@ from .._lock import writes
 from ..bench.record import machine_info
 from ..errors import EdgeresError
 from ..formats import registry as formats
+from ..isa import AUTO
 from ..models import LoadedModel, load_model
 from ..quantize.recipe_target import for_profile
 from ..remote.check import check_named_target
@@ -26,7 +27,7 @@ from .board import BoardLostError
 from .candidates import CANDIDATES, Candidate, Measured, for_file, local_runtimes
 from .choose import choose
 from .context import Run
-from .journal import JOURNAL, partial_folder, run_key, work_folder
+from .journal import JOURNAL, partial_folder, resumable, run_key, work_folder
 from .measure_all import measure_candidates
 from .record import DeployResult, nothing_within, write_records
 from .settings import DeploySettings
@@ -43,10 +44,12 @@ def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], set
     kept for `--resume`)."""
     start, target, out = time.perf_counter(), resolve_target(settings.target), Path(out)
     _check_out(out, settings.force)
-    available, machine = _target_runtimes(target, settings)
+    key = run_key(Path(model), settings.fingerprint())
+    if settings.resume:
+        resumable(out, key)  # before a board is contacted: a journal of other settings is refused at once
+    available, machine, recipe = _target_runtimes(target, settings)
     loaded = load_model(model, settings.load)
-    recipe = for_profile(target).target
-    with work_folder(out, run_key(Path(model), settings.fingerprint()), settings.resume) as journal:
+    with work_folder(out, key, settings.resume) as journal:
         files = journal.folder / CANDIDATES
         files.mkdir(exist_ok=True)
         run = Run(Path(model), files, target, available, settings, [], journal, recipe)
@@ -70,12 +73,13 @@ def deploy_model(model: str | os.PathLike[str], out: str | os.PathLike[str], set
     return result
 
 
-def _target_runtimes(target: Target, settings: DeploySettings) -> tuple[list[str], dict[str, Any]]:
-    """The runtimes that run exported files where `target` is, and that machine's record."""
+def _target_runtimes(target: Target, settings: DeploySettings) -> tuple[list[str], dict[str, Any], str]:
+    """The runtimes that run exported files where `target` is, that machine's record, and the int8 recipe fit
+    for its CPU (a board probed once for all three)."""
     if target.device != "cpu":
         raise DeployError(f"--target {target.name}: deploy measures CPUs; its device is {target.device}")
     if target.transport == "local":
-        return _timed_in(target, local_runtimes()), machine_info()
+        return _timed_in(target, local_runtimes()), machine_info(), for_profile(target).target
     if settings.data is None:
         raise DeployError(
             f"--target {target.name}: a board scores top-1 on labeled images there; give them with --data "
@@ -84,7 +88,8 @@ def _target_runtimes(target: Target, settings: DeploySettings) -> tuple[list[str
     check = check_named_target(target.name)
     if problem := check.problem():
         raise problem
-    return _timed_in(target, [r.name for r in check.runtimes if r.formats]), check.info
+    recipe = target.quantize_target if target.quantize_target != AUTO else check.int8_target
+    return _timed_in(target, [r.name for r in check.runtimes if r.formats]), check.info, recipe
 
 
 def _timed_in(target: Target, there: list[str]) -> list[str]:
