@@ -123,16 +123,19 @@ def all_sum(ranks: Ranks, values: list[float]) -> list[float]:
 
 
 @contextlib.contextmanager
-def peers_lost(ranks: Ranks, after: str = "") -> Iterator[None]:
-    """A collective that fails because a peer stopped becomes one RankLostError naming what is kept."""
+def peers_lost(ranks: Ranks, after: str | Callable[[], str] = "") -> Iterator[None]:
+    """A collective that fails because a peer stopped (or torchrun's SIGTERM) becomes one RankLostError naming
+    what is kept: `after`, or what it returns when the job stops (what is kept then, not when the block began)."""
     try:
         yield
     except RankLostError as exc:
-        raise RankLostError(f"{exc}; {after}" if after else str(exc)) from None
+        kept = after() if callable(after) else after
+        raise RankLostError(f"{exc}; {kept}" if kept else str(exc)) from None
     except (RuntimeError, dist.DistError) as exc:
         if not ranks.distributed:
             raise
+        kept = after() if callable(after) else after
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise RankLostError(
-            f"rank {ranks.rank} of {ranks.world}: another process of the job stopped ({reason}); {after or 'stopping'}"
+            f"rank {ranks.rank} of {ranks.world}: another process of the job stopped ({reason}); {kept or 'stopping'}"
         ) from None

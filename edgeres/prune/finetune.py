@@ -166,13 +166,17 @@ def finetune(
     net = _parallel(trained, ranks)
     if teacher is not None:
         teacher.to(ranks.device).eval()
+
+    def kept() -> str:  # asked when the job stops: a SIGTERM may arrive while an epoch's state is being saved
+        saved = state_path is not None and state_path.exists()
+        return f"the last finished epoch's state is {state_path}; rerun with --resume" if saved else "no epoch finished"
+
     for epoch in range(log.resumed_from, options.epochs):
-        keep = f"the last finished epoch's state is {state_path}; rerun with --resume" if epoch else "no epoch finished"
-        with peers_lost(ranks, keep):
+        with peers_lost(ranks, kept):
             entry = _train_epoch(net, teacher, batches, optimizer, scheduler, options, epoch, ranks, progress)
-        log.epochs.append(entry)
-        if ranks.main:
-            _save_state(state_path, epoch, trained, optimizer, scheduler, log, options, state_extra)
+            log.epochs.append(entry)
+            if ranks.main:
+                _save_state(state_path, epoch, trained, optimizer, scheduler, log, options, state_extra)
     if trained is not model:
         model.load_state_dict(trained.state_dict())
     model.cpu().eval()
