@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgeres.demo import run_demo
+from edgeres.demo.run import MARKER
 from edgeres.isa import local_cpu, target_for_cpu
 from edgeres.models import load_model
 
@@ -75,6 +77,7 @@ def test_demo_trains_a_model_then_runs_the_pipeline_on_it(tmp_path):
     assert again.exit_code == 0 and "stages run 0, skipped (unchanged) 11" in again.stdout
     line = one_line_error(run_cli("demo", "--out", tmp_path / "demo"))
     assert "--force" in line and (tmp_path / "demo" / "model.safetensors").exists()
+    assert (tmp_path / "demo" / MARKER).is_file()  # what a later `demo --force` recognises as its own
 
 
 def test_cli_help_and_data_layer_do_not_import_torch():
@@ -95,3 +98,12 @@ def test_every_subpackage_is_packaged():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "edgeres").rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+
+
+def test_demo_force_never_deletes_a_folder_the_demo_did_not_make(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    line = one_line_error(run_cli("demo", "--out", mine, "--force"))
+    assert "mine" in line and "no edgeres demo wrote" in line
+    assert (mine / "thesis.tex").read_text() == "years of work" and os.listdir(mine) == ["thesis.tex"]

@@ -105,3 +105,22 @@ def test_a_model_file_under_another_formats_suffix_is_named_as_what_it_is(tmp_pa
         disguised.write_bytes(source.read_bytes())
         line = one_line_error(run_cli("eval", disguised, "--data", CIFAR / "test", "--limit", "10"))
         assert fake in line and f"rename it to {real}" in line
+
+
+def test_an_error_about_a_file_that_is_no_model_never_echoes_its_bytes(tmp_path):
+    """A checkpoint name may link to a file the user cannot otherwise read: a message says what kind of bytes it
+    holds, never the bytes (the hex of its first four, or offsets a flatbuffer parser read from them)."""
+    secret = tmp_path / "private" / "key"
+    secret.parent.mkdir()
+    secret.write_bytes(b"zq9x:$6$hunter2secret\n")
+    leaked = ("zq9x", "hunter2", "7a 71 39 78", str(int.from_bytes(b"zq9x", "little")))
+    data = _labeled(tmp_path, per_class=1)
+    for name, command in (("link.pt", "inspect"), ("link.th", "eval"), ("link.tflite", "eval")):
+        link = tmp_path / name
+        link.symlink_to(secret)
+        args = (command, link) if command == "inspect" else (command, link, "--data", data)
+        line = one_line_error(run_cli(*args))
+        assert name in line and "text" in line and not any(part in line for part in leaked), line
+    readable = tmp_path / "resnet20.th"
+    readable.symlink_to(RESNET20)  # a link to a real checkpoint stays as readable as the file
+    assert run_cli("inspect", readable).exit_code == 0

@@ -4,6 +4,7 @@ dropped with a warning and built again."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -94,3 +95,29 @@ def test_damaged_cache_entries_are_dropped_with_a_warning_and_rebuilt(tmp_path, 
     rebuilt = list((cache / "exports").glob("*.onnx"))
     assert len(rebuilt) == 1 and read_cache_json(ranges[0]) is not None  # healed: whole entries again
     assert rebuilt[0].stat().st_size > 1000
+
+
+def test_bench_reports_are_named_for_what_they_hold_and_replace_only_reports(tmp_path, exported):
+    """`bench --json model.onnx` destroyed the model it had just timed; a report folder replaced the user's notes."""
+    model = tmp_path / "model.onnx"
+    model.write_bytes(exported("resnet20-12fca82f.th", "onnx").read_bytes())
+    before = model.read_bytes()
+    quick = ("bench", model, "--min-runs", "1", "--min-seconds", "0", "--warmup", "0")
+    line = one_line_error(run_cli(*quick, "--json", model))
+    assert "model.onnx" in line and "--json" in line and ".json" in line and model.read_bytes() == before
+    assert "--csv" in one_line_error(run_cli(*quick, "--csv", tmp_path / "rows.txt"))
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    line = one_line_error(run_cli(*quick, "--json", notes))
+    assert "notes.json" in line and "not an edgeres bench report" in line and notes.read_text() == '{"mine": true}'
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "bench.md").write_text("# my own notes\n")
+    assert "bench.md" in one_line_error(run_cli(*quick, "--report", folder))
+    assert (folder / "bench.md").read_text() == "# my own notes\n" and sorted(os.listdir(folder)) == ["bench.md"]
+    (folder / "bench.md").unlink()
+    report, rows = tmp_path / "run.json", tmp_path / "run.csv"
+    for _ in range(2):  # a bench run replaces its own earlier reports
+        result = run_cli(*quick, "--json", report, "--csv", rows, "--report", folder)
+        assert result.exit_code == 0, result.stderr
+    assert json.loads(report.read_text())["schema"] == "edgeres.bench/1" and (folder / "latency.png").is_file()

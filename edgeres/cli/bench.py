@@ -133,8 +133,10 @@ def bench(
     """Latency, throughput, memory and accuracy of several models, measured interleaved."""
     from ..bench import BenchSettings, TimingConfig
     from ..options import RuntimeOptions
+    from ..report.owned import check_report_paths
 
     _check_bench_flags(targets)
+    check_report_paths(*(Path(p) if p else None for p in (json_path, csv_path, report_dir)))
     if map_by_position and data is None and remote_data is None:
         raise click.UsageError("--map-by-position applies to --data: give the labeled images too")
     batch_sizes = tuple(int_list(batches, "--batch") or [1])

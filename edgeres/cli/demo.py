@@ -17,7 +17,7 @@ import click
     help="SGD steps: a fixed amount of work, so the same command trains the same model on any machine.",
 )
 @click.option("--seed", default=0, show_default=True)
-@click.option("--force", is_flag=True, help="Replace an existing demo output folder.")
+@click.option("--force", is_flag=True, help="Replace an earlier demo's folder (never one it did not make).")
 def demo(out: str, train_steps: int, seed: int, force: bool) -> None:
     """Run the whole toolkit on a generated data set and a freshly trained model (no downloads)."""
     from ..console import phase_progress, print_demo

@@ -25,6 +25,8 @@ from .train import DEMO_STEPS
 from .train import train_steps as train
 
 ARCH = "cifar_resnet8"
+MARKER = ".edgeres-demo"  # written first into a demo folder: what `--force` may remove is recognised by it
+_CONFIG_TITLE = "# edgeres demo:"
 
 
 @dataclass
@@ -67,7 +69,7 @@ class DemoResult:
 def demo_config(out: Path, model: Path) -> str:
     """The built-in pipeline config of the demo, on its own generated data."""
     data = out / "data"
-    return f"""# edgeres demo: the whole journey on procedural images (edgeres pipeline --example lists every key)
+    return f"""{_CONFIG_TITLE} the whole journey on procedural images (edgeres pipeline --example lists every key)
 [model]
 checkpoint = "{model}"
 
@@ -95,6 +97,29 @@ min_seconds = 0.5
 """
 
 
+def _is_demo_folder(out: Path) -> bool:
+    """A folder an earlier demo made: it holds the marker, or (before the marker) the demo's own config."""
+    config = out / "pipeline.toml"
+    if (out / MARKER).is_file():
+        return True
+    return config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(_CONFIG_TITLE)
+
+
+def _clear(out: Path, force: bool) -> None:
+    """Make room for a demo: `force` replaces an earlier demo's folder, never a folder of the user's."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise OutputExistsError(f"{out}: --out is a folder for the demo, and this is not one; choose another --out")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not force:
+        raise OutputExistsError(f"{out}: already exists; pass --force to replace it or choose another --out")
+    if not _is_demo_folder(out):
+        raise OutputExistsError(
+            f"{out}: holds files that no edgeres demo wrote, so --force will not delete it; choose another --out"
+        )
+    shutil.rmtree(out)
+
+
 def run_demo(
     out: Path,
     *,
@@ -105,10 +130,9 @@ def run_demo(
     progress: Callable[[str, int, int], None] = lambda _p, _d, _t: None,
 ) -> DemoResult:
     """Generate data, train a small model, then run the pipeline on it. Raises OutputExistsError unless `force`."""
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise OutputExistsError(f"{out}: already exists; pass --force to replace it or choose another --out")
-        shutil.rmtree(out)
+    _clear(out, force)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("an edgeres demo output folder: `edgeres demo --force` may replace it\n")
     timings: dict[str, float] = {}
     start = time.perf_counter()
     write_image_folder(out / "data" / "train", per_class[0], seed, lambda d, t: progress("data (train)", d, t))

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, UnsafeCheckpointError
+from ..file_kind import kind_of
 from ..oneline import gist
 from .batchnorm import check_running_variance
 
@@ -133,7 +134,9 @@ def _torch_load(path: Path, trust: bool) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # an untrusted-format file may fail in any way while unpickling
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(
+                _not_torch_file(path) or f"{path}: not a readable checkpoint ({_first_line(exc)})"
+            ) from None
     try:
         with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -167,9 +170,9 @@ def _unsafe_globals(path: Path, message: str) -> list[str]:
 
 
 def _first_line(exc: BaseException, limit: int = 160) -> str:
-    """The exception's first line, shortened at a word boundary (never mid-word)."""
+    """The exception's first line, shortened at a word boundary (never mid-word); a byte it quotes is left out."""
     lines = str(exc).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    text = re.sub(r"load key, '.*?'", "load key", f"{type(exc).__name__}: {lines[0] if lines else ''}")
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
@@ -185,8 +188,8 @@ def _not_torch_file(path: Path) -> str | None:
     if head.startswith(b"PK") or head[:1] == b"\x80":  # zip (torch >= 1.6) or pickle protocol 2+ (legacy)
         return None
     return (
-        f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle: it begins with bytes "
-        f"{head.hex(' ')}); re-save it with torch.save or safetensors, or re-download it"
+        f"{path}: not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle but {kind_of(path)}); "
+        "re-save it with torch.save or safetensors, or re-download it"
     )
 
 

@@ -54,7 +54,8 @@ def target_accuracy(results: list[dict[str, Any]]) -> list[str]:
 
 def merged_markdown(results: list[dict[str, Any]]) -> str:
     header, rows = merged_rows(results)
-    lines = [f"- {name}: {line}" for name, line in target_machines(results)] + [""]
+    lines = ["# edgeres benchmark on targets", ""]
+    lines += [f"- {name}: {line}" for name, line in target_machines(results)] + [""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     notes = [f"- {line}" for line in target_accuracy(results)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._io import write_text_atomic
 from .merged import merged_markdown
+from .owned import check_report_paths
 from .plots import accuracy_latency_plot, latency_plot
 from .tables import to_csv, to_markdown
 
@@ -15,7 +16,8 @@ from .tables import to_csv, to_markdown
 def write_reports(
     run: dict[str, Any], *, json_path: Path | None = None, csv_path: Path | None = None, report_dir: Path | None = None
 ) -> list[Path]:
-    """Write whichever outputs are asked for; return their paths."""
+    """Write whichever outputs are asked for; return their paths. Raises ReportPathError (see .owned)."""
+    check_report_paths(json_path, csv_path, report_dir)
     written = []
     if json_path is not None:
         written.append(write_text_atomic(json_path, json.dumps(run, indent=2), force=True))
@@ -34,6 +36,7 @@ def write_reports(
 
 def write_target_reports(record: dict[str, Any], *, json_path: Path | None, report_dir: Path | None) -> list[Path]:
     """A multi-target run (edgeres.remote's SCHEMA) as JSON, and in `report_dir` as Markdown and JSON too."""
+    check_report_paths(json_path, None, report_dir)
     text = json.dumps(record, indent=2)
     written = [write_text_atomic(json_path, text, force=True)] if json_path is not None else []
     if report_dir is not None:

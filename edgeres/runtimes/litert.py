@@ -9,6 +9,8 @@ import numpy as np
 
 from .._quiet import native_stderr_silenced
 from ..errors import ModelFileError, RuntimeMissingError
+from ..file_kind import kind_of_bytes
+from ..formats.tflite import FORMAT as TFLITE
 from ..oneline import gist
 from ..options import LoadOptions, RuntimeOptions
 from .batching import run_in_chunks, to_layout
@@ -50,6 +52,14 @@ def _from_tensor(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return dequantized
 
 
+def _why_not(blob: bytes, exc: Exception) -> str:
+    """Why the interpreter refused a file; for bytes that are no flatbuffer at all, what they are instead (the
+    parser's own message would quote offsets read from them)."""
+    if not TFLITE.signature.matches(blob[:16]):
+        return f"it holds {kind_of_bytes(blob)}, not a TFLite flatbuffer; re-export it"
+    return f"truncated or corrupted ({gist(exc)})"
+
+
 class LiteRtPredictor:
     """An exported .tflite file on the LiteRT interpreter with its default XNNPACK delegate."""
 
@@ -68,9 +78,7 @@ class LiteRtPredictor:
         except RuntimeMissingError:
             raise
         except Exception as exc:  # flatbuffer and interpreter errors come as ValueError, IndexError, ...
-            raise ModelFileError(
-                f"{self.path}: not a loadable TFLite model, truncated or corrupted ({gist(exc)})"
-            ) from None
+            raise ModelFileError(f"{self.path}: not a loadable TFLite model, {_why_not(blob, exc)}") from None
         self.card, self.io = card_from_entries(entries, self.path, load)
         self.isa = isa_from_entries(entries)
         self.input = self.interpreter.get_input_details()[0]
