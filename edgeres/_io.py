@@ -241,6 +241,7 @@ def cache_dir() -> Path:
 def write_cache_json(path: Path, data: object) -> None:
     """Write a cache entry atomically, with the sha256 of its content inside (read_cache_json checks it), best
     effort: an unwritable cache folder costs time, never the result."""
+    data = json.loads(json.dumps(data))  # as it reads back (int keys become strings), which is what is hashed
     text = json.dumps(data, indent=1, sort_keys=True)
     record = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "data": data}
     try:

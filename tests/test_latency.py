@@ -133,7 +133,7 @@ def test_prune_to_measured_latency_end_to_end(tiny, tmp_path, monkeypatch):
     # a second target on the same model reuses every measurement but the final check
     again = run_cli("prune", tiny, "--out", tmp_path / "again.safetensors", "--target-latency", "0.95",
                     "--round-to", "32", "--json")  # fmt: skip
-    assert again.exit_code == 0, again.stderr
+    assert again.exit_code == 0 and "damaged" not in again.stderr, again.stderr  # group effects reused too
     models = json.loads(again.stdout)["latency_plan"]["models"]
     assert all(m["probes_measured"] == 0 for m in models.values())
 

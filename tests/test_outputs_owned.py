@@ -97,6 +97,17 @@ def test_damaged_cache_entries_are_dropped_with_a_warning_and_rebuilt(tmp_path, 
     assert rebuilt[0].stat().st_size > 1000
 
 
+def test_a_whole_cache_entry_reads_back_whatever_its_keys(tmp_path, recwarn):
+    """Latency group effects are keyed by int widths: JSON turns them into strings, and the hash taken before
+    that never matched on reading, so every run measured them again and warned of a damaged entry."""
+    from edgeres._io import read_cache_json, write_cache_json
+
+    entry = tmp_path / "groups.json"
+    write_cache_json(entry, {"fp32": {"effects": {"k": {32: -0.04, 128: 0.0, 64: -0.02}}}})
+    assert read_cache_json(entry) == {"fp32": {"effects": {"k": {"32": -0.04, "128": 0.0, "64": -0.02}}}}
+    assert entry.exists() and not recwarn.list
+
+
 def test_bench_reports_are_named_for_what_they_hold_and_replace_only_reports(tmp_path, exported):
     """`bench --json model.onnx` destroyed the model it had just timed; a report folder replaced the user's notes."""
     model = tmp_path / "model.onnx"
