@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 import signal
 import subprocess
@@ -157,39 +159,51 @@ def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
     return "loopback"
 
 
+@contextlib.contextmanager
+def made_once(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """The path `name` in a folder every pytest-xdist worker of this run shares, with a lock held on it: a worker
+    that finds the file there uses it, the first one makes it (atomically, as edgeres writes) while the others
+    wait. Files made this way are the same whichever worker makes them, so sharing them changes no result."""
+    base = factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made-once"
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{target}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield target
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
     """exported(checkpoint, format): a shared checkpoint's verified fp32 export with the format's defaults, made
-    once per session and shared by every test file (read it, never change it). Tests of exporting itself make
+    once per run for every worker and test file (read it, never change it). Tests of exporting itself make
     their own."""
     from edgeres.export import export_model
     from edgeres.formats import registry
 
-    folder = tmp_path_factory.mktemp("exported")
-    made: dict[tuple[str, str], Path] = {}
-
     def get(checkpoint: str, fmt: str) -> Path:
-        if (checkpoint, fmt) not in made:
-            out = folder / Path(checkpoint).stem / f"fp32{registry.named(fmt).suffix}"
-            out.parent.mkdir(exist_ok=True)
-            made[checkpoint, fmt] = export_model(CHECKPOINTS / checkpoint, out).path
-        return made[checkpoint, fmt]
+        with made_once(tmp_path_factory, f"exported/{Path(checkpoint).stem}/fp32{registry.named(fmt).suffix}") as out:
+            return out if out.exists() else export_model(CHECKPOINTS / checkpoint, out).path
 
     return get
 
 
 @pytest.fixture(scope="session")
 def resnet20_files(tmp_path_factory: pytest.TempPathFactory, exported: Callable[[str, str], Path]) -> dict[str, Path]:
-    """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images)."""
+    """resnet20 as fp32 and int8, ONNX and TFLite (calibrated on 128 training images), made once per run."""
     from edgeres.quantize import QuantizeSettings, quantize_model
 
-    folder = tmp_path_factory.mktemp("resnet20-files")
     out = {}
     for fmt in ("onnx", "tflite"):
         out[f"fp32.{fmt}"] = exported("resnet20-12fca82f.th", fmt)
-        out[f"int8.{fmt}"] = quantize_model(
-            out[f"fp32.{fmt}"], folder / f"int8.{fmt}", QuantizeSettings(calib=shipped_recipe("cifar10-train-128"))
-        ).path
+        with made_once(tmp_path_factory, f"resnet20-files/int8.{fmt}") as int8:
+            if not int8.exists():
+                settings = QuantizeSettings(calib=shipped_recipe("cifar10-train-128"))
+                quantize_model(out[f"fp32.{fmt}"], int8, settings)
+        out[f"int8.{fmt}"] = int8
     return out
 
 
