@@ -150,6 +150,22 @@ def test_code_in_checkpoint_never_runs_without_trust(tmp_path):
     assert marker.read_text() == "pwned"
 
 
+def test_code_in_a_plain_pickle_is_named_and_never_runs(tmp_path):
+    """`pickle.dump` (protocol 4+) stops torch's safe loader at its first opcode: the globals it would import
+    are still named (read, never run), one line, without torch's protocol warning on stderr."""
+    import pickle
+
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"state_dict": _state_dict(), "extra": _Payload(marker)}, protocol=4))
+    result = run_cli("inspect", path)
+    line = one_line_error(result)
+    assert "builtins.exec" in line and "--trust" in line and "torch._utils" not in line and not marker.exists()
+    (tmp_path / "plain.pth").write_bytes(pickle.dumps({"epoch": 3}, protocol=5))
+    line = one_line_error(run_cli("inspect", tmp_path / "plain.pth"))
+    assert "written by Python's pickle" in line and "torch.save" in line
+
+
 # --- data --------------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from ..errors import CheckpointError, UnsafeCheckpointError
 from ..file_kind import kind_of
 from ..oneline import gist
 from .batchnorm import check_running_variance
+from .pickle_globals import unsafe_globals
 
 EDGERES_FORMAT = "edgeres.model"
 # Keys that commonly wrap the weights, in the order they are preferred (EMA copies need --key).
@@ -138,14 +139,20 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 _not_torch_file(path) or f"{path}: not a readable checkpoint ({_first_line(exc)})"
             ) from None
     try:
-        with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
+        with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)  # the error says it all
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        unsafe = _unsafe_globals(path, str(exc))
+        unsafe = unsafe_globals(path, str(exc), (f"{g.__module__}.{g.__qualname__}" for g in _SAFE_EXTRA_GLOBALS))
         if unsafe:
             raise UnsafeCheckpointError(
                 f"{path}: loading needs globals that safe loading refuses ({', '.join(unsafe)}), so it could "
                 "run code; pass --trust only if you trust its source"
+            ) from None
+        if "Unsupported operand" in str(exc):  # pickle protocol 4+, which torch.save never writes
+            raise UnsafeCheckpointError(
+                f"{path}: written by Python's pickle, not torch.save, which safe loading cannot read; re-save it "
+                "with torch.save or safetensors, or pass --trust only if you trust its source"
             ) from None
         raise CheckpointError(
             _not_torch_file(path) or f"{path}: not a readable checkpoint ({_first_line(exc)})"
@@ -156,17 +163,6 @@ def _torch_load(path: Path, trust: bool) -> Any:
             or f"{path}: not a readable checkpoint, truncated or not a PyTorch/safetensors file "
             f"({_first_line(exc)}); re-save or re-download it"
         ) from None
-
-
-def _unsafe_globals(path: Path, message: str) -> list[str]:
-    try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # legacy (non-zip) files: fall back to the name in torch's message
-        found = []
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in _SAFE_EXTRA_GLOBALS}
-    names = [g for g in found if g not in allowed]
-    names += re.findall(r"Unsupported global: GLOBAL ([\w.]+)", message)
-    return sorted(set(names))
 
 
 def _first_line(exc: BaseException, limit: int = 160) -> str:
