@@ -55,7 +55,7 @@ def _pickle_globals(path: Path) -> list[str]:
                 if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
                     pushed = str(arg)
                 elif opcode.name in ("BINGET", "LONG_BINGET", "GET"):
-                    pushed = memo.get(int(arg))
+                    pushed = memo.get(int(arg)) if isinstance(arg, int) else None
                 elif opcode.name == "MEMOIZE":
                     memo[len(memo)] = strings[-1] if strings else None
                     continue
