@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..formats import registry as formats
 from ..options import LoadOptions
 from .flags import MAP_HELP, OPTIMIZE_LEVELS, load_options
+from .qat_flags import qat_flags
 from .say import warn
+
+if TYPE_CHECKING:
+    from ..quantize.qat.settings import QatSettings
 
 
 @click.command()
@@ -63,6 +68,7 @@ from .say import warn
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantization report as JSON.")
+@qat_flags
 @load_options
 def quantize(
     model: str,
@@ -82,16 +88,18 @@ def quantize(
     optimize: str | None,
     force: bool,
     as_json: bool,
+    qat: QatSettings | None,
     load: LoadOptions,
 ) -> None:
-    """Int8 post-training quantization with calibration data, a per-target recipe and an accuracy gate."""
+    """Int8 quantization with calibration data, a per-target recipe and an accuracy gate; with --qat, fine-tuned
+    on the int8 grid afterwards."""
     from ..console import phase_progress
     from ..quantize import QuantizeSettings, quantize_model
 
     settings = QuantizeSettings(
         calib=calib, fmt=fmt, target=target, num=num, method=method, io=io, eval_data=eval_data,
         eval_limit=eval_limit, map_by_position=map_by_position, max_drop=max_drop, auto_fallback=auto_fallback,
-        exclude=exclude, optimize=optimize, force=force, load=load,
+        exclude=exclude, optimize=optimize, force=force, load=load, qat=qat,
     )  # fmt: skip
     with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
         result = quantize_model(model, out, settings, advance)

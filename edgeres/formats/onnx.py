@@ -64,6 +64,7 @@ FORMAT = Format(
         recipe=recipe,
         methods=("percentile", "minmax", "entropy"),
         packages=("onnxruntime", "onnx"),
+        qat="edgeres.quantize.onnx_qat:OnnxQatGrid",
     ),
     probes="edgeres.latency.onnx_probes:PROBES",
     pipeline_default=True,

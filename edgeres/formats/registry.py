@@ -48,6 +48,7 @@ class Int8Support:
     packages: tuple[str, ...]  # what makes and checks the int8 file, recorded in its report
     ios: tuple[str, ...] = ("float",)  # interface types of the int8 file; the first is the default
     from_model: bool = False
+    qat: str | None = None  # "module:class" reading the engine's grids for QAT (a qat.train.GridReader); None: none
 
 
 @dataclass(frozen=True)

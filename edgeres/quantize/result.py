@@ -54,6 +54,7 @@ class QuantizeResult:
     preparation: PrepareReport | None = None
     ranges: dict[str, Any] | None = None  # the activation range search's choice, when it ran
     precision: dict[str, Any] | None = None  # the per-layer precision choice, when it ran
+    qat: dict[str, Any] | None = None  # quantization-aware fine-tuning, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         acc = self.accuracy
@@ -77,4 +78,5 @@ class QuantizeResult:
                 "ranges": self.ranges,
                 "precision": self.precision,
             },
+            "qat": self.qat,
         }

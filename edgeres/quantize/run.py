@@ -25,6 +25,10 @@ from .engine import Int8Engine, Int8Job, open_engine
 from .layers import Layer, select
 from .precision import choose_precision
 from .prepare.grid import Grid
+from .qat.refuse import refuse_qat
+from .qat.settings import QatSettings
+from .qat.step import requantize_after_qat
+from .qat.train import state_file
 from .range_search import search_ranges
 from .recipe_target import resolve_quantize_target
 from .recipes import recipe_for
@@ -58,11 +62,12 @@ def quantize_model(
     recipe = recipe_for(format_for(target_path, settings.fmt), resolved.target, settings.method, settings.io)
     refuse_exported_source(recipe, model)
     techniques_for(settings.optimize, model)  # a level the source cannot take is refused before any work
+    refuse_qat(settings.qat, recipe, model, target_path)
     drawn = resolve_calibration(settings.calib)
     require_new(target_path, force=settings.force)
     start = time.perf_counter()
     with scratch_folder(target_path) as work:
-        check = partial(_check_classes, labeled) if labeled is not None else None  # before hours of calibration
+        check = partial(_check_classes, labeled, settings.qat)  # before hours of calibration and training
         source = prepare_source(model, recipe, drawn, settings, work, progress, check)
         loaded_model = None if source.loaded is None else source.loaded.model
         engine = open_engine(Int8Job(source.file, recipe, source.calibration, source.card, cache_dir(), loaded_model))
@@ -76,11 +81,13 @@ def quantize_model(
         )  # fmt: skip
         card_path = target_path.with_name(target_path.name + ".card.json")
         with atomic_outputs([target_path, result.report_path, card_path], force=settings.force) as temps:
-            _quantize(engine, temps[0], source, result, labeled, settings, progress)
+            _quantize(engine, temps[0], source, result, labeled, settings, (target_path, work), progress)
             result.seconds = time.perf_counter() - start
             _gate(result, settings)
             temps[1].write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
             temps[2].write_text(source.card.to_json(), encoding="utf-8")
+    if settings.qat is not None:  # the file is written: nothing is left to resume
+        state_file(target_path).unlink(missing_ok=True)
     return result
 
 
@@ -91,9 +98,11 @@ def _quantize(
     result: QuantizeResult,
     labeled: LabeledData | None,
     settings: QuantizeSettings,
+    places: tuple[Path, Path],
     progress: Progress,
 ) -> None:
-    """Quantize into `tmp` with the level's techniques, then measure and check it, filling `result` in."""
+    """Quantize into `tmp` with the level's techniques (and QAT), then measure and check it, filling `result` in.
+    `places`: the output's path (QAT's state lives beside it) and the scratch folder."""
     recipe, fmt, excluded, held_out = result.recipe, result.recipe.format, result.excluded, source.calibration.held_out
     progress("quantize", 0, 1)
     engine.quantize(tmp, excluded)
@@ -104,6 +113,11 @@ def _quantize(
     if source.techniques.mixed_precision:
         precision = choose_precision(engine, fmt, source.fp32, tmp, excluded, held_out)
         result.precision = None if precision is None else precision.to_dict()
+    if settings.qat is not None:
+        engine, outcome, agreement = requantize_after_qat(
+            engine, recipe, tmp, source, excluded, settings.qat, *places, progress
+        )
+        result.qat = {**outcome.to_dict(), "file_agrees_with_simulation": agreement}
     result.sensitivity = engine.sensitivity(tmp, source.calibration.inputs[:SENSITIVITY_INPUTS])
     progress("quantize", 1, 1)
     if labeled is not None:
@@ -135,8 +149,11 @@ def _timed(recipe_target: str, fp32: Path, tmp: Path) -> SpeedCheck | None:
         shutil.rmtree(named.parent, ignore_errors=True)
 
 
-def _check_classes(labeled: LabeledData, card: ModelCard) -> None:
-    labeled.check(card)
+def _check_classes(labeled: LabeledData | None, qat: QatSettings | None, card: ModelCard) -> None:
+    if labeled is not None:
+        labeled.check(card)
+    if qat is not None:
+        LabeledData(qat.data, by_position=qat.map_by_position).check(card, split="train")
 
 
 def _gate(result: QuantizeResult, settings: QuantizeSettings) -> None:

@@ -14,6 +14,7 @@ from ..options import LoadOptions
 if TYPE_CHECKING:
     from .calibration_recipes import CalibrationRecipe
     from .prepare.optimize import Techniques
+    from .qat.settings import QatSettings
 
 
 @dataclass(frozen=True, kw_only=True)  # built by keyword: no silent swap of two settings
@@ -39,6 +40,7 @@ class QuantizeSettings:
     optimize: str | Techniques | None = None
     force: bool = False
     load: LoadOptions = field(default_factory=LoadOptions)
+    qat: QatSettings | None = None  # fine-tune on the int8 grid after post-training quantization
 
     def __post_init__(self) -> None:
         if self.num is not None and self.num < 1:

@@ -39,6 +39,7 @@ class Source:
     techniques: Techniques
     preparation: PrepareReport | None = None
     notes: list[str] = field(default_factory=list)
+    original: LoadedModel | None = None  # the model as loaded, before preparation (QAT distils from it)
 
 
 def _exported_format(model: object) -> str | None:
@@ -135,8 +136,8 @@ def prepare_source(
         drawn.data, card, num=settings.num or drawn.num, seed=drawn.seed, split=drawn.split, held_out=HELD_OUT,
         progress=partial(progress, "calibration"),
     )  # fmt: skip
-    source = Source(fp32, fp32, card, loaded, calibration, level, techniques)
-    if not techniques.touches_model:
+    source = Source(fp32, fp32, card, loaded, calibration, level, techniques, original=loaded)
+    if not techniques.touches_model and settings.qat is None:  # QAT trains the folded model even at `none`
         return source
     assert loaded is not None, "exported files were refused by techniques_for"
     try:
@@ -144,7 +145,7 @@ def prepare_source(
         if not registry.int8_support(fmt).from_model:  # the others quantize its export
             source.file = export_cached(source.loaded, work / f"prepared{registry.named(fmt).suffix}", fmt)
     except PrepareError as exc:
-        if optimize is not None:  # asked for by name: say it cannot be done
+        if optimize is not None or settings.qat is not None:  # asked for by name (or needed): cannot be done
             raise
         source.level, source.techniques = "fast (untraceable: range search)", _FILE_TECHNIQUES
         source.notes.append(f"{exc}; quantized with range search only")

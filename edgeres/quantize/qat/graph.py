@@ -1,0 +1,72 @@
+"""Quantized tensors found and rounded in the model's traced graph (torch.fx), where they are computed.
+
+A tensor an engine quantizes may be made by a function inside a module (the residual add before a functional
+ReLU, which onnxruntime's symmetric recipes quantize on its own): no module boundary holds it, but the traced
+graph has a node for it. Each engine tensor is the earliest node holding its values (its producer: rounding
+there reaches every consumer), and rounding is a node inserted after it. Models torch.fx cannot trace use
+module boundaries instead (points.py).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import fx, nn
+
+from .points import same_values
+from .simulate import ActivationGrid
+
+
+class _Rounding(nn.Module):
+    """One tensor's activation grid as a graph node (no parameters: the state dict keeps its keys)."""
+
+    def __init__(self, grid: ActivationGrid) -> None:
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.grid.fake_quant(x)
+
+
+def trace(model: nn.Module) -> fx.GraphModule | None:
+    """The model's graph, or None when torch.fx cannot trace it (data-dependent control flow)."""
+    try:
+        return fx.symbolic_trace(copy.deepcopy(model))
+    except Exception:  # tracing fails in many ways (TraceError, TypeError, ...): all mean "use module boundaries"
+        return None
+
+
+def node_values(graph: fx.GraphModule, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every tensor-valued node's output for the images `x`, by node name, in graph order."""
+    found: dict[str, torch.Tensor] = {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, node: fx.Node) -> object:
+            value = super().run_node(node)
+            if isinstance(value, torch.Tensor):
+                found[node.name] = value.detach()
+            return value
+
+    with torch.no_grad():
+        Recorder(graph).run(x)
+    return found
+
+
+def match_nodes(values: dict[str, np.ndarray], nodes: dict[str, torch.Tensor]) -> dict[str, str | None]:
+    """For each engine tensor, the earliest graph node holding the same values; None where none does."""
+    return {name: next((n for n, v in nodes.items() if same_values(v, value)), None) for name, value in values.items()}
+
+
+def insert_rounding(graph: fx.GraphModule, grids: dict[str, ActivationGrid]) -> None:
+    """After each node named in `grids`, a node rounding its output; every consumer reads the rounded value."""
+    by_name = {node.name: node for node in graph.graph.nodes}
+    for index, (name, grid) in enumerate(sorted(grids.items())):
+        node = by_name[name]
+        graph.add_submodule(f"qat_rounding_{index}", _Rounding(grid))
+        with graph.graph.inserting_after(node):
+            rounded = graph.graph.call_module(f"qat_rounding_{index}", (node,))
+        node.replace_all_uses_with(rounded, delete_user_cb=lambda user, r=rounded: user is not r)
+    graph.graph.lint()
+    graph.recompile()

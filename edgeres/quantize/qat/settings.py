@@ -1,0 +1,41 @@
+"""What quantization-aware fine-tuning is asked to do: one frozen object, validated here."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from ...errors import RecipeError
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QatSettings:
+    """Fine-tune on the labeled images `data` while computing on the int8 grid. The learning rate is small: the
+    model starts trained and its batch norms are folded (no normalisation steadies the steps); at 1e-3 a
+    CIFAR ResNet's folded network diverged within ten steps, at 1e-4 it did not (docs/benchmarks.md)."""
+
+    data: str | os.PathLike[str]
+    epochs: int = 2
+    lr: float = 1e-4
+    limit: int | None = None  # a class-stratified subset of the training images
+    batch_size: int = 128
+    distill: bool = True  # train on the float model's outputs alone (agreement with it is the goal); else labels
+    resume: bool = False
+    device: str = "cpu"
+    map_by_position: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise RecipeError(f"--epochs must be 1 or more, got {self.epochs}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise RecipeError(f"--lr must be a positive number, got {self.lr}")
+        if self.limit is not None and self.limit < 1:
+            raise RecipeError(f"--finetune-limit must be 1 or more images, got {self.limit}")
+        if self.batch_size < 1:
+            raise RecipeError(f"--batch-size must be 1 or more, got {self.batch_size}")
+        if self.device not in DEVICES:
+            raise RecipeError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")

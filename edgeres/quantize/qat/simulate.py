@@ -1,0 +1,94 @@
+"""A PyTorch model that computes on its engine's int8 grid while it trains, and the on-grid model it leaves.
+
+Weights: each quantized conv and linear layer's weight passes through the recipe's per-channel grid (scale
+max|w| / qmax, as the engines derive it) on every forward pass; gradients pass straight through the rounding.
+Activations: each tensor the engine quantizes is rounded at the module boundary that computes it, with the
+engine's own scale and zero point. When training ends the weights are left on the grid, so the engine, deriving
+its scales again, writes exactly the integers the model trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.utils.hooks import RemovableHandle
+
+from ..prepare.grid import Grid
+from .points import Point
+
+
+@dataclass(frozen=True)
+class ActivationGrid:
+    """One quantized tensor's grid: value = (q - zero_point) * scale for integers q in [qmin, qmax]."""
+
+    scale: float
+    zero_point: int
+    qmin: int
+    qmax: int
+
+    def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.qmin, self.qmax)
+
+
+class _OnGrid(nn.Module):
+    """A weight rounded to its grid in the forward pass; the gradient passes through unchanged."""
+
+    def __init__(self, grid: Grid) -> None:
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + (self.grid.fake_quant_weight(weight) - weight).detach()
+
+
+class Simulation:
+    """Installs the grids on `model` (in place) until `finish`, which leaves the weights on their grid."""
+
+    def __init__(
+        self, model: nn.Module, grid: Grid, activations: dict[Point, ActivationGrid], float_layers: Iterable[str]
+    ) -> None:
+        self.model = model
+        kept = set(float_layers)
+        self.layers = [
+            name
+            for name, module in model.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.Linear)) and name not in kept
+        ]
+        for name in self.layers:
+            parametrize.register_parametrization(model.get_submodule(name), "weight", _OnGrid(grid))
+        self.calls: dict[tuple[str, str], int] = {}
+        self.hooks = [model.register_forward_pre_hook(lambda _m, _a: self.calls.clear())]
+        by_boundary: dict[tuple[str, str], dict[int, ActivationGrid]] = {}
+        for point, activation in activations.items():
+            by_boundary.setdefault((point.module, point.side), {})[point.call] = activation
+        for (name, side), grids in sorted(by_boundary.items()):
+            self.hooks.append(self._hook(name, side, grids))
+
+    def _hook(self, name: str, side: str, grids: dict[int, ActivationGrid]) -> RemovableHandle:
+        """One hook per module boundary: it counts the calls and rounds at those that have a grid."""
+        module, key = self.model.get_submodule(name), (name, side)
+
+        def rounded(x: torch.Tensor) -> torch.Tensor | None:
+            call = self.calls[key] = self.calls.get(key, -1) + 1
+            return grids[call].fake_quant(x) if call in grids else None
+
+        if side == "in":
+
+            def before(_m: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
+                x = rounded(args[0])
+                return None if x is None else (x, *args[1:])
+
+            return module.register_forward_pre_hook(before)
+        return module.register_forward_hook(lambda _m, _a, out: rounded(out))
+
+    def finish(self) -> nn.Module:
+        """Remove the grids; the weights stay rounded (what the engine will quantize to the same integers)."""
+        for hook in self.hooks:
+            hook.remove()
+        for name in self.layers:
+            parametrize.remove_parametrizations(self.model.get_submodule(name), "weight", leave_parametrized=True)
+        return self.model

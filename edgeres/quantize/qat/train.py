@@ -1,0 +1,157 @@
+"""Quantization-aware fine-tuning of a prepared model on the grid its post-training int8 file uses.
+
+It starts where post-training quantization ended (the prepared weights, the engine's activation scales and
+zero points read from the int8 file) and fine-tunes the weights with every quantized tensor rounded as the
+engine rounds it, distilling from the float model. The activation grids stay fixed, so the engine asked for
+the same grids writes a file whose integers are the ones the model trained with.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...card import ModelCard
+from ...errors import EdgeresError, RecipeError
+from ...progress import TrainProgress
+from ...prune.distributed import Ranks
+from ...prune.finetune import FinetuneLog, finetune, read_state
+from ...prune.options import FinetuneOptions
+from ..engine import Int8Engine
+from ..prepare.grid import Grid
+from ..recipes import Recipe
+from .graph import insert_rounding, match_nodes, node_values, trace
+from .points import match, module_boundaries
+from .settings import QatSettings
+from .simulate import ActivationGrid, Simulation
+
+MATCH_IMAGES = 4  # enough for no two different tensors to hold the same values
+
+
+class GridReader(Protocol):
+    """A format's view of its fp32 file and the int8 file its engine made (onnx_qat.OnnxQatGrid)."""
+
+    grids: dict[str, ActivationGrid]
+
+    def float_values(self, names: list[str], inputs: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def passes_through(self, name: str) -> bool: ...
+
+    def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]: ...
+
+
+@dataclass
+class QatOutcome:
+    model: nn.Module  # weights on the grid, no hooks: export it and quantize with `ranges`
+    ranges: dict[str, tuple[float, float]]
+    log: FinetuneLog
+    simulated: int  # quantized tensors rounded in the model
+    simulated_logits: np.ndarray  # the model on the grid, on the check images, just before the grid came off
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"log": self.log.to_dict(), "simulated_tensors": self.simulated, "seconds": round(self.seconds, 1)}
+
+
+def state_file(out: Path) -> Path:
+    """Where QAT for the int8 file `out` keeps its resumable training state."""
+    return out.with_name(out.name + ".qat.pt")
+
+
+def _lost(found: dict[str, Any], reader: GridReader) -> None:
+    """RecipeError when a quantized tensor has no place in the model (and is no copy of its input's grid)."""
+    lost = sorted(name for name, place in found.items() if place is None and not reader.passes_through(name))
+    if lost:
+        raise RecipeError(
+            f"QAT cannot find where this model computes {len(lost)} quantized tensor(s) ({', '.join(lost[:3])}); "
+            "quantize it without --qat"
+        )
+
+
+def _simulated(
+    prepared: nn.Module, reader: GridReader, inputs: np.ndarray, grid: Grid, float_layers: list[str]
+) -> tuple[nn.Module, Simulation, int]:
+    """A copy of `prepared` computing on the grid: its traced graph with rounding nodes where the engine
+    quantizes, or (a model torch.fx cannot trace) the model with rounding hooks at module boundaries. Returns
+    it, its Simulation and how many tensors it rounds."""
+    values = reader.float_values(list(reader.grids), inputs)
+    x = torch.from_numpy(inputs)
+    graph = trace(prepared)
+    if graph is not None:
+        nodes = match_nodes(values, node_values(graph, x))
+        _lost(nodes, reader)
+        insert_rounding(graph, {node: reader.grids[name] for name, node in nodes.items() if node is not None})
+        return graph, Simulation(graph, grid, {}, float_layers), sum(node is not None for node in nodes.values())
+    student = copy.deepcopy(prepared)
+    points = match(values, module_boundaries(student, x))
+    _lost(points, reader)
+    activations = {point: reader.grids[name] for name, point in points.items() if point is not None}
+    return student, Simulation(student, grid, activations, float_layers), len(activations)
+
+
+def _request(recipe: Recipe, grids: dict[str, ActivationGrid], model: nn.Module) -> str:
+    """What a saved state was trained for: the recipe, the grids and the starting weights."""
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    record = {"recipe": repr(recipe), "grids": {k: asdict(v) for k, v in sorted(grids.items())}}
+    return json.dumps({**record, "weights": digest.hexdigest()[:16]}, sort_keys=True)
+
+
+def _check_resume(state_path: Path, request: str, settings: QatSettings) -> None:
+    if not settings.resume:
+        return
+    if not state_path.exists():
+        raise EdgeresError(f"--resume: no saved QAT state at {state_path} (no interrupted run of this --out)")
+    if read_state(state_path).get("qat_request") != request:
+        raise EdgeresError(
+            f"{state_path}: was saved by QAT of another model, recipe or calibration; resume with the same "
+            "request, or delete it to start over"
+        )
+
+
+def quantization_aware(
+    prepared: nn.Module,
+    teacher: nn.Module,
+    card: ModelCard,
+    recipe: Recipe,
+    reader: GridReader,
+    engine: Int8Engine,
+    float_layers: list[str],
+    inputs: np.ndarray,
+    check_inputs: np.ndarray,
+    settings: QatSettings,
+    state_path: Path,
+    progress: TrainProgress | None = None,
+) -> QatOutcome:
+    """Fine-tune a copy of `prepared` on the int8 grid of `reader`'s file, distilling from `teacher`; its
+    outputs on `check_inputs` before the grid comes off are kept. Raises RecipeError (the model cannot be
+    simulated), DataError (the training images), EdgeresError (resume)."""
+    start = time.perf_counter()
+    student, simulation, rounded = _simulated(prepared, reader, inputs[:MATCH_IMAGES], Grid.of(recipe), float_layers)
+    request = _request(recipe, reader.grids, prepared)
+    _check_resume(state_path, request, settings)
+    options = FinetuneOptions(
+        epochs=settings.epochs, lr=settings.lr, weight_decay=0.0, batch_size=settings.batch_size, distill_weight=1.0,
+        distill=settings.distill, limit=settings.limit, seed=settings.seed,
+    )  # fmt: skip
+    log = finetune(
+        student, card, settings.data, options, state_path=state_path, state_extra={"qat_request": request},
+        teacher=teacher if settings.distill else None, resume=settings.resume, progress=progress,
+        by_position=settings.map_by_position, ranks=Ranks(device=torch.device(settings.device)),
+    )  # fmt: skip
+    with torch.no_grad():
+        simulated = student.eval()(torch.from_numpy(check_inputs)).numpy()
+    trained = copy.deepcopy(prepared)  # the model's own structure: it exports to the same tensor names
+    trained.load_state_dict(simulation.finish().state_dict())
+    ranges = reader.ranges(engine, reader.grids)
+    return QatOutcome(trained.eval(), ranges, log, rounded, simulated, time.perf_counter() - start)

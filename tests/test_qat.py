@@ -1,0 +1,135 @@
+"""Quantization-aware fine-tuning (issue 33): the int8 file holds the integers the model trained with, the CLI
+runs it end to end on real data, an interrupted run resumes to the same file, and bad requests are one line.
+Small subsets and one epoch here; full-split numbers are benchmarks/int8_accuracy.py's (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from edgeres.models import load_model
+from edgeres.quantize import QuantizeSettings
+from edgeres.quantize.calibration_recipes import resolve_calibration
+from edgeres.quantize.engine import Int8Job, open_engine
+from edgeres.quantize.onnx_qat import OnnxQatGrid
+from edgeres.quantize.prepare.grid import Grid
+from edgeres.quantize.qat.settings import QatSettings
+from edgeres.quantize.qat.step import requantize_after_qat
+from edgeres.quantize.recipes import recipe_for
+from edgeres.quantize.source import prepare_source
+
+from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli, shipped_recipe
+
+pytestmark = pytest.mark.shared
+RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
+TRAIN = ("--qat", str(CIFAR / "train"), "--finetune-limit", "256", "--epochs", "1")
+
+
+def _weight_integers(path: Path) -> dict[str, np.ndarray]:
+    """Each conv and linear weight of a QDQ file as its stored int8 integers, by the weight's fp32 name."""
+    model = onnx.load(str(path))
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    return {
+        node.input[0].removesuffix("_quantized"): constants[node.input[0]]
+        for node in model.graph.node
+        if node.op_type == "DequantizeLinear" and constants.get(node.input[0], np.zeros(0)).dtype == np.int8
+    }
+
+
+@pytest.mark.parametrize("target", ["x86", "arm64"])  # U8S8 with 7-bit weights; S8S8, its adds quantized alone
+def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, target):
+    """Weights: the file's integers are the fine-tuned weights on the recipe's grid, exactly. Activations: every
+    quantized tensor keeps the scale and zero point QAT simulated. Outputs: the file computes what the
+    simulated model did (integer kernels may round a value differently now and then)."""
+    monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
+    recipe = recipe_for("onnx", target)
+    qat = QatSettings(data=CIFAR / "train", epochs=1, limit=128)
+    settings = QuantizeSettings(calib=shipped_recipe("cifar10-train-128"), target=target, qat=qat, optimize="none")
+    source = prepare_source(load_model(RESNET20), recipe, resolve_calibration(settings.calib), settings, tmp_path,
+                            lambda *_: None)  # fmt: skip
+    assert source.loaded is not None
+    engine = open_engine(Int8Job(source.file, recipe, source.calibration, source.card, tmp_path / "cache"))
+    int8 = tmp_path / "int8.onnx"
+    engine.quantize(int8, [])
+    simulated = OnnxQatGrid(source.file, int8).grids
+    out = tmp_path / "out.onnx"
+    _, outcome, agreement = requantize_after_qat(engine, recipe, int8, source, [], qat, out, tmp_path, lambda *_: None)
+    assert outcome.log.images == 128 and len(outcome.log.epochs) == 1 and outcome.simulated >= 30
+
+    grid = Grid.of(recipe)
+    trained = {f"model.{name}.weight": module.weight.detach() for name, module in outcome.model.named_modules()
+               if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))}  # fmt: skip
+    stored = _weight_integers(int8)
+    assert set(stored) == set(trained)
+    for name, weight in trained.items():
+        np.testing.assert_array_equal(stored[name], grid.weight_integers(weight).numpy().astype(np.int8), name)
+    assert OnnxQatGrid(source.file, int8).grids == simulated  # the same scales and zero points, all of them
+    assert agreement is not None and agreement >= 0.95
+
+
+def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_file(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "EDGERES_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["quantize", str(RESNET20), "--calib", str(CIFAR / "train"), "--num", "64", "--optimize", "none",
+            "--qat", str(CIFAR / "train"), "--finetune-limit", "128", "--epochs", "2"]  # fmt: skip
+    cli = [sys.executable, str(ROOT / "cli.py"), *args]
+    whole, cut = tmp_path / "whole.onnx", tmp_path / "cut.onnx"
+    done = subprocess.run([*cli, "--out", str(whole), "--eval", str(CIFAR / "test"), "--eval-limit", "300", "--json"],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["qat"]["log"]["images"] == 128 and len(report["qat"]["log"]["epochs"]) == 2
+    assert report["qat"]["file_agrees_with_simulation"] >= 0.95 and report["qat"]["simulated_tensors"] >= 30
+    assert report["accuracy"]["n"] == 300 and report["accuracy"]["drop_pp"] < 2.0
+    assert not (tmp_path / "whole.onnx.qat.pt").exists()  # the training state goes once the file is written
+
+    state = tmp_path / "cut.onnx.qat.pt"
+    interrupt_when_exists([*cli, "--out", str(cut)], state, env)
+    assert state.exists() and not cut.exists()
+    other = [a if a != "64" else "65" for a in args]  # another calibration: other grids than the state's
+    line = one_line_error(run_cli(*other, "--out", cut, "--resume", "--json"))
+    assert str(state) in line and "another" in line and not cut.exists()
+    resumed = subprocess.run([*cli, "--out", str(cut), "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert cut.read_bytes() == whole.read_bytes() and not state.exists()
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (("--epochs", "3"), "--epochs applies to --qat DIR"),
+        (("--resume",), "--resume applies to --qat DIR"),
+        ((*TRAIN, "--format", "tflite"), "--qat simulates the int8 grid of onnx files; tflite is not offered"),
+        ((*TRAIN, "--resume"), "--resume: no saved QAT state"),
+    ],
+)
+def test_qat_requests_that_cannot_run_are_one_line(tmp_path, flags, says):
+    out = tmp_path / "q.onnx"
+    if "tflite" in flags:
+        out = tmp_path / "q.tflite"
+        flags = tuple(f for f in flags if f not in ("--format", "tflite"))
+    line = one_line_error(run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--num", "32", "--out", out,
+                                  *flags))  # fmt: skip
+    assert says in line and not out.exists()
+
+
+def test_qat_refuses_an_exported_file_and_data_of_other_classes(tmp_path, exported):
+    line = one_line_error(run_cli("quantize", exported("resnet20-12fca82f.th", "onnx"), "--calib", CIFAR / "train",
+                                  "--out", tmp_path / "q.onnx", *TRAIN))  # fmt: skip
+    assert "--qat fine-tunes PyTorch weights" in line
+    three = tmp_path / "three"
+    for folder in sorted((CIFAR / "train").iterdir())[:3]:
+        (three / folder.name).mkdir(parents=True)
+        for image in sorted(folder.iterdir())[:4]:
+            (three / folder.name / image.name).write_bytes(image.read_bytes())
+    line = one_line_error(run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--num", "32", "--out",
+                                  tmp_path / "q.onnx", "--qat", three))  # fmt: skip
+    assert str(three) in line and "3 classes" in line and not (tmp_path / "q.onnx").exists()
