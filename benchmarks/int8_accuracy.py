@@ -1,10 +1,13 @@
 """Int8 accuracy on the full CIFAR-10 test split, per preparation technique: fp32 vs int8 top-1 and agreement.
 
 Usage: python benchmarks/int8_accuracy.py [--shared ../shared] [--target x86] [--techniques none,fast,best]
-       [--checkpoints resnet20-12fca82f.th,...] [--seeds 0,1,2] [--json int8_accuracy.json]
+       [--checkpoints resnet20-12fca82f.th,...] [--seeds 0,1,2] [--qat EPOCHS [--qat-limit N]]
+       [--json int8_accuracy.json]
 Calibration: the shipped recipe cifar10-train-512 (512 class-stratified train images, seed 0; `--seeds` draws
 others: which 512 images calibrate moves agreement by up to 0.2 pp, so one draw cannot settle a 0.05 pp
 question). Evaluation: all 10,000 test images, fp32 and int8 scored by the same runtime on the same batches.
+With --qat, each file is also fine-tuned on the int8 grid (quantization-aware, on the train split or N of its
+images) after its preparation: the row's `qat_seconds` is that training's time on this machine's CPU.
 Rows are written to the JSON as they finish.
 """
 
@@ -20,6 +23,7 @@ from _table import parser as make_parser
 
 from edgeres.quantize import QuantizeSettings, quantize_model
 from edgeres.quantize.prepare.optimize import Techniques
+from edgeres.quantize.qat.settings import QatSettings
 
 CHECKPOINTS = ("resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet18_cifar10.pth")
 # One column per technique alone, then the levels that combine them.
@@ -51,6 +55,8 @@ def _row(name: str, fmt: str, technique: str, seed: int, result) -> dict[str, ob
         "wider": ",".join(result.precision["kept"]) if result.precision else "",
         "int8_kb": round(result.int8_bytes / 1e3),
         "seconds": round(result.seconds, 1),
+        "qat_epochs": len(result.qat["log"]["epochs"]) if result.qat else 0,
+        "qat_seconds": result.qat["seconds"] if result.qat else 0,
     }
 
 
@@ -61,6 +67,8 @@ def main() -> None:
     parser.add_argument("--techniques", default=",".join(TECHNIQUES))
     parser.add_argument("--checkpoints", default=",".join(CHECKPOINTS))
     parser.add_argument("--seeds", default="0", help="calibration draws (the recipe's seed is 0)")
+    parser.add_argument("--qat", type=int, default=0, help="QAT epochs after preparation (0: none)")
+    parser.add_argument("--qat-limit", type=int, help="QAT on a class-stratified subset of the train split")
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
     header = machine_header()
@@ -79,6 +87,9 @@ def main() -> None:
                                 eval_data=data / "test",
                                 optimize=TECHNIQUES[technique],
                                 force=True,
+                                qat=QatSettings(data=data / "train", epochs=args.qat, limit=args.qat_limit)
+                                if args.qat
+                                else None,
                             ),
                         )
                         rows.append(_row(name, fmt, technique, seed, result))

@@ -133,3 +133,25 @@ def test_qat_refuses_an_exported_file_and_data_of_other_classes(tmp_path, export
     line = one_line_error(run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--num", "32", "--out",
                                   tmp_path / "q.onnx", "--qat", three))  # fmt: skip
     assert str(three) in line and "3 classes" in line and not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    "lines, says",
+    [
+        ('[quantize]\nqat = "{train}"\n', r"\[quantize\] qat is offered for onnx, not tflite"),
+        ('[quantize]\nenabled = false\nqat = "{train}"\n[export]\nformats = ["onnx"]\n', "enabled = false makes none"),
+        ('[quantize]\nqat = "{train}"\nqat_epochs = 0\n', r"\[quantize\] qat_epochs must be at least 1"),
+        ('[quantize]\nqat = "no/such/folder"\n[export]\nformats = ["onnx"]\n', "does not exist; fix the path"),
+    ],
+)
+def test_pipeline_qat_keys_are_checked_before_any_stage(tmp_path, lines, says):
+    from edgeres.pipeline.config import ConfigError, load_config
+
+    config = tmp_path / "pipeline.toml"
+    head = f'[model]\ncheckpoint = "{RESNET20}"\n[data]\ncalibration = "{CIFAR / "train"}"\n'
+    head += f'evaluation = "{CIFAR / "test"}"\n'
+    config.write_text(head + lines.replace("{train}", str(CIFAR / "train")))
+    with pytest.raises(ConfigError, match=says):
+        load_config(config)
+    config.write_text(head + f'[quantize]\nqat = "{CIFAR / "train"}"\n[export]\nformats = ["onnx"]\n')
+    assert load_config(config)["quantize"]["qat"] == str(CIFAR / "train")

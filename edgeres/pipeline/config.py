@@ -72,6 +72,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "enabled": ((bool,), True, "add int8 files (recipe from each target's quantize_target)"),
         "max_drop": ((float, int), 0.0, "accuracy gate in pp on the evaluation subset (0: no gate)"),
         "optimize": ((str,), "fast", "preparation before int8: none, fast or best (edgeres quantize --optimize)"),
+        "qat": ((str,), "", "labeled training images: fine-tune each int8 file on its grid (quantize --qat)"),
+        "qat_epochs": ((int,), 2, "QAT epochs"),
+        "qat_images": ((int,), 0, "QAT on a class-stratified subset of this many images (0: all)"),
     },
     "bench": {
         "targets": ((list,), ["local-cpu"], "target profiles or ssh:// URLs"),
@@ -105,6 +108,8 @@ _RANGES: dict[tuple[str, str], tuple[Check, str]] = {
     ("prune", "device"): (lambda v: v in ("cpu", "cuda"), "cpu or cuda"),
     ("quantize", "max_drop"): (lambda v: v >= 0 and math.isfinite(v), "0 (no gate) or a positive number"),
     ("quantize", "optimize"): (lambda v: v in ("none", "fast", "best"), "none, fast or best"),
+    ("quantize", "qat_epochs"): (lambda v: v >= 1, "at least 1"),
+    ("quantize", "qat_images"): (lambda v: v >= 0, "0 (all) or more"),
     ("bench", "targets"): (lambda v: bool(v) and all(isinstance(t, str) and t for t in v), "a list of names"),
     ("bench", "batches"): (
         lambda v: bool(v) and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in v),
@@ -209,7 +214,8 @@ def _resolve_calibration(file: Path, data: dict[str, Any]) -> None:
 
 def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
     base = file.resolve().parent
-    for section, key in (("model", "checkpoint"), ("data", "calibration"), ("data", "evaluation"), ("prune", "train")):
+    paths = (("model", "checkpoint"), ("data", "calibration"), ("data", "evaluation"), ("prune", "train"))
+    for section, key in (*paths, ("quantize", "qat")):
         if key == "calibration":
             _resolve_calibration(file, sections["data"])
             continue
@@ -229,6 +235,22 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
         raise ConfigError(
             f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine; drop it, or set "
             "[quantize] enabled = false"
+        )
+    _check_qat(file, sections)
+
+
+def _check_qat(file: Path, sections: dict[str, dict[str, Any]]) -> None:
+    """[quantize] qat fine-tunes every int8 file: each listed format must offer QAT, and int8 must be made."""
+    if not sections["quantize"]["qat"]:
+        return
+    if not sections["quantize"]["enabled"]:
+        raise ConfigError(f"{file}: [quantize] qat fine-tunes int8 files, and enabled = false makes none")
+    without = [f for f in sections["export"]["formats"] if registry.int8_support(f).qat is None]
+    if without:
+        offered = [f.name for f in registry.formats() if f.int8 is not None and f.int8.qat is not None]
+        raise ConfigError(
+            f"{file}: [quantize] qat is offered for {', '.join(offered)}, not {', '.join(without)}; set [export] "
+            f"formats = {offered!r}, or drop qat"
         )
     prune = sections["prune"]
     if prune["enabled"] and (prune["processes"] > 1 or prune["device"] != "cpu") and not prune["train"]:

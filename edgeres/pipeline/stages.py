@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._io import write_text_atomic
 from ..formats import registry
@@ -13,6 +13,9 @@ from ..options import LoadOptions
 from ..prune.options import FinetuneOptions, PruneOptions, channel_multiple
 from ..prune.settings import PruneSettings
 from .stage_runner import StageRunner, load_options
+
+if TYPE_CHECKING:
+    from ..quantize.qat.settings import QatSettings
 
 PRUNED = "pruned.safetensors"  # the pruned variant, in the run's models/ folder
 
@@ -98,11 +101,14 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
     from ..quantize.source import needs_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
-    optimize = runner.config["quantize"]["optimize"]
-    model, options = (source, _load_options(runner, variant)) if needs_model(fmt, optimize) else (fp32, LoadOptions())
+    optimize, qat = runner.config["quantize"]["optimize"], _qat(runner)
+    from_model = needs_model(fmt, optimize) or qat is not None
+    model, options = (source, _load_options(runner, variant)) if from_model else (fp32, LoadOptions())
     out = runner.out / "files" / f"{variant}_int8_{recipe}{registry.named(fmt).suffix}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
     settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}
+    if qat is not None:  # only then in the key: runs recorded before QAT existed stay unchanged
+        settings |= {"qat": str(qat.data), "qat_epochs": qat.epochs, "qat_images": qat.limit or 0}
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = quantize_model(
@@ -120,6 +126,7 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
                 optimize=optimize,
                 force=True,
                 load=options,
+                qat=qat,
             ),
         )
         meta = {"sensitivity": result.to_dict()["sensitivity"][:10], "warnings": result.warnings}
@@ -128,6 +135,19 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
 
     runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, source_files(model), job)
     return out
+
+
+def _qat(runner: StageRunner) -> QatSettings | None:
+    """[quantize] qat as the settings every int8 file of the run is fine-tuned with; None when not set."""
+    from ..quantize.qat.settings import QatSettings
+
+    section, data = runner.config["quantize"], runner.config["data"]
+    if not section["qat"]:
+        return None
+    limit = section["qat_images"] or None
+    return QatSettings(
+        data=section["qat"], epochs=section["qat_epochs"], limit=limit, map_by_position=data["map_by_position"]
+    )
 
 
 def _load_options(runner: StageRunner, variant: str) -> LoadOptions:
