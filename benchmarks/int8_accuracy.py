@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="calibration draws (the recipe's seed is 0)")
     parser.add_argument("--qat", type=int, default=0, help="QAT epochs after preparation (0: none)")
     parser.add_argument("--qat-limit", type=int, help="QAT on a class-stratified subset of the train split")
+    parser.add_argument("--qat-learn-scales", action="store_true", help="QAT trains activation scales too (LSQ)")
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
     header = machine_header()
@@ -87,7 +88,12 @@ def main() -> None:
                                 eval_data=data / "test",
                                 optimize=TECHNIQUES[technique],
                                 force=True,
-                                qat=QatSettings(data=data / "train", epochs=args.qat, limit=args.qat_limit)
+                                qat=QatSettings(
+                                    data=data / "train",
+                                    epochs=args.qat,
+                                    limit=args.qat_limit,
+                                    learn_scales=args.qat_learn_scales,
+                                )
                                 if args.qat
                                 else None,
                             ),

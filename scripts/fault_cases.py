@@ -301,5 +301,20 @@ def run_folder_cases() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def qat_cases() -> list[dict[str, Any]]:
+    base = ["quantize", "{ckpt}", "--calib", "{data}", "--num", "16"]
+    return [
+        {"name": "qat-tflite", "argv": [*base, "--out", "{w}/q.tflite", "--qat", "{data}"]},
+        {"name": "qat-epochs-without-qat", "argv": [*base, "--out", "{w}/q.onnx", "--epochs", "3"]},
+        {"name": "qat-exported-file", "argv": ["quantize", "{onnx}", "--calib", "{data}", "--out", "{w}/q.onnx",
+                                               "--qat", "{data}"]},
+        {"name": "qat-resume-nothing", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{data}", "--resume"]},
+        {"name": "qat-three-classes", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{w}/data"],
+         "setup": _three_classes},
+        {"name": "qat-lr-zero", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{data}", "--lr", "0"]},
+    ]  # fmt: skip
+
+
 def cases() -> list[dict[str, Any]]:
-    return checkpoint_cases() + eval_cases() + export_cases() + prune_cases() + bench_cases() + run_folder_cases()
+    sets = (checkpoint_cases, eval_cases, export_cases, prune_cases, bench_cases, run_folder_cases, qat_cases)
+    return [case for made in sets for case in made()]

@@ -55,13 +55,14 @@ class OnnxQatGrid:
         values = dict(zip(outputs, session.run(outputs, {graph_input: inputs}), strict=True))
         return {**values, **({graph_input: inputs} if graph_input in names else {})}
 
-    def passes_through(self, name: str) -> bool:
-        """Whether tensor `name` is made by an op that only moves values and has its input's grid."""
+    def source(self, name: str) -> str | None:
+        """The tensor whose grid tensor `name` keeps, when an op that only moves values made it from that one
+        (an option-A shortcut's Slice); None otherwise."""
         producer = next((node for node in self.model.graph.node if name in node.output), None)
         if producer is None or producer.op_type not in _PASSTHROUGH or not producer.input:
-            return False
+            return None
         source = self.grids.get(producer.input[0])
-        return source is not None and source == self.grids[name]
+        return producer.input[0] if source is not None and source == self.grids[name] else None
 
     def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]:
         """Ranges for every tensor onnxruntime calibrates (it needs all of them, also those whose quantization

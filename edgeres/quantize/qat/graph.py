@@ -10,6 +10,8 @@ module boundaries instead (points.py).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -18,16 +20,34 @@ from torch import fx, nn
 from .points import same_values
 from .simulate import ActivationGrid
 
+PREFIX = "qat_rounding_"
 
-class _Rounding(nn.Module):
-    """One tensor's activation grid as a graph node (no parameters: the state dict keeps its keys)."""
 
-    def __init__(self, grid: ActivationGrid) -> None:
+class Rounding(nn.Module):
+    """One tensor's activation grid as a graph node. With `learn`, its scale is trained too (LSQ, Esser et al.
+    2020: the gradient of the rounding error, scaled by 1/sqrt(elements x qmax)); the zero point stays."""
+
+    def __init__(self, grid: ActivationGrid, learn: bool) -> None:
         super().__init__()
         self.grid = grid
+        self.scale = nn.Parameter(torch.tensor([grid.scale])) if learn else None
+        self.zero: torch.Tensor
+        self.register_buffer("zero", torch.tensor([float(grid.zero_point)]), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.grid.fake_quant(x)
+        if self.scale is None:
+            return self.grid.fake_quant(x)
+        factor = 1.0 / math.sqrt(x[0].numel() * self.grid.qmax)
+        scale = self.scale.abs().clamp_min(1e-8)
+        return torch._fake_quantize_learnable_per_tensor_affine(
+            x, scale, self.zero, self.grid.qmin, self.grid.qmax, factor
+        )
+
+    def learned(self) -> ActivationGrid:
+        """The grid as trained (the starting grid when the scale was not learned)."""
+        if self.scale is None:
+            return self.grid
+        return dataclasses.replace(self.grid, scale=float(self.scale.detach().abs().clamp_min(1e-8)))
 
 
 def trace(model: nn.Module) -> fx.GraphModule | None:
@@ -59,14 +79,17 @@ def match_nodes(values: dict[str, np.ndarray], nodes: dict[str, torch.Tensor]) -
     return {name: next((n for n, v in nodes.items() if same_values(v, value)), None) for name, value in values.items()}
 
 
-def insert_rounding(graph: fx.GraphModule, grids: dict[str, ActivationGrid]) -> None:
-    """After each node named in `grids`, a node rounding its output; every consumer reads the rounded value."""
+def insert_rounding(graph: fx.GraphModule, grids: dict[str, ActivationGrid], learn: bool) -> dict[str, Rounding]:
+    """After each node named in `grids`, a node rounding its output; every consumer reads the rounded value.
+    Returns the rounding module of each node."""
     by_name = {node.name: node for node in graph.graph.nodes}
+    placed = {}
     for index, (name, grid) in enumerate(sorted(grids.items())):
-        node = by_name[name]
-        graph.add_submodule(f"qat_rounding_{index}", _Rounding(grid))
+        node, placed[name] = by_name[name], Rounding(grid, learn)
+        graph.add_submodule(f"{PREFIX}{index}", placed[name])
         with graph.graph.inserting_after(node):
-            rounded = graph.graph.call_module(f"qat_rounding_{index}", (node,))
+            rounded = graph.graph.call_module(f"{PREFIX}{index}", (node,))
         node.replace_all_uses_with(rounded, delete_user_cb=lambda user, r=rounded: user is not r)
     graph.graph.lint()
     graph.recompile()
+    return placed

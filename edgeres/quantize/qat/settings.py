@@ -27,6 +27,9 @@ class QatSettings:
     device: str = "cpu"
     map_by_position: bool = False
     seed: int = 0
+    # Activation scales trained too (LSQ; a traced model's). Off: at 1e-4 it gained nothing on resnet20 (docs),
+    # and a learned scale reaches the file only to within a few float32 ulps of onnxruntime's own arithmetic.
+    learn_scales: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

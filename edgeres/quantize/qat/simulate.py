@@ -60,6 +60,7 @@ class Simulation:
         ]
         for name in self.layers:
             parametrize.register_parametrization(model.get_submodule(name), "weight", _OnGrid(grid))
+        self.rounded = len(activations)  # tensors rounded by hooks here (a traced graph rounds in its own nodes)
         self.calls: dict[tuple[str, str], int] = {}
         self.hooks = [model.register_forward_pre_hook(lambda _m, _a: self.calls.clear())]
         by_boundary: dict[tuple[str, str], dict[int, ActivationGrid]] = {}

@@ -29,7 +29,7 @@ from ...prune.options import FinetuneOptions
 from ..engine import Int8Engine
 from ..prepare.grid import Grid
 from ..recipes import Recipe
-from .graph import insert_rounding, match_nodes, node_values, trace
+from .graph import PREFIX, Rounding, insert_rounding, match_nodes, node_values, trace
 from .points import match, module_boundaries
 from .settings import QatSettings
 from .simulate import ActivationGrid, Simulation
@@ -44,7 +44,7 @@ class GridReader(Protocol):
 
     def float_values(self, names: list[str], inputs: np.ndarray) -> dict[str, np.ndarray]: ...
 
-    def passes_through(self, name: str) -> bool: ...
+    def source(self, name: str) -> str | None: ...
 
     def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]: ...
 
@@ -53,6 +53,7 @@ class GridReader(Protocol):
 class QatOutcome:
     model: nn.Module  # weights on the grid, no hooks: export it and quantize with `ranges`
     ranges: dict[str, tuple[float, float]]
+    grids: dict[str, ActivationGrid]  # each quantized tensor's grid as trained (what `ranges` make the engine use)
     log: FinetuneLog
     simulated: int  # quantized tensors rounded in the model
     simulated_logits: np.ndarray  # the model on the grid, on the check images, just before the grid came off
@@ -69,7 +70,7 @@ def state_file(out: Path) -> Path:
 
 def _lost(found: dict[str, Any], reader: GridReader) -> None:
     """RecipeError when a quantized tensor has no place in the model (and is no copy of its input's grid)."""
-    lost = sorted(name for name, place in found.items() if place is None and not reader.passes_through(name))
+    lost = sorted(name for name, place in found.items() if place is None and reader.source(name) is None)
     if lost:
         raise RecipeError(
             f"QAT cannot find where this model computes {len(lost)} quantized tensor(s) ({', '.join(lost[:3])}); "
@@ -78,24 +79,38 @@ def _lost(found: dict[str, Any], reader: GridReader) -> None:
 
 
 def _simulated(
-    prepared: nn.Module, reader: GridReader, inputs: np.ndarray, grid: Grid, float_layers: list[str]
-) -> tuple[nn.Module, Simulation, int]:
+    prepared: nn.Module, reader: GridReader, inputs: np.ndarray, grid: Grid, float_layers: list[str], learn: bool
+) -> tuple[nn.Module, Simulation, dict[str, Rounding]]:
     """A copy of `prepared` computing on the grid: its traced graph with rounding nodes where the engine
-    quantizes, or (a model torch.fx cannot trace) the model with rounding hooks at module boundaries. Returns
-    it, its Simulation and how many tensors it rounds."""
+    quantizes (their scales trained with `learn`), or (a model torch.fx cannot trace) the model with rounding
+    hooks at module boundaries, on fixed scales. Returns it, its Simulation and the rounding node of each
+    engine tensor (none for hooks)."""
     values = reader.float_values(list(reader.grids), inputs)
     x = torch.from_numpy(inputs)
     graph = trace(prepared)
     if graph is not None:
         nodes = match_nodes(values, node_values(graph, x))
         _lost(nodes, reader)
-        insert_rounding(graph, {node: reader.grids[name] for name, node in nodes.items() if node is not None})
-        return graph, Simulation(graph, grid, {}, float_layers), sum(node is not None for node in nodes.values())
+        at = {name: node for name, node in nodes.items() if node is not None}
+        placed = insert_rounding(graph, {node: reader.grids[name] for name, node in at.items()}, learn)
+        return graph, Simulation(graph, grid, {}, float_layers), {name: placed[node] for name, node in at.items()}
     student = copy.deepcopy(prepared)
     points = match(values, module_boundaries(student, x))
     _lost(points, reader)
     activations = {point: reader.grids[name] for name, point in points.items() if point is not None}
-    return student, Simulation(student, grid, activations, float_layers), len(activations)
+    return student, Simulation(student, grid, activations, float_layers), {}
+
+
+def _final_grids(reader: GridReader, placed: dict[str, Rounding]) -> dict[str, ActivationGrid]:
+    """Every quantized tensor's grid after training: a rounding node's as trained, a moved tensor's its
+    source's, the others' as they started."""
+    final = {**reader.grids, **{name: rounding.learned() for name, rounding in placed.items()}}
+
+    def resolved(name: str) -> ActivationGrid:
+        source = reader.source(name) if name not in placed else None
+        return final[name] if source is None else resolved(source)
+
+    return {name: resolved(name) for name in final}
 
 
 def _request(recipe: Recipe, grids: dict[str, ActivationGrid], model: nn.Module) -> str:
@@ -137,7 +152,9 @@ def quantization_aware(
     outputs on `check_inputs` before the grid comes off are kept. Raises RecipeError (the model cannot be
     simulated), DataError (the training images), EdgeresError (resume)."""
     start = time.perf_counter()
-    student, simulation, rounded = _simulated(prepared, reader, inputs[:MATCH_IMAGES], Grid.of(recipe), float_layers)
+    student, simulation, placed = _simulated(
+        prepared, reader, inputs[:MATCH_IMAGES], Grid.of(recipe), float_layers, settings.learn_scales
+    )
     request = _request(recipe, reader.grids, prepared)
     _check_resume(state_path, request, settings)
     options = FinetuneOptions(
@@ -152,6 +169,9 @@ def quantization_aware(
     with torch.no_grad():
         simulated = student.eval()(torch.from_numpy(check_inputs)).numpy()
     trained = copy.deepcopy(prepared)  # the model's own structure: it exports to the same tensor names
-    trained.load_state_dict(simulation.finish().state_dict())
-    ranges = reader.ranges(engine, reader.grids)
-    return QatOutcome(trained.eval(), ranges, log, rounded, simulated, time.perf_counter() - start)
+    weights = {k: v for k, v in simulation.finish().state_dict().items() if not k.startswith(PREFIX)}
+    trained.load_state_dict(weights)
+    grids = _final_grids(reader, placed)
+    ranges = reader.ranges(engine, grids)
+    return QatOutcome(trained.eval(), ranges, grids, log, len(placed) or simulation.rounded, simulated,
+                      time.perf_counter() - start)  # fmt: skip
