@@ -155,4 +155,4 @@ def test_pipeline_qat_keys_are_checked_before_any_stage(tmp_path, lines, says):
     with pytest.raises(ConfigError, match=says):
         load_config(config)
     config.write_text(head + f'[quantize]\nqat = "{CIFAR / "train"}"\n[export]\nformats = ["onnx"]\n')
-    assert load_config(config)["quantize"]["qat"] == str(CIFAR / "train")
+    assert load_config(config)["quantize"]["qat"] == str((CIFAR / "train").resolve())

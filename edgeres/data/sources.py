@@ -153,22 +153,37 @@ class _Walk:
         return False
 
     def files_under(self, folder: Path) -> list[Path]:
-        found = []
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-            here = Path(dirpath)
+        """Every file under `folder` (hidden ones left out), each folder's own files first, in name order, then
+        its sub-folders'. Only links are resolved: the directory listing says what every other entry is
+        (50,000 CIFAR files, cached: 5 s when each path was resolved, 0.42 s with one lstat each, 0.18 s now)."""
+        found: list[Path] = []
+        pending = [folder]
+        while pending:
+            here = pending.pop()
             real = here.resolve()  # inside the root: `folder` and every folder descended into were checked
             if real in self.seen:  # a link back to a folder already read: a loop or a duplicate
-                dirnames[:] = []
                 continue
             self.seen.add(real)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and self.inside(here / d))
-            found += [here / f for f in sorted(filenames) if not f.startswith(".") and self._kept(here / f)]
+            try:
+                with os.scandir(here) as listing:
+                    entries = sorted((e for e in listing if not e.name.startswith(".")), key=lambda e: e.name)
+            except OSError:  # an unreadable folder is skipped, as os.walk skips it
+                continue
+            folders: list[Path] = []
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_symlink() and not self.inside(path):
+                    continue
+                (folders if _is_folder(entry) else found).append(path)
+            pending += reversed(folders)
         return found
 
-    def _kept(self, file: Path) -> bool:
-        """A plain file in a folder inside the root is inside; only a link needs resolving (one lstat, not one
-        per path component: 50,000 CIFAR files took 5 s to resolve)."""
-        return not file.is_symlink() or self.inside(file)
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows a link (already checked to stay inside)
+    except OSError:
+        return False
 
 
 def _open_file(path: Path, split: str) -> ImageSet:

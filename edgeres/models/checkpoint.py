@@ -149,14 +149,13 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 f"{path}: loading needs globals that safe loading refuses ({', '.join(unsafe)}), so it could "
                 "run code; pass --trust only if you trust its source"
             ) from None
-        if "Unsupported operand" in str(exc):  # pickle protocol 4+, which torch.save never writes
+        not_torch = _not_torch_file(path)  # (the safe loader says "Unsupported operand" of any non-pickle byte too)
+        if not_torch is None and "Unsupported operand" in str(exc):  # pickle protocol 4+: never torch.save's
             raise UnsafeCheckpointError(
                 f"{path}: written by Python's pickle, not torch.save, which safe loading cannot read; re-save it "
                 "with torch.save or safetensors, or pass --trust only if you trust its source"
             ) from None
-        raise CheckpointError(
-            _not_torch_file(path) or f"{path}: not a readable checkpoint ({_first_line(exc)})"
-        ) from None
+        raise CheckpointError(not_torch or f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
     except Exception as exc:  # arbitrary bytes make the unpickler raise anything (IndexError, KeyError...)
         raise CheckpointError(
             _not_torch_file(path)

@@ -236,6 +236,9 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
             f"{file}: [export] formats lists {', '.join(no_int8)}, which has no int8 engine; drop it, or set "
             "[quantize] enabled = false"
         )
+    prune = sections["prune"]
+    if prune["enabled"] and (prune["processes"] > 1 or prune["device"] != "cpu") and not prune["train"]:
+        raise ConfigError(f"{file}: [prune] processes and device are for fine-tuning: set [prune] train too")
     _check_qat(file, sections)
 
 
@@ -252,9 +255,6 @@ def _check_qat(file: Path, sections: dict[str, dict[str, Any]]) -> None:
             f"{file}: [quantize] qat is offered for {', '.join(offered)}, not {', '.join(without)}; set [export] "
             f"formats = {offered!r}, or drop qat"
         )
-    prune = sections["prune"]
-    if prune["enabled"] and (prune["processes"] > 1 or prune["device"] != "cpu") and not prune["train"]:
-        raise ConfigError(f"{file}: [prune] processes and device are for fine-tuning: set [prune] train too")
 
 
 def example_config() -> str:
