@@ -1,10 +1,11 @@
-"""Where, in the PyTorch model, each tensor an engine quantizes is computed.
+"""Where, in a PyTorch model torch.fx cannot trace, each tensor an engine quantizes is computed.
 
 An int8 engine quantizes tensors of its own graph (a conv's output, the input of a residual add, a pooled
-vector); QAT must round the same tensors in the PyTorch model. Any layout (torchvision, timm, Hugging Face)
-computes those tensors at module boundaries: a module's input or output at one of its calls (a ReLU module
-called twice in a block has two). They are found by value: run the float file and the model on the same
-images, and each engine tensor is the module boundary that holds the same numbers.
+vector); QAT must round the same tensors in the PyTorch model. A traced model has a node for each
+(graph.py); otherwise the place is a module boundary: a module's input or output at one of its calls (a ReLU
+module called twice in a block has two), which holds most of them (not a sum a functional ReLU consumes).
+Either way they are found by value: run the float file and the model on the same images, and each engine
+tensor is the place that holds the same numbers.
 """
 
 from __future__ import annotations

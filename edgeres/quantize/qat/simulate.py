@@ -2,9 +2,10 @@
 
 Weights: each quantized conv and linear layer's weight passes through the recipe's per-channel grid (scale
 max|w| / qmax, as the engines derive it) on every forward pass; gradients pass straight through the rounding.
-Activations: each tensor the engine quantizes is rounded at the module boundary that computes it, with the
-engine's own scale and zero point. When training ends the weights are left on the grid, so the engine, deriving
-its scales again, writes exactly the integers the model trained with.
+Activations (of a model torch.fx cannot trace; a traced one rounds in its own graph nodes, graph.py): each
+tensor the engine quantizes is rounded at the module boundary that computes it, with the engine's own scale
+and zero point. When training ends the weights are left on the grid, so the engine, deriving its scales
+again, writes exactly the integers the model trained with.
 """
 
 from __future__ import annotations
