@@ -2,8 +2,9 @@
 
 It starts where post-training quantization ended (the prepared weights, the engine's activation scales and
 zero points read from the int8 file) and fine-tunes the weights with every quantized tensor rounded as the
-engine rounds it, distilling from the float model. The activation grids stay fixed (unless their scales are learned too), so
-the engine asked for those grids writes a file whose integers are the ones the model trained with.
+engine rounds it, distilling from the float model. The activation grids stay fixed (unless their scales
+are learned too), so the engine asked for those grids writes a file whose integers are the ones the model
+trained with.
 """
 
 from __future__ import annotations
