@@ -84,6 +84,25 @@ def test_openvino_keeps_to_the_cpus_the_process_is_pinned_to(resnet20_files):
         pin_cpus(before)
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning to fewer CPUs needs two of them")
+def test_onnxruntime_keeps_to_the_cpus_the_process_is_pinned_to(resnet20_files):
+    """Left to choose its thread count, onnxruntime pinned its pool's threads to every core, out of the
+    process's affinity: `bench --cpus 0` then timed on CPU 1 too."""
+    from edgeres.runtimes.onnxruntime import OrtPredictor
+
+    before = os.sched_getaffinity(0)
+    try:
+        pin_cpus([0])
+        predictor = OrtPredictor(resnet20_files["int8.onnx"])
+        for _ in range(20):
+            predictor.invoke(predictor.prepare(np.zeros((8, 3, 32, 32), np.float32)))
+        allowed = {task.name: os.sched_getaffinity(int(task.name)) for task in Path("/proc/self/task").iterdir()}
+        assert all(cpus == {0} for cpus in allowed.values()), allowed
+        predictor.close()
+    finally:
+        pin_cpus(before)
+
+
 @pytest.mark.shared
 def test_eval_in_openvino_scores_like_onnxruntime(resnet20_files):
     scores = {}

@@ -91,7 +91,8 @@ def peak_rss_mb() -> float:
 def pin_cpus(cpus: list[int] | set[int]) -> None:
     """Pin this process to `cpus` (big.LITTLE boards: time on the big cores only): every thread it has, since
     affinity is per thread and thread pools started before (BLAS, PyTorch, a runtime opened earlier) keep
-    theirs; threads started later inherit it."""
+    theirs; threads started later inherit it (onnxruntime, which would pin its pool to every core, is given
+    the pinned count: runtimes/onnxruntime.py)."""
     tasks = Path("/proc/self/task")
     threads = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
     for thread in threads:

@@ -77,6 +77,18 @@ def _has_symlink(base: Path, target: Path) -> bool:
     return False
 
 
+def _pinned_cpus() -> int | None:
+    """How many CPUs this process is pinned to (`bench --cpus`, taskset), when fewer than the machine has;
+    else None. Left to choose its thread count, onnxruntime pins its pool's threads to every core itself,
+    out of the process's affinity (measured: a thread on CPU 1 of a process taskset to CPU 0); given a
+    count, it leaves their affinity alone."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this OS
+        return None
+    return allowed if allowed < (os.cpu_count() or allowed) else None
+
+
 class OrtPredictor:
     """An exported .onnx file on onnxruntime: the CPU, or on `device` "cuda" the CUDA provider, or TensorRT with
     `provider` "tensorrt" or "tensorrt-fp16" (see ort_providers)."""
@@ -97,6 +109,7 @@ class OrtPredictor:
         graph = check_onnx_file(self.path)
         choice = ProviderChoice(device, provider)
         settings = ort.SessionOptions()
+        threads = threads or _pinned_cpus()
         if threads:
             settings.intra_op_num_threads = threads
         self.session = open_session(ort, self.path, settings, choice, graph)
