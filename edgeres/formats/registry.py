@@ -87,6 +87,11 @@ def int8_names() -> tuple[str, ...]:
     return tuple(f.name for f in formats() if f.int8 is not None)
 
 
+def qat_names() -> tuple[str, ...]:
+    """The int8 formats whose engine's grid quantization-aware fine-tuning can simulate."""
+    return tuple(f.name for f in formats() if f.int8 is not None and f.int8.qat is not None)
+
+
 def probe_names() -> tuple[str, ...]:
     """The formats latency pruning can time (they have probes)."""
     return tuple(f.name for f in formats() if f.probes is not None)

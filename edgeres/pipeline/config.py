@@ -248,9 +248,9 @@ def _check_qat(file: Path, sections: dict[str, dict[str, Any]]) -> None:
         return
     if not sections["quantize"]["enabled"]:
         raise ConfigError(f"{file}: [quantize] qat fine-tunes int8 files, and enabled = false makes none")
-    without = [f for f in sections["export"]["formats"] if registry.int8_support(f).qat is None]
+    offered = list(registry.qat_names())
+    without = [f for f in sections["export"]["formats"] if f not in offered]
     if without:
-        offered = [f.name for f in registry.formats() if f.int8 is not None and f.int8.qat is not None]
         raise ConfigError(
             f"{file}: [quantize] qat is offered for {', '.join(offered)}, not {', '.join(without)}; set [export] "
             f"formats = {offered!r}, or drop qat"

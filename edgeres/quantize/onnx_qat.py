@@ -15,7 +15,6 @@ from .qat.simulate import ActivationGrid
 
 # Ops that move or pick values without computing new ones: their output keeps their input's grid exactly.
 _PASSTHROUGH = {"Slice", "Pad", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Concat"}
-_LIMITS = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}
 
 
 def _load(path: Path) -> Any:
@@ -37,8 +36,8 @@ class OnnxQatGrid:
         for node in quantized.graph.node:
             if node.op_type == "QuantizeLinear" and node.input[0] not in constants:
                 scale, zero = constants[node.input[1]], constants[node.input[2]]
-                qmin, qmax = _LIMITS[str(zero.dtype)]
-                self.grids[node.input[0]] = ActivationGrid(float(scale), int(zero), qmin, qmax)
+                limits = np.iinfo(zero.dtype)  # the zero point's type is the quantized tensor's
+                self.grids[node.input[0]] = ActivationGrid(float(scale), int(zero), int(limits.min), int(limits.max))
 
     def float_values(self, names: list[str], inputs: np.ndarray) -> dict[str, np.ndarray]:
         """The fp32 file's values of tensors `names` (the graph input among them) for `inputs`."""

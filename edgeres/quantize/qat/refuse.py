@@ -17,8 +17,8 @@ def refuse_qat(qat: QatSettings | None, recipe: Recipe, model: object, out: Path
     cannot simulate (yet); EdgeresError for --resume with nothing to resume."""
     if qat is None:
         return
-    offered = [f.name for f in registry.formats() if f.int8 is not None and f.int8.qat is not None]
-    if registry.int8_support(recipe.format).qat is None:
+    offered = registry.qat_names()
+    if recipe.format not in offered:
         raise RecipeError(
             f"--qat simulates the int8 grid of {', '.join(offered)} files; {recipe.format} is not offered yet "
             "(quantize it without --qat)"
