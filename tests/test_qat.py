@@ -16,11 +16,11 @@ import pytest
 import torch
 from onnx import numpy_helper
 
+from edgeres.formats import registry
 from edgeres.models import load_model
 from edgeres.quantize import QuantizeSettings
 from edgeres.quantize.calibration_recipes import resolve_calibration
 from edgeres.quantize.engine import Int8Job, open_engine
-from edgeres.quantize.onnx_qat import OnnxQatGrid
 from edgeres.quantize.prepare.grid import Grid
 from edgeres.quantize.qat.settings import QatSettings
 from edgeres.quantize.qat.step import requantize_after_qat
@@ -34,45 +34,59 @@ RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
 TRAIN = ("--qat", str(CIFAR / "train"), "--finetune-limit", "256", "--epochs", "1")
 
 
-def _weight_integers(path: Path) -> dict[str, np.ndarray]:
-    """Each conv and linear weight of a QDQ file as its stored int8 integers, by the weight's fp32 name."""
+def _onnx_weights(path: Path) -> list[np.ndarray]:
+    """Each conv and linear weight of a QDQ file as its stored int8 integers."""
     model = onnx.load(str(path))
     constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    return {
-        node.input[0].removesuffix("_quantized"): constants[node.input[0]]
+    return [
+        constants[node.input[0]]
         for node in model.graph.node
         if node.op_type == "DequantizeLinear" and constants.get(node.input[0], np.zeros(0)).dtype == np.int8
-    }
+    ]
 
 
-@pytest.mark.parametrize("target", ["x86", "arm64"])  # U8S8 with 7-bit weights; S8S8, its adds quantized alone
-def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, target):
+def _tflite_weights(path: Path) -> list[np.ndarray]:
+    """Each per-channel int8 tensor of a .tflite (its weights), as the interpreter reads it, laid out OIHW."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    file = Interpreter(model_path=str(path))
+    weights = [file.get_tensor(t["index"]) for t in file.get_tensor_details()
+               if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) > 1]  # fmt: skip
+    return [w.transpose(0, 3, 1, 2) if w.ndim == 4 else w for w in weights]
+
+
+STORED_WEIGHTS = {"onnx": _onnx_weights, "tflite": _tflite_weights}
+
+
+@pytest.mark.parametrize(  # ORT U8S8 with 7-bit weights; S8S8, its adds quantized alone; XNNPACK's asymmetric int8
+    "fmt, target", [("onnx", "x86"), ("onnx", "arm64"), ("tflite", "x86")]
+)
+def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt, target):
     """Weights: the file's integers are the fine-tuned weights on the recipe's grid, exactly. Activations: every
     quantized tensor keeps the scale and zero point QAT simulated. Outputs: the file computes what the
     simulated model did (integer kernels may round a value differently now and then)."""
     monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
-    recipe = recipe_for("onnx", target)
+    recipe = recipe_for(fmt, target)
     qat = QatSettings(data=CIFAR / "train", epochs=1, limit=128)
     settings = QuantizeSettings(calib=shipped_recipe("cifar10-train-128"), target=target, qat=qat, optimize="none")
     source = prepare_source(load_model(RESNET20), recipe, resolve_calibration(settings.calib), settings, tmp_path,
                             lambda *_: None)  # fmt: skip
     assert source.loaded is not None
     engine = open_engine(Int8Job(source.file, recipe, source.calibration, source.card, tmp_path / "cache"))
-    int8 = tmp_path / "int8.onnx"
+    int8 = tmp_path / f"int8.{fmt}"
     engine.quantize(int8, [])
-    simulated = OnnxQatGrid(source.file, int8).grids
-    out = tmp_path / "out.onnx"
+    reader = registry.named(fmt).load(registry.int8_support(fmt).qat or "")
+    simulated = reader(source.file, int8).grids
+    out = tmp_path / f"out.{fmt}"
     _, outcome, agreement = requantize_after_qat(engine, recipe, int8, source, [], qat, out, tmp_path, lambda *_: None)
     assert outcome.log.images == 128 and len(outcome.log.epochs) == 1 and outcome.simulated >= 30
 
     grid = Grid.of(recipe)
-    trained = {f"model.{name}.weight": module.weight.detach() for name, module in outcome.model.named_modules()
-               if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))}  # fmt: skip
-    stored = _weight_integers(int8)
-    assert set(stored) == set(trained)
-    for name, weight in trained.items():
-        np.testing.assert_array_equal(stored[name], grid.weight_integers(weight).numpy().astype(np.int8), name)
-    assert OnnxQatGrid(source.file, int8).grids == outcome.grids  # the trained scales and zero points, all of them
+    layers = [module for module in outcome.model.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))]
+    trained = [grid.weight_integers(layer.weight.detach()).numpy().astype(np.int8) for layer in layers]
+    stored = STORED_WEIGHTS[fmt](int8)
+    assert sorted(w.tobytes() for w in stored) == sorted(w.tobytes() for w in trained)
+    assert reader(source.file, int8).grids == outcome.grids  # the trained scales and zero points, all of them
     assert outcome.grids.keys() == simulated.keys()
     assert agreement is not None and agreement >= 0.95
 
@@ -108,15 +122,15 @@ def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_f
     [
         (("--epochs", "3"), "--epochs applies to --qat DIR"),
         (("--resume",), "--resume applies to --qat DIR"),
-        ((*TRAIN, "--format", "tflite"), "--qat simulates the int8 grid of onnx files; tflite is not offered"),
+        ((*TRAIN, "--format", "pte"), "--qat simulates the int8 grid of onnx, tflite files; pte is not offered"),
         ((*TRAIN, "--resume"), "--resume: no saved QAT state"),
     ],
 )
 def test_qat_requests_that_cannot_run_are_one_line(tmp_path, flags, says):
     out = tmp_path / "q.onnx"
-    if "tflite" in flags:
-        out = tmp_path / "q.tflite"
-        flags = tuple(f for f in flags if f not in ("--format", "tflite"))
+    if "pte" in flags:
+        out = tmp_path / "q.pte"
+        flags = tuple(f for f in flags if f not in ("--format", "pte"))
     line = one_line_error(run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--num", "32", "--out", out,
                                   *flags))  # fmt: skip
     assert says in line and not out.exists()
@@ -139,7 +153,7 @@ def test_qat_refuses_an_exported_file_and_data_of_other_classes(tmp_path, export
 @pytest.mark.parametrize(
     "lines, says",
     [
-        ('[quantize]\nqat = "{train}"\n', r"\[quantize\] qat is offered for onnx, not tflite"),
+        ('[quantize]\nqat = "{train}"\n[export]\nformats = ["pte"]\n', "qat is offered for onnx, tflite, not pte"),
         ('[quantize]\nenabled = false\nqat = "{train}"\n[export]\nformats = ["onnx"]\n', "enabled = false makes none"),
         ('[quantize]\nqat = "{train}"\nqat_epochs = 0\n', r"\[quantize\] qat_epochs must be at least 1"),
         ('[quantize]\nqat = "no/such/folder"\n[export]\nformats = ["onnx"]\n', "does not exist; fix the path"),

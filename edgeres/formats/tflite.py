@@ -45,6 +45,7 @@ FORMAT = Format(
         methods=("minmax", "mse"),
         packages=("ai-edge-quantizer", "ai-edge-litert"),
         ios=("float", "int8"),
+        qat="edgeres.quantize.tflite_qat:TfliteQatGrid",
     ),
     probes="edgeres.latency.tflite_probes:PROBES",
     pipeline_default=True,

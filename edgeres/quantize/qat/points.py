@@ -64,9 +64,18 @@ def module_boundaries(model: nn.Module, x: torch.Tensor) -> dict[Point, torch.Te
 
 
 def same_values(a: torch.Tensor, b: np.ndarray) -> bool:
-    """Whether the model's tensor `a` and the float file's `b` hold the same values (to float rounding)."""
+    """Whether the model's tensor `a` and the float file's `b` hold the same values (to float rounding), `b`
+    in the model's layout or channels last (a TFLite graph's inside)."""
     if tuple(a.shape) != b.shape:
-        return False
+        if b.ndim != 4 or tuple(a.shape) != (b.shape[0], b.shape[3], b.shape[1], b.shape[2]):
+            return False
+        b = b.transpose(0, 3, 1, 2)
+    elif b.ndim == 4 and b.shape[1] == b.shape[2] == b.shape[3] and not _close(a, b):
+        b = b.transpose(0, 3, 1, 2)  # C == H == W: channels last has the model's shape
+    return _close(a, b)
+
+
+def _close(a: torch.Tensor, b: np.ndarray) -> bool:
     scale = float(np.abs(b).max()) if b.size else 0.0
     return bool(np.allclose(a.numpy(), b, rtol=RTOL, atol=RTOL * scale + 1e-6))
 
