@@ -304,7 +304,8 @@ def run_folder_cases() -> list[dict[str, Any]]:
 def qat_cases() -> list[dict[str, Any]]:
     base = ["quantize", "{ckpt}", "--calib", "{data}", "--num", "16"]
     return [
-        {"name": "qat-tflite", "argv": [*base, "--out", "{w}/q.tflite", "--qat", "{data}"]},
+        {"name": "qat-batch-size-zero", "argv": [*base, "--out", "{w}/q.tflite", "--qat", "{data}", "--batch-size",
+                                                 "0"]},
         {"name": "qat-epochs-without-qat", "argv": [*base, "--out", "{w}/q.onnx", "--epochs", "3"]},
         {"name": "qat-exported-file", "argv": ["quantize", "{onnx}", "--calib", "{data}", "--out", "{w}/q.onnx",
                                                "--qat", "{data}"]},

@@ -28,6 +28,7 @@ from edgeres.quantize.recipes import recipe_for
 from edgeres.quantize.source import prepare_source
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli, shipped_recipe
+from .pte_weights import pte_int8_weights
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
@@ -55,11 +56,11 @@ def _tflite_weights(path: Path) -> list[np.ndarray]:
     return [w.transpose(0, 3, 1, 2) if w.ndim == 4 else w for w in weights]
 
 
-STORED_WEIGHTS = {"onnx": _onnx_weights, "tflite": _tflite_weights}
+STORED_WEIGHTS = {"onnx": _onnx_weights, "tflite": _tflite_weights, "pte": pte_int8_weights}
 
 
 @pytest.mark.parametrize(  # ORT U8S8 with 7-bit weights; S8S8, its adds quantized alone; XNNPACK's asymmetric int8
-    "fmt, target", [("onnx", "x86"), ("onnx", "arm64"), ("tflite", "x86")]
+    "fmt, target", [("onnx", "x86"), ("onnx", "arm64"), ("tflite", "x86"), ("pte", "x86")]
 )
 def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt, target):
     """Weights: the file's integers are the fine-tuned weights on the recipe's grid, exactly. Activations: every
@@ -72,13 +73,15 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     source = prepare_source(load_model(RESNET20), recipe, resolve_calibration(settings.calib), settings, tmp_path,
                             lambda *_: None)  # fmt: skip
     assert source.loaded is not None
-    engine = open_engine(Int8Job(source.file, recipe, source.calibration, source.card, tmp_path / "cache"))
+    job = Int8Job(source.file, recipe, source.calibration, source.card, tmp_path / "cache", source.loaded.model)
+    engine = open_engine(job)
     int8 = tmp_path / f"int8.{fmt}"
     engine.quantize(int8, [])
     reader = registry.named(fmt).load(registry.int8_support(fmt).qat or "")
-    simulated = reader(source.file, int8).grids
+    simulated = reader(source.file, int8, engine).grids
     out = tmp_path / f"out.{fmt}"
-    _, outcome, agreement = requantize_after_qat(engine, recipe, int8, source, [], qat, out, tmp_path, lambda *_: None)
+    made, outcome, agreement = requantize_after_qat(engine, recipe, int8, source, [], qat, out, tmp_path,
+                                                   lambda *_: None)  # fmt: skip
     assert outcome.log.images == 128 and len(outcome.log.epochs) == 1 and outcome.simulated >= 30
 
     grid = Grid.of(recipe)
@@ -86,7 +89,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     trained = [grid.weight_integers(layer.weight.detach()).numpy().astype(np.int8) for layer in layers]
     stored = STORED_WEIGHTS[fmt](int8)
     assert sorted(w.tobytes() for w in stored) == sorted(w.tobytes() for w in trained)
-    assert reader(source.file, int8).grids == outcome.grids  # the trained scales and zero points, all of them
+    assert reader(source.file, int8, made).grids == outcome.grids  # the trained scales and zero points, all of them
     assert outcome.grids.keys() == simulated.keys()
     assert agreement is not None and agreement >= 0.95
 
@@ -122,15 +125,11 @@ def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_f
     [
         (("--epochs", "3"), "--epochs applies to --qat DIR"),
         (("--resume",), "--resume applies to --qat DIR"),
-        ((*TRAIN, "--format", "pte"), "--qat simulates the int8 grid of onnx, tflite files; pte is not offered"),
         ((*TRAIN, "--resume"), "--resume: no saved QAT state"),
     ],
 )
 def test_qat_requests_that_cannot_run_are_one_line(tmp_path, flags, says):
     out = tmp_path / "q.onnx"
-    if "pte" in flags:
-        out = tmp_path / "q.pte"
-        flags = tuple(f for f in flags if f not in ("--format", "pte"))
     line = one_line_error(run_cli("quantize", RESNET20, "--calib", CIFAR / "train", "--num", "32", "--out", out,
                                   *flags))  # fmt: skip
     assert says in line and not out.exists()
@@ -153,7 +152,6 @@ def test_qat_refuses_an_exported_file_and_data_of_other_classes(tmp_path, export
 @pytest.mark.parametrize(
     "lines, says",
     [
-        ('[quantize]\nqat = "{train}"\n[export]\nformats = ["pte"]\n', "qat is offered for onnx, tflite, not pte"),
         ('[quantize]\nenabled = false\nqat = "{train}"\n[export]\nformats = ["onnx"]\n', "enabled = false makes none"),
         ('[quantize]\nqat = "{train}"\nqat_epochs = 0\n', r"\[quantize\] qat_epochs must be at least 1"),
         ('[quantize]\nqat = "no/such/folder"\n[export]\nformats = ["onnx"]\n', "does not exist; fix the path"),

@@ -41,6 +41,10 @@ class OrtQdqInt8:
         return 64 if self.weight_bits == 7 else 127
 
     @property
+    def weight_min_scale(self) -> float:
+        return 0.0
+
+    @property
     def symmetric_activations(self) -> bool:
         return self.activations == "int8"
 

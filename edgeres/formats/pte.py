@@ -24,6 +24,8 @@ class XnnpackPt2eInt8(XnnpackKernels):
     format: str = "pte"
     engine: str = "executorch XNNPACKQuantizer (torchao PT2E)"
 
+    weight_min_scale = 2.0**-12  # the quantizer's observers clamp every scale to their eps (not a field)
+
 
 def recipe(target: str, method: str, io: str) -> XnnpackPt2eInt8:
     return XnnpackPt2eInt8(target, method)
@@ -42,5 +44,6 @@ FORMAT = Format(
         methods=("histogram", "minmax"),
         packages=("executorch", "torchao", "torch"),
         from_model=True,
+        qat="edgeres.quantize.pte_qat:PteQatGrid",
     ),
 )

@@ -9,6 +9,7 @@ class XnnpackKernels:
     """Recipes whose files run on XNNPACK's int8 kernels: symmetric +-127 weights, 256-level activations."""
 
     weight_qmax = 127
+    weight_min_scale = 0.0
     symmetric_activations = False
 
     @property

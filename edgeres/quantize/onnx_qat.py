@@ -26,7 +26,7 @@ def _load(path: Path) -> Any:
 class OnnxQatGrid:
     """The QAT view of one fp32 ONNX file and the QDQ int8 file onnxruntime made from it."""
 
-    def __init__(self, fp32: Path, int8: Path) -> None:
+    def __init__(self, fp32: Path, int8: Path, _engine: Int8Engine | None = None) -> None:
         from onnx import numpy_helper
 
         self.fp32, self.model = fp32, _load(fp32)

@@ -38,6 +38,9 @@ class Recipe(Protocol):
     def weight_qmax(self) -> int: ...  # symmetric per-channel weights in [-qmax, qmax]
 
     @property
+    def weight_min_scale(self) -> float: ...  # the smallest weight scale the engine gives a channel
+
+    @property
     def symmetric_activations(self) -> bool: ...  # int8 symmetric rather than 256 asymmetric levels
 
     @property

@@ -43,7 +43,7 @@ def _quantized_output(tensor: dict[str, Any]) -> ActivationGrid | None:
 class TfliteQatGrid:
     """The QAT view of one fp32 .tflite and the int8 .tflite ai-edge-quantizer made from it."""
 
-    def __init__(self, fp32: Path, int8: Path) -> None:
+    def __init__(self, fp32: Path, int8: Path, _engine: Int8Engine | None = None) -> None:
         self.fp32 = fp32
         quantized = _interpreter(int8)
         tensors = {t["index"]: t for t in quantized.get_tensor_details()}
@@ -90,7 +90,5 @@ class TfliteQatGrid:
         return first if self.grids.get(first) == self.grids[name] else None
 
     def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]:
-        """Ranges from which ai-edge-quantizer derives exactly `grids` (scale (hi - lo) / 255, zero point
-        qmin - lo / scale): [(qmin - z) s, (qmax - z) s]. The other tensors keep their calibration."""
-        return {name: (float(g.qmin - g.zero_point) * g.scale, float(g.qmax - g.zero_point) * g.scale)
-                for name, g in grids.items()}  # fmt: skip
+        """Ranges from which ai-edge-quantizer derives exactly `grids`; the other tensors keep their calibration."""
+        return {name: grid.observed_range() for name, grid in grids.items()}

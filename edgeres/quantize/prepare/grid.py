@@ -21,15 +21,16 @@ class Grid:
 
     weight_qmax: int  # symmetric per-channel weights in [-qmax, qmax]
     symmetric_activations: bool  # int8 symmetric (ORT S8S8) rather than 256 asymmetric levels
+    weight_min_scale: float = 0.0  # a channel's scale is at least this (PT2E observers' eps)
 
     @classmethod
     def of(cls, recipe: Recipe) -> Grid:
-        return cls(recipe.weight_qmax, recipe.symmetric_activations)
+        return cls(recipe.weight_qmax, recipe.symmetric_activations, recipe.weight_min_scale)
 
     def weight_scale(self, weight: torch.Tensor) -> torch.Tensor:
         """Per-output-channel scale, shaped to broadcast over the weight; 1 for an all-zero channel."""
         absmax = weight.detach().abs().flatten(1).amax(1)
-        scale = torch.where(absmax > 0, absmax / self.weight_qmax, torch.ones_like(absmax))
+        scale = torch.where(absmax > 0, (absmax / self.weight_qmax).clamp_min(self.weight_min_scale), 1.0)
         return scale.view(-1, *([1] * (weight.dim() - 1)))
 
     def weight_integers(self, weight: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -33,6 +34,18 @@ class ActivationGrid:
 
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.qmin, self.qmax)
+
+    def observed_range(self) -> tuple[float, float]:
+        """The range [lo, hi] from which a min-max calibration derives exactly this grid, computing in float32
+        as the engines do: scale (hi - lo) / (qmax - qmin), zero point qmin - round(lo / scale)."""
+        scale, levels = np.float32(self.scale), np.float32(self.qmax - self.qmin)
+        lo, hi = np.float32((self.qmin - self.zero_point) * scale), np.float32((self.qmax - self.zero_point) * scale)
+        for _ in range(16):  # a few ulps of hi make (hi - lo) / levels land on the scale
+            got = (hi - lo) / levels
+            if got == scale:
+                break
+            hi = np.nextafter(hi, np.float32(np.inf if got < scale else -np.inf))
+        return float(lo), float(hi)
 
 
 class _OnGrid(nn.Module):

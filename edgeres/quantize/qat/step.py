@@ -39,7 +39,7 @@ def requantize_after_qat(
     fmt = registry.named(recipe.format)
     support = registry.int8_support(fmt.name)
     assert support.qat is not None, "formats without QAT are refused with the settings"
-    reader: GridReader = fmt.load(support.qat)(source.file, tmp)
+    reader: GridReader = fmt.load(support.qat)(source.file, tmp, engine)
     train = lambda epoch, step, steps, *_: progress(f"QAT epoch {epoch}", step, steps)  # noqa: E731
     held_out = source.calibration.held_out[:SIMULATION_IMAGES]
     outcome = quantization_aware(

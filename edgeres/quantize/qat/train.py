@@ -39,7 +39,8 @@ MATCH_IMAGES = 4  # enough for no two different tensors to hold the same values
 
 
 class GridReader(Protocol):
-    """A format's view of its fp32 file and the int8 file its engine made (onnx_qat.OnnxQatGrid)."""
+    """A format's view of its fp32 file and the int8 file its engine made (onnx_qat.OnnxQatGrid), made by the
+    format's `Int8Support.qat` class from (fp32 file, int8 file, the engine that made it)."""
 
     grids: dict[str, ActivationGrid]
 

@@ -1,0 +1,58 @@
+"""The int8 weights stored in a .pte's XNNPACK delegates, read back from the file's bytes.
+
+ExecuTorch keeps no public reader for them: the program flatbuffer is parsed with its serializer's
+deserialize_pte_binary, each XNNPACK payload's graph flatbuffer is turned to JSON by the flatc ExecuTorch
+ships (with the schema it ships), and each per-channel int8 tensor's bytes are looked up in the file's
+named data. Private ExecuTorch modules: executorch is pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _graph(payload: bytes) -> dict[str, Any]:
+    """One XNNPACK payload's graph (XNNGraph in backends/xnnpack/serialization/schema.fbs), as JSON."""
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import XNNHeader
+    from executorch.exir._serialize._flatbuffer import _flatc_decompile
+
+    header = XNNHeader.from_bytes(payload[: XNNHeader.EXPECTED_LENGTH])
+    schema = resources.files("executorch.backends.xnnpack.serialization").joinpath("schema.fbs").read_bytes()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        (work / "schema.fbs").write_bytes(schema)
+        start = header.flatbuffer_offset
+        (work / "graph.bin").write_bytes(payload[start : start + header.flatbuffer_size])
+        _flatc_decompile(folder, str(work / "schema.fbs"), str(work / "graph.bin"))
+        text = (work / "graph.json").read_text()
+    return json.loads(re.sub(r"(-?)\binf\b", r"\1Infinity", text))  # flatc writes C's inf
+
+
+def pte_int8_weights(path: Path) -> list[np.ndarray]:
+    """Every per-channel int8 tensor (the conv and linear weights) of the file's XNNPACK delegates, laid out
+    as PyTorch lays out weights (XNNPACK keeps conv weights channels last)."""
+    from executorch.exir._serialize._program import _extract_delegate_payload, deserialize_pte_binary
+
+    data = path.read_bytes()
+    named = deserialize_pte_binary(data).named_data
+    assert named is not None, f"{path}: no named data (weights kept inside the delegate are not read here)"
+    weights = []
+    index = 0
+    while (payload := _extract_delegate_payload(data, "xnnpack", index)) is not None:
+        graph = _graph(payload)
+        for value in graph["xvalues"]:
+            tensor = value["xvalue_union"].get("tensor_value", {})
+            if tensor.get("datatype") != "xnn_datatype_qcint8" or not tensor.get("constant_buffer_idx"):
+                continue
+            entry = named.pte_data[graph["constant_data"][tensor["constant_buffer_idx"]]["named_key"]]
+            raw = np.frombuffer(bytes(named.buffers[entry.buffer_index]), np.int8).reshape(tensor["dims"])
+            weights.append(raw.transpose(0, 3, 1, 2) if raw.ndim == 4 else raw)
+        index += 1
+    return weights
