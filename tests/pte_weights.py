@@ -35,18 +35,38 @@ def _graph(payload: bytes) -> dict[str, Any]:
     return json.loads(re.sub(r"(-?)\binf\b", r"\1Infinity", text))  # flatc writes C's inf
 
 
+def _graphs(data: bytes) -> list[dict[str, Any]]:
+    """Every XNNPACK delegate's graph in the file's bytes, in program order."""
+    from executorch.exir._serialize._program import _extract_delegate_payload
+
+    graphs = []
+    while (payload := _extract_delegate_payload(data, "xnnpack", len(graphs))) is not None:
+        graphs.append(_graph(payload))
+    return graphs
+
+
+def pte_activation_grids(path: Path) -> set[tuple[float, int]]:
+    """(scale, zero point) of every per-tensor quantized value in the file's XNNPACK delegates; flatc's JSON
+    keeps a scale to 6 decimal places."""
+    params = [
+        value["xvalue_union"]["quant_params"]
+        for graph in _graphs(path.read_bytes())
+        for value in graph["xvalues"]
+        if value["xvalue_union"].get("quant_params_type") == "PerTensorQuant"
+    ]
+    return {(float(p["scale"]), int(p["zero_point"])) for p in params}
+
+
 def pte_int8_weights(path: Path) -> list[np.ndarray]:
     """Every per-channel int8 tensor (the conv and linear weights) of the file's XNNPACK delegates, laid out
     as PyTorch lays out weights (XNNPACK keeps conv weights channels last)."""
-    from executorch.exir._serialize._program import _extract_delegate_payload, deserialize_pte_binary
+    from executorch.exir._serialize._program import deserialize_pte_binary
 
     data = path.read_bytes()
     named = deserialize_pte_binary(data).named_data
     assert named is not None, f"{path}: no named data (weights kept inside the delegate are not read here)"
     weights = []
-    index = 0
-    while (payload := _extract_delegate_payload(data, "xnnpack", index)) is not None:
-        graph = _graph(payload)
+    for graph in _graphs(data):
         for value in graph["xvalues"]:
             tensor = value["xvalue_union"].get("tensor_value", {})
             if tensor.get("datatype") != "xnn_datatype_qcint8" or not tensor.get("constant_buffer_idx"):
@@ -54,5 +74,4 @@ def pte_int8_weights(path: Path) -> list[np.ndarray]:
             entry = named.pte_data[graph["constant_data"][tensor["constant_buffer_idx"]]["named_key"]]
             raw = np.frombuffer(bytes(named.buffers[entry.buffer_index]), np.int8).reshape(tensor["dims"])
             weights.append(raw.transpose(0, 3, 1, 2) if raw.ndim == 4 else raw)
-        index += 1
     return weights

@@ -28,7 +28,7 @@ from edgeres.quantize.recipes import recipe_for
 from edgeres.quantize.source import prepare_source
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli, shipped_recipe
-from .pte_weights import pte_int8_weights
+from .pte_weights import pte_activation_grids, pte_int8_weights
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
@@ -90,6 +90,9 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     stored = STORED_WEIGHTS[fmt](int8)
     assert sorted(w.tobytes() for w in stored) == sorted(w.tobytes() for w in trained)
     assert reader(source.file, int8, made).grids == outcome.grids  # the trained scales and zero points, all of them
+    if fmt == "pte":  # read above from the program lowered into the file; here from the file's own bytes
+        in_file = {(round(g.scale, 6), g.zero_point) for g in outcome.grids.values()}
+        assert pte_activation_grids(int8) == in_file
     assert outcome.grids.keys() == simulated.keys()
     assert agreement is not None and agreement >= 0.95
 
