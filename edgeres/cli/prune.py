@@ -16,6 +16,7 @@ from ..options import LoadOptions
 from ..prune.options import IMPORTANCES, FinetuneOptions
 from .flags import MAP_HELP, load_options
 from .say import warn
+from .training_flags import training_options
 
 if TYPE_CHECKING:
     from ..prune.latency_goal import LatencyTarget
@@ -111,13 +112,7 @@ def latency_flags(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def finetune_flags(func: Callable[..., Any]) -> Callable[..., Any]:
     """How fine-tuning trains, passed on as one FinetuneOptions (`finetune`)."""
-    options = [
-        click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1)),
-        click.option("--lr", default=0.01, show_default=True, type=click.FloatRange(min=0, min_open=True)),
-        click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1)),
-        click.option("--finetune-limit", type=click.IntRange(min=1), help="Train on a class-stratified subset of N."),
-        click.option("--distill", is_flag=True, help="Fine-tune against the unpruned model's soft outputs too."),
-    ]
+    options = training_options(epochs=5, lr=0.01, distill=False, what="Fine-tuning", teacher="the unpruned model")
     for option in reversed(options):
         func = option(func)
 

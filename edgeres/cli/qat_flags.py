@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .training_flags import training_options
+
 _TRAINING = ("epochs", "lr", "batch_size", "finetune_limit", "distill", "resume", "device")
 
 
@@ -15,15 +17,7 @@ def qat_flags(func: Callable[..., Any]) -> Callable[..., Any]:
     """`--qat DIR` and how it trains; each training flag without `--qat` is an error, never ignored."""
     options = [
         click.option("--qat", type=click.Path(), help="Labeled training images: fine-tune on the int8 grid (QAT)."),
-        click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=1), help="QAT epochs."),
-        click.option(
-            "--lr", default=1e-4, show_default=True, type=click.FloatRange(min=0, min_open=True), help="QAT's SGD rate."
-        ),
-        click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1)),
-        click.option("--finetune-limit", type=click.IntRange(min=1), help="QAT on a class-stratified subset of N."),
-        click.option(
-            "--distill/--no-distill", default=True, show_default=True, help="QAT against the float model's outputs."
-        ),
+        *training_options(epochs=2, lr=1e-4, distill=True, what="QAT", teacher="the float model"),
         click.option("--resume", is_flag=True, help="Continue an interrupted QAT from <out>.qat.pt."),
         click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"])),
     ]
