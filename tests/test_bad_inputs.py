@@ -181,6 +181,21 @@ def test_class_folders_without_files(tmp_path):
     assert "hold no files" in one_line_error(run_cli("eval", RESNET20, "--data", tmp_path / "data"))
 
 
+def test_a_folder_of_links_to_images_elsewhere_says_why_it_reads_as_empty(tmp_path):
+    """Links out of a data folder are not followed; when they are all it holds, the error says so (not "add
+    images"), for class folders and a flat folder alike."""
+    elsewhere = _class_folder(tmp_path / "elsewhere")
+    for name in ("cat", "dog"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for image in (elsewhere / name).iterdir():
+            (tmp_path / "data" / name / image.name).symlink_to(image)
+        (tmp_path / "flat" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "flat" / f"{name}.jpg").symlink_to(next((elsewhere / name).iterdir()))
+    for folder in ("data", "flat"):
+        line = one_line_error(run_cli("eval", RESNET20, "--data", tmp_path / folder))
+        assert "link(s) out of the folder, not followed" in line and str(elsewhere) in line and "add images" not in line
+
+
 def test_missing_data_path(tmp_path):
     assert "no such file" in one_line_error(run_cli("eval", RESNET20, "--data", tmp_path / "nope"))
 

@@ -115,7 +115,7 @@ def _open_folder(root: Path, max_pixels: int) -> ImageSet:
             files += found
             labels += [label] * len(found)
         if not files:
-            raise DataError(f"{root}: class folders {list(classes)[:5]} hold no files; add images to them")
+            raise DataError(f"{root}: class folders {list(classes)[:5]} hold no files{_links_out(walk)}")
         images = FileImageSet(str(root), files, np.asarray(labels, np.int64), classes, max_pixels)
         present = set(labels)
         empty = [one_line(name) for index, name in enumerate(classes) if index not in present]
@@ -127,7 +127,10 @@ def _open_folder(root: Path, max_pixels: int) -> ImageSet:
     else:
         files = sorted(p for p in root.iterdir() if p.is_file() and _visible(p) and walk.inside(p))
         if not files:
-            raise DataError(f"{root}: folder is empty; put images in it (flat) or in one sub-folder per class")
+            raise DataError(
+                f"{root}: folder is empty{_links_out(walk)}" if walk.outside
+                else f"{root}: folder is empty; put images in it (flat) or in one sub-folder per class"
+            )  # fmt: skip
         images = FileImageSet(str(root), files, None, None, max_pixels)
     if walk.outside:
         images.warnings.append(
@@ -135,6 +138,14 @@ def _open_folder(root: Path, max_pixels: int) -> ImageSet:
             "copy those images in, or point at the folder they live in"
         )
     return images
+
+
+def _links_out(walk: _Walk) -> str:
+    """Why a folder read as empty, when links out of it were skipped; else the plain advice."""
+    if not walk.outside:
+        return "; add images to them"
+    return (f" but {len(walk.outside)} link(s) out of the folder, not followed (e.g. {walk.outside[0]}); copy "
+            "those images in, or point at the folder they live in")  # fmt: skip
 
 
 class _Walk:
