@@ -47,7 +47,8 @@ def requantize_after_qat(
         [layer.name for layer in excluded], source.calibration.inputs, held_out, settings, state_file(out), train,
     )  # fmt: skip
     trained = LoadedModel(outcome.model, source.card, source.loaded.spec)
-    fp32 = export_cached(trained, work / f"qat{fmt.suffix}", fmt.name)
+    # An engine that quantizes the model reads only the I/O of its fp32 file, the same for the trained model.
+    fp32 = source.file if support.from_model else export_cached(trained, work / f"qat{fmt.suffix}", fmt.name)
     job = Int8Job(fp32, recipe, source.calibration, source.card, cache_dir(), outcome.model)
     retrained = open_engine(job)
     retrained.ranges, retrained.wide = outcome.ranges, engine.wide
