@@ -56,6 +56,7 @@ def _row(name: str, fmt: str, technique: str, seed: int, result) -> dict[str, ob
         "int8_kb": round(result.int8_bytes / 1e3),
         "seconds": round(result.seconds, 1),
         "qat_epochs": len(result.qat["log"]["epochs"]) if result.qat else 0,
+        "qat_images": result.qat["log"]["images"] if result.qat else 0,
         "qat_seconds": result.qat["seconds"] if result.qat else 0,
     }
 
