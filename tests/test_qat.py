@@ -32,6 +32,7 @@ from .pte_weights import pte_activation_grids, pte_int8_weights
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
+RESNET18 = CHECKPOINTS / "resnet18_cifar10.pth"
 TRAIN = ("--qat", str(CIFAR / "train"), "--finetune-limit", "256", "--epochs", "1")
 
 
@@ -60,9 +61,11 @@ STORED_WEIGHTS = {"onnx": _onnx_weights, "tflite": _tflite_weights, "pte": pte_i
 
 
 @pytest.mark.parametrize(  # ORT U8S8 with 7-bit weights; S8S8, its adds quantized alone; XNNPACK's asymmetric int8
-    "fmt, target", [("onnx", "x86"), ("onnx", "arm64"), ("tflite", "x86"), ("pte", "x86")]
+    "fmt, target, checkpoint",  # option-A shortcuts; torchvision's stem (a max pool the converter pads first)
+    [("onnx", "x86", RESNET20), ("onnx", "arm64", RESNET20), ("tflite", "x86", RESNET18), ("pte", "x86", RESNET20)],
+    ids=["onnx-x86-resnet20", "onnx-arm64-resnet20", "tflite-resnet18", "pte-resnet20"],
 )
-def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt, target):
+def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt, target, checkpoint):
     """Weights: the file's integers are the fine-tuned weights on the recipe's grid, exactly. Activations: every
     quantized tensor keeps the scale and zero point QAT simulated. Outputs: the file computes what the
     simulated model did (integer kernels may round a value differently now and then)."""
@@ -70,7 +73,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     recipe = recipe_for(fmt, target)
     qat = QatSettings(data=CIFAR / "train", epochs=1, limit=128)
     settings = QuantizeSettings(calib=shipped_recipe("cifar10-train-128"), target=target, qat=qat, optimize="none")
-    source = prepare_source(load_model(RESNET20), recipe, resolve_calibration(settings.calib), settings, tmp_path,
+    source = prepare_source(load_model(checkpoint), recipe, resolve_calibration(settings.calib), settings, tmp_path,
                             lambda *_: None)  # fmt: skip
     assert source.loaded is not None
     job = Int8Job(source.file, recipe, source.calibration, source.card, tmp_path / "cache", source.loaded.model)

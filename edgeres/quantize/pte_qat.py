@@ -20,8 +20,11 @@ from .qat.graph import node_values
 from .qat.simulate import ActivationGrid
 
 # aten ops that move or pick values without computing new ones: XNNPACK keeps their input's grid on their output.
-_PASSTHROUGH = {"aten.slice.Tensor", "aten.view.default", "aten.flatten.using_ints", "aten.max_pool2d.default",
-                "aten.reshape.default", "aten.permute.default", "aten.cat.default"}  # fmt: skip
+_PASSTHROUGH = {
+    "aten.slice.Tensor", "aten.pad.default", "aten.constant_pad_nd.default", "aten.view.default",
+    "aten.flatten.using_ints", "aten.max_pool2d.default", "aten.reshape.default", "aten.permute.default",
+    "aten.cat.default",
+}  # fmt: skip
 
 
 def _number(program: Any, arg: Any) -> float:

@@ -20,7 +20,9 @@ from .engine import Int8Engine
 from .qat.simulate import ActivationGrid
 
 # Ops that move or pick values without computing new ones: XNNPACK keeps their input's grid on their output.
-_PASSTHROUGH = {"PAD", "STRIDED_SLICE", "SLICE", "RESHAPE", "TRANSPOSE", "MAX_POOL_2D", "CONCATENATION", "SQUEEZE"}
+_PASSTHROUGH = {
+    "PAD", "PADV2", "STRIDED_SLICE", "SLICE", "RESHAPE", "TRANSPOSE", "MAX_POOL_2D", "CONCATENATION", "SQUEEZE",
+}  # fmt: skip
 
 
 def _interpreter(path: Path, keep_all: bool = False) -> Any:
@@ -82,7 +84,7 @@ class TfliteQatGrid:
 
     def source(self, name: str) -> str | None:
         """The tensor whose grid tensor `name` keeps, when an op that only moves values made it from that one
-        (an option-A shortcut's STRIDED_SLICE and PAD); None otherwise."""
+        (an option-A shortcut's STRIDED_SLICE and PAD, the PADV2 before a max pool); None otherwise."""
         op, inputs = self._producers.get(name, ("", []))
         if op not in _PASSTHROUGH or not len(inputs):
             return None
