@@ -61,9 +61,9 @@ STORED_WEIGHTS = {"onnx": _onnx_weights, "tflite": _tflite_weights, "pte": pte_i
 
 
 @pytest.mark.parametrize(  # ORT U8S8 with 7-bit weights; S8S8, its adds quantized alone; XNNPACK's asymmetric int8
-    "fmt, target, checkpoint",  # option-A shortcuts; torchvision's stem (a max pool the converter pads first)
-    [("onnx", "x86", RESNET20), ("onnx", "arm64", RESNET20), ("tflite", "x86", RESNET18), ("pte", "x86", RESNET20)],
-    ids=["onnx-x86-resnet20", "onnx-arm64-resnet20", "tflite-resnet18", "pte-resnet20"],
+    "fmt, target, checkpoint",  # option-A shortcuts; torchvision's in-place adds and its stem's padded max pool
+    [("onnx", "x86", RESNET20), ("onnx", "arm64", RESNET20), ("tflite", "x86", RESNET18), ("pte", "x86", RESNET18)],
+    ids=["onnx-x86-resnet20", "onnx-arm64-resnet20", "tflite-resnet18", "pte-resnet18"],
 )
 def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt, target, checkpoint):
     """Weights: the file's integers are the fine-tuned weights on the recipe's grid, exactly. Activations: every
@@ -97,7 +97,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
         in_file = {(round(g.scale, 6), g.zero_point) for g in outcome.grids.values()}
         assert pte_activation_grids(int8) == in_file
     assert outcome.grids.keys() == simulated.keys()
-    assert agreement is not None and agreement >= 0.95
+    assert agreement is not None and agreement >= 0.98
 
 
 def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_file(tmp_path):

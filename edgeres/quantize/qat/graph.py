@@ -66,7 +66,7 @@ def node_values(graph: fx.GraphModule, x: torch.Tensor) -> dict[str, torch.Tenso
         def run_node(self, node: fx.Node) -> object:
             value = super().run_node(node)
             if isinstance(value, torch.Tensor):
-                found[node.name] = value.detach()
+                found[node.name] = value.detach().clone()  # later in-place ops (`out += x`) would change it
             return value
 
     with torch.no_grad():

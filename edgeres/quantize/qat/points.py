@@ -41,14 +41,14 @@ def module_boundaries(model: nn.Module, x: torch.Tensor) -> dict[Point, torch.Te
         def hook(_module: nn.Module, args: tuple[object, ...]) -> None:
             call = calls[name] = calls.get(name, -1) + 1
             if args and isinstance(args[0], torch.Tensor):
-                found[Point(name, call, "in")] = args[0].detach()
+                found[Point(name, call, "in")] = args[0].detach().clone()  # in-place ops change it later
 
         return hook
 
     def after(name: str) -> object:
         def hook(_module: nn.Module, _args: tuple[object, ...], out: object) -> None:
             if isinstance(out, torch.Tensor):
-                found[Point(name, calls[name], "out")] = out.detach()
+                found[Point(name, calls[name], "out")] = out.detach().clone()
 
         return hook
 
