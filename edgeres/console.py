@@ -142,6 +142,8 @@ def print_quantization(result: QuantizeResult) -> None:
     if result.excluded:
         stdout.print(f"float   {', '.join(layer.name for layer in result.excluded)}")
     stdout.print(f"optimize {optimize_line(result)}")
+    if result.qat is not None:
+        stdout.print(f"qat     {qat_line(result.qat)}")
     table = Table(title="most sensitive layers (int8 vs fp32 output)")
     for column in ("layer", "op", "SNR dB"):
         table.add_column(column, justify="right" if column == "SNR dB" else "left")
@@ -149,6 +151,16 @@ def print_quantization(result: QuantizeResult) -> None:
         table.add_row(layer.name, layer.op, f"{snr:.1f}")
     stdout.print(table)
     stdout.print(f"report  {result.report_path}")
+
+
+def qat_line(qat: dict[str, Any]) -> str:
+    """What quantization-aware fine-tuning did, and how faithfully the file keeps it."""
+    log, agrees = qat["log"], qat["file_agrees_with_simulation"]
+    line = f"{len(log['epochs'])} epoch(s) on {log['images']} images in {qat['seconds']:.0f} s, "
+    line += f"{qat['simulated_tensors']} quantized tensors simulated"
+    return line + (
+        "" if agrees is None else f"; the file agrees with the simulated model on {agrees:.2%} of held-out images"
+    )
 
 
 def optimize_line(result: QuantizeResult) -> str:

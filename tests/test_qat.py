@@ -123,6 +123,7 @@ def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_f
     assert str(state) in line and "another" in line and not cut.exists()
     resumed = subprocess.run([*cli, "--out", str(cut), "--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    assert "qat     2 epoch(s) on 128 images" in resumed.stdout and "agrees with the simulated model" in resumed.stdout
     assert cut.read_bytes() == whole.read_bytes() and not state.exists()
 
 
