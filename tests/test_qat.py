@@ -71,7 +71,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     simulated model did (integer kernels may round a value differently now and then)."""
     monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
     recipe = recipe_for(fmt, target)
-    qat = QatSettings(data=CIFAR / "train", epochs=1, limit=128)
+    qat = QatSettings(data=CIFAR / "train", epochs=1, limit=64)
     settings = QuantizeSettings(calib=shipped_recipe("cifar10-train-128"), target=target, qat=qat, optimize="none")
     source = prepare_source(load_model(checkpoint), recipe, resolve_calibration(settings.calib), settings, tmp_path,
                             lambda *_: None)  # fmt: skip
@@ -85,7 +85,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     out = tmp_path / f"out.{fmt}"
     made, outcome, agreement = requantize_after_qat(engine, recipe, int8, source, [], qat, out, tmp_path,
                                                    lambda *_: None)  # fmt: skip
-    assert outcome.log.images == 128 and len(outcome.log.epochs) == 1 and outcome.simulated >= 30
+    assert outcome.log.images == 64 and len(outcome.log.epochs) == 1 and outcome.simulated >= 30
 
     grid = Grid.of(recipe)
     layers = [module for module in outcome.model.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))]
@@ -103,16 +103,16 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
 def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_file(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "EDGERES_CACHE_DIR": str(tmp_path / "cache")}
     args = ["quantize", str(RESNET20), "--calib", str(CIFAR / "train"), "--num", "64", "--optimize", "none",
-            "--qat", str(CIFAR / "train"), "--finetune-limit", "128", "--epochs", "2"]  # fmt: skip
+            "--qat", str(CIFAR / "train"), "--finetune-limit", "64", "--epochs", "2"]  # fmt: skip
     cli = [sys.executable, str(ROOT / "cli.py"), *args]
     whole, cut = tmp_path / "whole.onnx", tmp_path / "cut.onnx"
-    done = subprocess.run([*cli, "--out", str(whole), "--eval", str(CIFAR / "test"), "--eval-limit", "300", "--json"],
+    done = subprocess.run([*cli, "--out", str(whole), "--eval", str(CIFAR / "test"), "--eval-limit", "200", "--json"],
                           env=env, capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["qat"]["log"]["images"] == 128 and len(report["qat"]["log"]["epochs"]) == 2
+    assert report["qat"]["log"]["images"] == 64 and len(report["qat"]["log"]["epochs"]) == 2
     assert report["qat"]["file_agrees_with_simulation"] >= 0.95 and report["qat"]["simulated_tensors"] >= 30
-    assert report["accuracy"]["n"] == 300 and report["accuracy"]["drop_pp"] < 2.0
+    assert report["accuracy"]["n"] == 200 and report["accuracy"]["drop_pp"] < 2.0
     assert not (tmp_path / "whole.onnx.qat.pt").exists()  # the training state goes once the file is written
 
     state = tmp_path / "cut.onnx.qat.pt"
@@ -123,7 +123,7 @@ def test_qat_from_the_cli_is_scored_and_an_interrupted_run_resumes_to_the_same_f
     assert str(state) in line and "another" in line and not cut.exists()
     resumed = subprocess.run([*cli, "--out", str(cut), "--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert "qat     2 epoch(s) on 128 images" in resumed.stdout and "agrees with the simulated model" in resumed.stdout
+    assert "qat     2 epoch(s) on 64 images" in resumed.stdout and "agrees with the simulated model" in resumed.stdout
     assert cut.read_bytes() == whole.read_bytes() and not state.exists()
 
 
