@@ -38,7 +38,7 @@ WEIGHT_TOLERANCE = 0.10
 def _prune(out: Path, *extra: str) -> list[str]:
     return [
         "prune", str(CHECKPOINTS / "resnet20-12fca82f.th"), "--target-macs", "0.5", "--out", str(out),
-        "--finetune", str(CIFAR / "train"), "--finetune-limit", "512", "--epochs", "3", "--batch-size", "64", *extra,
+        "--finetune", str(CIFAR / "train"), "--finetune-limit", "768", "--epochs", "3", "--batch-size", "64", *extra,
     ]  # fmt: skip
 
 
