@@ -11,7 +11,7 @@ import numpy as np
 
 from .._io import read_cache_json
 from .engine import Int8Engine
-from .qat.simulate import ActivationGrid
+from .qat.simulate import ActivationGrid, kept_grid_source
 
 # Ops that move or pick values without computing new ones: their output keeps their input's grid exactly.
 _PASSTHROUGH = {"Slice", "Pad", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Concat"}
@@ -58,10 +58,10 @@ class OnnxQatGrid:
         """The tensor whose grid tensor `name` keeps, when an op that only moves values made it from that one
         (an option-A shortcut's Slice); None otherwise."""
         producer = next((node for node in self.model.graph.node if name in node.output), None)
-        if producer is None or producer.op_type not in _PASSTHROUGH or not producer.input:
+        if producer is None:
             return None
-        source = self.grids.get(producer.input[0])
-        return producer.input[0] if source is not None and source == self.grids[name] else None
+        first = producer.input[0] if producer.input else None
+        return kept_grid_source(self.grids, name, producer.op_type, first, _PASSTHROUGH)
 
     def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]:
         """Ranges for every tensor onnxruntime calibrates (it needs all of them, also those whose quantization

@@ -17,7 +17,7 @@ import torch
 from .engine import Int8Engine
 from .pte_engine import PteInt8Engine
 from .qat.graph import node_values
-from .qat.simulate import ActivationGrid
+from .qat.simulate import ActivationGrid, kept_grid_source
 
 # aten ops that move or pick values without computing new ones: XNNPACK keeps their input's grid on their output.
 _PASSTHROUGH = {
@@ -60,12 +60,10 @@ class PteQatGrid:
         """The node whose grid node `name` keeps, when an op that only moves values made it from that one (an
         option-A shortcut's slices); None otherwise."""
         node = self._nodes.get(name)
-        if node is None or str(node.target) not in _PASSTHROUGH or not node.args:
+        if node is None:
             return None
-        first = node.args[0]
-        return (
-            first.name if isinstance(first, torch.fx.Node) and self.grids.get(first.name) == self.grids[name] else None
-        )
+        first = node.args[0].name if node.args and isinstance(node.args[0], torch.fx.Node) else None
+        return kept_grid_source(self.grids, name, str(node.target), first, _PASSTHROUGH)
 
     def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]:
         """Ranges from which the min-max observers put in for these nodes derive exactly `grids`."""

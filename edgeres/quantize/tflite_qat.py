@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Int8Engine
-from .qat.simulate import ActivationGrid
+from .qat.simulate import ActivationGrid, kept_grid_source
 
 # Ops that move or pick values without computing new ones: XNNPACK keeps their input's grid on their output.
 _PASSTHROUGH = {
@@ -86,10 +86,8 @@ class TfliteQatGrid:
         """The tensor whose grid tensor `name` keeps, when an op that only moves values made it from that one
         (an option-A shortcut's STRIDED_SLICE and PAD, the PADV2 before a max pool); None otherwise."""
         op, inputs = self._producers.get(name, ("", []))
-        if op not in _PASSTHROUGH or not len(inputs):
-            return None
-        first = self._names[inputs[0]]
-        return first if self.grids.get(first) == self.grids[name] else None
+        first = self._names[inputs[0]] if len(inputs) else None
+        return kept_grid_source(self.grids, name, op, first, _PASSTHROUGH)
 
     def ranges(self, engine: Int8Engine, grids: dict[str, ActivationGrid]) -> dict[str, tuple[float, float]]:
         """Ranges from which ai-edge-quantizer derives exactly `grids`; the other tensors keep their calibration."""

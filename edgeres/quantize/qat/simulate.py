@@ -48,6 +48,16 @@ class ActivationGrid:
         return float(lo), float(hi)
 
 
+def kept_grid_source(
+    grids: dict[str, ActivationGrid], name: str, op: str, first: str | None, passthrough: set[str]
+) -> str | None:
+    """`first` (the input of the op `op` that made tensor `name`) when that op only moves values and `name`
+    keeps its grid: QAT rounds it where `first` is rounded. None otherwise. Every format's reader asks this."""
+    if op not in passthrough or first is None:
+        return None
+    return first if grids.get(first) is not None and grids.get(first) == grids[name] else None
+
+
 class _OnGrid(nn.Module):
     """A weight rounded to its grid in the forward pass; the gradient passes through unchanged."""
 
