@@ -8,13 +8,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
-from onnx import numpy_helper
 
 from edgeres.formats import registry
 from edgeres.isa import local_cpu, mismatch
@@ -29,6 +26,7 @@ from edgeres.quantize.recipes import recipe_for
 from edgeres.quantize.source import prepare_source
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli, shipped_recipe
+from .int8_weights import onnx_int8_weights, tflite_int8_weights
 from .pte_weights import pte_activation_grids, pte_int8_weights
 
 pytestmark = pytest.mark.shared
@@ -37,28 +35,7 @@ RESNET18 = CHECKPOINTS / "resnet18_cifar10.pth"
 TRAIN = ("--qat", str(CIFAR / "train"), "--finetune-limit", "256", "--epochs", "1")
 
 
-def _onnx_weights(path: Path) -> list[np.ndarray]:
-    """Each conv and linear weight of a QDQ file as its stored int8 integers."""
-    model = onnx.load(str(path))
-    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    return [
-        constants[node.input[0]]
-        for node in model.graph.node
-        if node.op_type == "DequantizeLinear" and constants.get(node.input[0], np.zeros(0)).dtype == np.int8
-    ]
-
-
-def _tflite_weights(path: Path) -> list[np.ndarray]:
-    """Each per-channel int8 tensor of a .tflite (its weights), as the interpreter reads it, laid out OIHW."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    file = Interpreter(model_path=str(path))
-    weights = [file.get_tensor(t["index"]) for t in file.get_tensor_details()
-               if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) > 1]  # fmt: skip
-    return [w.transpose(0, 3, 1, 2) if w.ndim == 4 else w for w in weights]
-
-
-STORED_WEIGHTS = {"onnx": _onnx_weights, "tflite": _tflite_weights, "pte": pte_int8_weights}
+STORED_WEIGHTS = {"onnx": onnx_int8_weights, "tflite": tflite_int8_weights, "pte": pte_int8_weights}
 
 
 @pytest.mark.parametrize(  # ORT U8S8 with 7-bit weights; S8S8, its adds quantized alone; XNNPACK's asymmetric int8

@@ -73,7 +73,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any, str]]] = {
         "max_drop": ((float, int), 0.0, "accuracy gate in pp on the evaluation subset (0: no gate)"),
         "optimize": ((str,), "fast", "preparation before int8: none, fast or best (edgeres quantize --optimize)"),
         "qat": ((str,), "", "labeled training images: fine-tune each int8 file on its grid (quantize --qat)"),
-        "qat_epochs": ((int,), 2, "QAT epochs"),
+        "qat_epochs": (
+            (int,),
+            2,
+            "QAT epochs (with [prune] train too: the last of the pruned model's [prune] epochs, on its first int8 "
+            "file's grid: one fine-tuning)",
+        ),
         "qat_images": ((int,), 0, "QAT on a class-stratified subset of this many images (0: all)"),
     },
     "bench": {
@@ -243,11 +248,18 @@ def _resolve_paths(file: Path, sections: dict[str, dict[str, Any]]) -> None:
 
 
 def _check_qat(file: Path, sections: dict[str, dict[str, Any]]) -> None:
-    """[quantize] qat fine-tunes every int8 file: each listed format must offer QAT, and int8 must be made."""
+    """[quantize] qat fine-tunes every int8 file: each listed format must offer QAT, int8 must be made, and a
+    pruned model fine-tuned with [prune] train must have the epochs its QAT takes."""
     if not sections["quantize"]["qat"]:
         return
     if not sections["quantize"]["enabled"]:
         raise ConfigError(f"{file}: [quantize] qat fine-tunes int8 files, and enabled = false makes none")
+    prune, epochs = sections["prune"], sections["quantize"]["qat_epochs"]
+    if prune["enabled"] and prune["train"] and epochs > prune["epochs"]:
+        raise ConfigError(
+            f"{file}: [quantize] qat_epochs = {epochs} is more than [prune] epochs = {prune['epochs']}: the pruned "
+            "model is fine-tuned once, its last qat_epochs epochs on the int8 grid; set qat_epochs <= epochs"
+        )
     offered = list(registry.qat_names())
     without = [f for f in sections["export"]["formats"] if f not in offered]
     if without:

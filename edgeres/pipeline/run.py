@@ -11,6 +11,7 @@ from .._lock import writes
 from ..formats import registry
 from ..progress import Progress
 from .config import PipelineConfig, load_config
+from .joint import BEFORE_QAT, file_qat, joint, joint_qat
 from .manifest import check_run_folder
 from .stage_runner import StageRunner
 from .stages import (
@@ -64,10 +65,15 @@ def run_pipeline(
     runner = StageRunner(config, folder, progress or (lambda _p, _d, _t: None))
     runner.manifest.save()  # the folder is a run's from now on, even when this one is interrupted
     variants = {"original": Path(config["model"]["checkpoint"])}
-    prune = None
+    prune, made = None, {}
     if config["prune"]["enabled"]:
         prune = prune_stage(runner, variants["original"], resume)
         variants["pruned"] = folder / "models" / PRUNED
+        if joint(config):  # its first int8 file ends its fine-tuning, and saves the checkpoint the rest start from
+            first = (config["export"]["formats"][0], recipes[0])
+            fp32 = folder / "files" / f"pruned{registry.named(first[0]).suffix}"  # not read: QAT starts from the model
+            ends = joint_qat(config, resume, variants["pruned"])
+            made[first] = quantize_stage(runner, "pruned", folder / "models" / BEFORE_QAT, fp32, *first, ends)
     files: list[Path] = []
     summaries = {}
     for variant, source in variants.items():
@@ -77,7 +83,10 @@ def run_pipeline(
             summaries[fp32.name] = record["meta"]
             files.append(fp32)
             if config["quantize"]["enabled"]:
-                files += [quantize_stage(runner, variant, source, fp32, fmt, recipe) for recipe in recipes]
+                for recipe in recipes:
+                    done = made.get((fmt, recipe)) if variant == "pruned" else None
+                    qat = file_qat(config, resume)
+                    files.append(done or quantize_stage(runner, variant, source, fp32, fmt, recipe, qat))
     bench = bench_stage(runner, files)
     deployed = {}
     if config["deploy"]["enabled"]:

@@ -12,10 +12,11 @@ from ..models.loader import source_files
 from ..options import LoadOptions
 from ..prune.options import FinetuneOptions, PruneOptions, channel_multiple
 from ..prune.settings import PruneSettings
+from .joint import BEFORE_QAT, float_epochs, joint, prune_key
 from .stage_runner import StageRunner, load_options
 
 if TYPE_CHECKING:
-    from ..quantize.qat.settings import QatSettings
+    from .joint import Qat
 
 PRUNED = "pruned.safetensors"  # the pruned variant, in the run's models/ folder
 
@@ -23,14 +24,14 @@ PRUNED = "pruned.safetensors"  # the pruned variant, in the run's models/ folder
 def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, Any]:
     from ..prune.launch import PruneJob, prune_with_torchrun
 
-    settings = dict(runner.config["prune"])
+    settings = dict(runner.config["prune"]) | prune_key(runner.config)
     settings["evaluation"] = [runner.config["data"][k] for k in ("evaluation", "evaluation_images")]
-    out = runner.out / "models" / PRUNED
+    out = runner.out / "models" / (BEFORE_QAT if joint(runner.config) else PRUNED)
     train = settings["train"] or None
-    job = PruneJob(source, out, prune_settings(runner, resume))
+    job = PruneJob(source, out, prune_settings(runner, resume, out))
 
     def run() -> tuple[list[Path], dict[str, Any]]:
-        if settings["processes"] > 1:  # the same call on each rank torchrun starts
+        if settings["processes"] > 1 and job.settings.finetune_data:  # the same call on each rank torchrun starts
             report = prune_with_torchrun(settings["processes"], job)
             return [out, Path(report["report_path"])], report
         from ..prune.job import prune_checkpoint
@@ -43,8 +44,9 @@ def prune_stage(runner: StageRunner, source: Path, resume: bool) -> dict[str, An
     return runner.stage("prune", settings, inputs, run)
 
 
-def prune_settings(runner: StageRunner, resume: bool) -> PruneSettings:
-    """The [prune] section as the PruneSettings `edgeres prune` would build from the same choices."""
+def prune_settings(runner: StageRunner, resume: bool, out: Path) -> PruneSettings:
+    """The [prune] section as the PruneSettings `edgeres prune` would build from the same choices (its float
+    epochs fewer by those QAT runs when the two are one fine-tuning, none when that leaves none)."""
     from ..prune.job import state_file
     from ..prune.latency_goal import latency_goal_for_profile
 
@@ -57,21 +59,22 @@ def prune_settings(runner: StageRunner, resume: bool) -> PruneSettings:
         goal = latency_goal_for_profile(
             prune["target_latency"], prune["latency_precision"], profile, not prune["keep_depth"], round_to
         )
-    train = prune["train"] or None
+    epochs = float_epochs(runner.config)
+    train = (prune["train"] or None) if epochs else None
     return PruneSettings(
         options=PruneOptions(importance=prune["importance"], round_to=channel_multiple(prune["round_to"])),
         target_macs=None if goal else prune["target_macs"],  # config.py refuses both given
         target_latency=goal,
         finetune_data=train,
         finetune=FinetuneOptions(
-            epochs=prune["epochs"], lr=prune["lr"], distill=prune["distill"], limit=prune["train_images"] or None
+            epochs=max(epochs, 1), lr=prune["lr"], distill=prune["distill"], limit=prune["train_images"] or None
         ),
-        resume=resume and train is not None and state_file(runner.out / "models" / PRUNED).is_file(),
+        resume=resume and train is not None and state_file(out).is_file(),
         eval_data=data["evaluation"],
         eval_limit=data["evaluation_images"] or None,
         map_by_position=data["map_by_position"],
         force=True,
-        device=prune["device"],
+        device=prune["device"] if train else "cpu",
         load=load_options(runner.config),
     )
 
@@ -94,21 +97,23 @@ def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> d
     )
 
 
-def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str) -> Path:
-    """Int8 from the variant's PyTorch model when preparation or the format's engine needs its weights, else
-    from its fp32 file."""
+def quantize_stage(
+    runner: StageRunner, variant: str, source: Path, fp32: Path, fmt: str, recipe: str, qat: Qat | None = None
+) -> Path:
+    """Int8 from the variant's PyTorch model when preparation or the format's engine needs its weights (QAT
+    does), else from its fp32 file. `qat`: how that file is fine-tuned, when [quantize] qat is set."""
     from ..quantize import QuantizeSettings, quantize_model
     from ..quantize.source import needs_model
 
     data, gate = runner.config["data"], runner.config["quantize"]["max_drop"]
-    optimize, qat = runner.config["quantize"]["optimize"], _qat(runner)
-    from_model = needs_model(fmt, optimize) or qat is not None
+    optimize = runner.config["quantize"]["optimize"]
+    from_model = qat is not None or needs_model(fmt, optimize)
     model, options = (source, _load_options(runner, variant)) if from_model else (fp32, LoadOptions())
     out = runner.out / "files" / f"{variant}_int8_{recipe}{registry.named(fmt).suffix}"
     settings = {"recipe": recipe, "num": data["calibration_images"], "calibration": data["calibration"]}
     settings |= {"max_drop": gate, "map_by_position": data["map_by_position"], "optimize": optimize}
-    if qat is not None:  # only then in the key: runs recorded before QAT existed stay unchanged
-        settings |= {"qat": str(qat.data), "qat_epochs": qat.epochs, "qat_images": qat.limit or 0}
+    settings |= qat.key() if qat else {}  # only then in the key: runs recorded before QAT existed stay unchanged
+    inputs = source_files(model) + (source_files(Path(qat.settings.teacher)) if qat and qat.settings.teacher else [])
 
     def job() -> tuple[list[Path], dict[str, Any]]:
         result = quantize_model(
@@ -126,28 +131,16 @@ def quantize_stage(runner: StageRunner, variant: str, source: Path, fp32: Path, 
                 optimize=optimize,
                 force=True,
                 load=options,
-                qat=qat,
+                qat=qat.settings_for(out) if qat else None,
             ),
         )
         meta = {"sensitivity": result.to_dict()["sensitivity"][:10], "warnings": result.warnings}
-        meta["optimize"] = result.to_dict()["optimize"]
-        return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
+        meta |= {"optimize": result.to_dict()["optimize"], **({"qat": result.qat} if qat else {})}
+        outputs = [out, result.report_path, out.with_name(out.name + ".card.json")]
+        return outputs + ([qat.keep_trained(result)] if qat and qat.keep else []), meta
 
-    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, source_files(model), job)
+    runner.stage(f"quantize:{variant}:{fmt}:{recipe}", settings, inputs, job)
     return out
-
-
-def _qat(runner: StageRunner) -> QatSettings | None:
-    """[quantize] qat as the settings every int8 file of the run is fine-tuned with; None when not set."""
-    from ..quantize.qat.settings import QatSettings
-
-    section, data = runner.config["quantize"], runner.config["data"]
-    if not section["qat"]:
-        return None
-    limit = section["qat_images"] or None
-    return QatSettings(
-        data=section["qat"], epochs=section["qat_epochs"], limit=limit, map_by_position=data["map_by_position"]
-    )
 
 
 def _load_options(runner: StageRunner, variant: str) -> LoadOptions:

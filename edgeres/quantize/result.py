@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EdgeresError
 from ..formats import registry
@@ -15,6 +15,9 @@ from .layers import Layer
 from .prepare.optimize import PrepareReport
 from .recipe_target import ResolvedTarget
 from .recipes import Recipe, embedded_record
+
+if TYPE_CHECKING:
+    from ..models import LoadedModel
 
 
 class GateError(EdgeresError):
@@ -55,6 +58,7 @@ class QuantizeResult:
     ranges: dict[str, Any] | None = None  # the activation range search's choice, when it ran
     precision: dict[str, Any] | None = None  # the per-layer precision choice, when it ran
     qat: dict[str, Any] | None = None  # quantization-aware fine-tuning, when it ran
+    trained: LoadedModel | None = None  # QAT's fine-tuned float model (weights on the grid), when it ran
 
     def to_dict(self) -> dict[str, Any]:
         acc = self.accuracy

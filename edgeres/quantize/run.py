@@ -27,7 +27,7 @@ from .precision import choose_precision
 from .prepare.grid import Grid
 from .qat.refuse import refuse_qat
 from .qat.settings import QatSettings
-from .qat.step import requantize_after_qat
+from .qat.step import requantize_after_qat, trained_model
 from .qat.train import state_file
 from .range_search import search_ranges
 from .recipe_target import resolve_quantize_target
@@ -118,6 +118,7 @@ def _quantize(
             engine, recipe, tmp, source, excluded, settings.qat, *places, progress
         )
         result.qat = {**outcome.to_dict(), "file_agrees_with_simulation": agreement}
+        result.trained = trained_model(outcome, source)
     result.sensitivity = engine.sensitivity(tmp, source.calibration.inputs[:SENSITIVITY_INPUTS])
     progress("quantize", 1, 1)
     if labeled is not None:

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from ...errors import RecipeError
+from ...options import LoadOptions
 
 DEVICES = ("cpu", "cuda")
 
@@ -30,6 +31,10 @@ class QatSettings:
     # Activation scales trained too (LSQ; a traced model's). Off: at 1e-4 it gained nothing on resnet20 (docs),
     # and a learned scale reaches the file only to within a few float32 ulps of onnxruntime's own arithmetic.
     learn_scales: bool = False
+    # Distil from this checkpoint instead of the model itself: the unpruned original when QAT is a pruned
+    # model's fine-tuning (the pipeline's prune + QAT), as pruning's own fine-tuning distils from it.
+    teacher: str | os.PathLike[str] | None = None
+    teacher_load: LoadOptions | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

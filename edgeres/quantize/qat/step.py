@@ -6,14 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from ..._io import cache_dir
+from ...errors import RecipeError
 from ...export.cache import export_cached
 from ...formats import registry
-from ...models import LoadedModel
+from ...models import LoadedModel, load_model
 from ...progress import Progress
 from ..engine import Int8Engine, Int8Job, open_engine
 from ..layers import Layer
+from ..prepare.fold import unfold_batch_norms
 from ..recipes import Recipe
 from ..source import Source
 from .settings import QatSettings
@@ -43,7 +46,7 @@ def requantize_after_qat(
     train = lambda epoch, step, steps, *_: progress(f"QAT epoch {epoch}", step, steps)  # noqa: E731
     held_out = source.calibration.held_out[:SIMULATION_IMAGES]
     outcome = quantization_aware(
-        source.loaded.model, source.original.model, source.card, recipe, reader, engine,
+        source.loaded.model, _teacher(settings, source.original), source.card, recipe, reader, engine,
         [layer.name for layer in excluded], source.calibration.inputs, held_out, settings, state_file(out), train,
     )  # fmt: skip
     trained = LoadedModel(outcome.model, source.card, source.loaded.spec)
@@ -54,6 +57,28 @@ def requantize_after_qat(
     retrained.ranges, retrained.wide = outcome.ranges, engine.wide
     retrained.quantize(tmp, excluded)
     return retrained, outcome, _agreement(outcome.simulated_logits, held_out, fmt.name, tmp)
+
+
+def _teacher(settings: QatSettings, original: LoadedModel) -> nn.Module:
+    """The model QAT distils from: the source as loaded, or the checkpoint `settings.teacher` (refused when its
+    outputs are not the source's classes)."""
+    if settings.teacher is None:
+        return original.model
+    teacher = load_model(settings.teacher, settings.teacher_load)
+    if teacher.card.num_classes != original.card.num_classes:
+        raise RecipeError(
+            f"{settings.teacher}: has {teacher.card.num_classes} outputs and the model to fine-tune "
+            f"{original.card.num_classes}; distil from a model of the same classes"
+        )
+    return teacher.model
+
+
+def trained_model(outcome: QatOutcome, source: Source) -> LoadedModel:
+    """The fine-tuned float model (weights on the grid) in the structure of the model as loaded: batch norms
+    back in place, so that it saves, loads and exports as its architecture does."""
+    assert source.original is not None and source.loaded is not None, "QAT sources are PyTorch models"
+    unfolded = unfold_batch_norms(outcome.model, source.original.model)
+    return LoadedModel(unfolded, source.card, source.loaded.spec)
 
 
 def _agreement(simulated: np.ndarray, held_out: np.ndarray, fmt: str, int8: Path) -> float | None:

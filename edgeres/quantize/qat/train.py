@@ -115,11 +115,12 @@ def _final_grids(reader: GridReader, placed: dict[str, Rounding]) -> dict[str, A
     return {name: resolved(name) for name in final}
 
 
-def _request(recipe: Recipe, grids: dict[str, ActivationGrid], model: nn.Module) -> str:
-    """What a saved state was trained for: the recipe, the grids and the starting weights."""
+def _request(recipe: Recipe, grids: dict[str, ActivationGrid], *models: nn.Module | None) -> str:
+    """What a saved state was trained for: the recipe, the grids, the starting weights and the teacher's."""
     digest = hashlib.sha256()
-    for tensor in model.state_dict().values():
-        digest.update(tensor.detach().cpu().numpy().tobytes())
+    for model in models:
+        for tensor in model.state_dict().values() if model is not None else ():
+            digest.update(tensor.detach().cpu().numpy().tobytes())
     record = {"recipe": repr(recipe), "grids": {k: asdict(v) for k, v in sorted(grids.items())}}
     return json.dumps({**record, "weights": digest.hexdigest()[:16]}, sort_keys=True)
 
@@ -157,7 +158,7 @@ def quantization_aware(
     student, simulation, placed = _simulated(
         prepared, reader, inputs[:MATCH_IMAGES], Grid.of(recipe), float_layers, settings.learn_scales
     )
-    request = _request(recipe, reader.grids, prepared)
+    request = _request(recipe, reader.grids, prepared, teacher if settings.distill else None)
     _check_resume(state_path, request, settings)
     options = FinetuneOptions(
         epochs=settings.epochs, lr=settings.lr, weight_decay=0.0, batch_size=settings.batch_size, distill_weight=1.0,
