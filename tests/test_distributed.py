@@ -123,6 +123,31 @@ def test_two_processes_match_one_and_a_dead_rank_ends_the_job_cleanly_then_resum
 
 @pytest.mark.shared
 @pytest.mark.slow
+def test_a_stop_anywhere_in_a_job_names_the_state_to_resume_from(tmp_path):
+    """torchrun's SIGTERM lands wherever rank 0 is: between epochs, after the last one, or while a block handles
+    its peer's loss (seen once in the test above); each time the line names the state once there is one."""
+    from edgeres.prune.distributed import RankLostError, Ranks, _terminated, keeping, peers_lost
+    from edgeres.prune.finetune import saved_state
+
+    state, ranks = tmp_path / "m.safetensors.finetune.pt", Ranks(0, 2)
+
+    def sigterm() -> str:
+        _terminated(ranks, signal.SIGTERM, None)
+        return ""
+
+    with keeping(saved_state(state)):
+        with pytest.raises(RankLostError) as before:
+            sigterm()
+        state.touch()
+        with pytest.raises(RankLostError) as after:
+            sigterm()
+        with pytest.raises(RankLostError) as racing, peers_lost(ranks, sigterm):
+            raise RuntimeError("Connection closed by peer")
+    assert "stopped by torchrun" in str(before.value) and "--resume" not in str(before.value)
+    for caught in (after, racing):
+        assert str(caught.value).count(f"{state}; rerun with --resume") == 1, caught.value
+
+
 def test_the_pipeline_launches_torchrun_for_its_fine_tuning(tmp_path):
     config = tmp_path / "pipeline.toml"
     config.write_text(

@@ -81,11 +81,34 @@ def process_group(device: str) -> Iterator[Ranks]:
         dist.destroy_process_group()
 
 
+_KEPT: list[str | Callable[[], str]] = []  # what the open `keeping` blocks say is kept, innermost last
+
+
+@contextlib.contextmanager
+def keeping(after: str | Callable[[], str]) -> Iterator[None]:
+    """While the block runs, a job that stops (a lost peer, torchrun's SIGTERM wherever it lands) names what is
+    kept: `after`, or what it returns then, unless an inner block says more."""
+    _KEPT.append(after)
+    try:
+        yield
+    finally:
+        _KEPT.pop()
+
+
+def _kept() -> str:
+    for after in reversed(_KEPT):
+        kept = after() if callable(after) else after
+        if kept:
+            return kept
+    return ""
+
+
 def _terminated(ranks: Ranks, _signum: int, _frame: Any) -> None:
     """torchrun ends every rank with SIGTERM when one fails: say so as an error, not a silent death."""
+    kept = _kept()
     raise RankLostError(
         f"rank {ranks.rank} of {ranks.world}: stopped by torchrun, which ends every process of the job when one "
-        "fails (its report names that process)"
+        "fails (its report names that process)" + (f"; {kept}" if kept else "")
     )
 
 
@@ -125,17 +148,25 @@ def all_sum(ranks: Ranks, values: list[float]) -> list[float]:
 @contextlib.contextmanager
 def peers_lost(ranks: Ranks, after: str | Callable[[], str] = "") -> Iterator[None]:
     """A collective that fails because a peer stopped (or torchrun's SIGTERM) becomes one RankLostError naming
-    what is kept: `after`, or what it returns when the job stops (what is kept then, not when the block began)."""
+    what is kept: `after`, or what it returns when the job stops (what is kept then, not when the block began),
+    or what an outer `keeping` block says."""
     try:
-        yield
+        with keeping(after):
+            yield
     except RankLostError as exc:
-        kept = after() if callable(after) else after
-        raise RankLostError(f"{exc}; {kept}" if kept else str(exc)) from None
+        kept = _kept_by(after)
+        raise RankLostError(f"{exc}; {kept}" if kept and kept not in str(exc) else str(exc)) from None
     except (RuntimeError, dist.DistError) as exc:
         if not ranks.distributed:
             raise
-        kept = after() if callable(after) else after
+        kept = _kept_by(after)
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise RankLostError(
             f"rank {ranks.rank} of {ranks.world}: another process of the job stopped ({reason}); {kept or 'stopping'}"
         ) from None
+
+
+def _kept_by(after: str | Callable[[], str]) -> str:
+    """What a block that has ended says is kept, else what the blocks around it say."""
+    kept = after() if callable(after) else after
+    return kept or _kept()

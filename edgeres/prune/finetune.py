@@ -14,7 +14,7 @@ import copy
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -167,12 +167,9 @@ def finetune(
     if teacher is not None:
         teacher.to(ranks.device).eval()
 
-    def kept() -> str:  # asked when the job stops: a SIGTERM may arrive while an epoch's state is being saved
-        saved = state_path is not None and state_path.exists()
-        return f"the last finished epoch's state is {state_path}; rerun with --resume" if saved else "no epoch finished"
-
+    kept = saved_state(state_path)
     for epoch in range(log.resumed_from, options.epochs):
-        with peers_lost(ranks, kept):
+        with peers_lost(ranks, lambda: kept() or "no epoch finished"):
             entry = _train_epoch(net, teacher, batches, optimizer, scheduler, options, epoch, ranks, progress)
             log.epochs.append(entry)
             if ranks.main:
@@ -183,6 +180,16 @@ def finetune(
     if teacher is not None:  # the caller's model: back where it was given
         teacher.cpu()
     return log
+
+
+def saved_state(state_path: Path) -> Callable[[], str]:
+    """What a stopped job keeps of fine-tuning into `state_path`, asked when it stops (a SIGTERM may arrive
+    while an epoch's state is being saved, or after the last one): the resumable state, or nothing."""
+
+    def kept() -> str:
+        return f"the last finished epoch's state is {state_path}; rerun with --resume" if state_path.exists() else ""
+
+    return kept
 
 
 def _trainable(model: nn.Module, ranks: Ranks) -> nn.Module:

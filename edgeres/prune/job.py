@@ -22,8 +22,8 @@ from ..options import LoadOptions
 from ..progress import Progress
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
-from .distributed import Ranks, from_main, launched_by_torchrun, process_group
-from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_images, read_state
+from .distributed import Ranks, from_main, keeping, launched_by_torchrun, process_group
+from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_images, read_state, saved_state
 from .latency_goal import LatencyTarget
 from .latency_target import prune_to_latency
 from .options import PruneOptions
@@ -156,7 +156,7 @@ def prune_checkpoint(
     if launched_by_torchrun() and settings.finetune_data is None:
         raise EdgeresError("several processes (torchrun) fine-tune together: give --finetune DIR")
     require_new(Path(out), force=settings.force)
-    with process_group(settings.device) as ranks:
+    with process_group(settings.device) as ranks, keeping(saved_state(state_file(Path(out)))):
         return _prune_job(Path(checkpoint), Path(out), ranks, settings, progress, train_progress)
 
 
