@@ -148,6 +148,18 @@ def test_a_stop_anywhere_in_a_job_names_the_state_to_resume_from(tmp_path):
         assert str(caught.value).count(f"{state}; rerun with --resume") == 1, caught.value
 
 
+@pytest.mark.parametrize("command", [("quantize", "--qat", "train"), ("export",), ("pipeline",)])
+def test_commands_that_run_in_one_process_refuse_a_torchrun_job(tmp_path, monkeypatch, command):
+    """Each rank would do all the work and write the same files (QAT included): one line, nothing written."""
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each process it starts
+    monkeypatch.setenv("RANK", "1")
+    line = one_line_error(
+        run_cli(command[0], CHECKPOINTS / "resnet20-12fca82f.th", *command[1:], "--out", tmp_path / "x")
+    )
+    assert f"`edgeres {command[0]}` runs in one process" in line and "without torchrun" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_pipeline_launches_torchrun_for_its_fine_tuning(tmp_path):
     config = tmp_path / "pipeline.toml"
     config.write_text(

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import EdgeresError, EdgeresWarning
+from ..prune.torchrun_env import SEVERAL_PROCESSES, launched_by_torchrun
 from .bench import bench
 from .demo import demo
 from .deploy import deploy
@@ -76,6 +77,12 @@ class _Group(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """Take trained ResNets to the edge: inspect, evaluate, export, quantize and benchmark them; run the demo."""
     ctx.meta["edgeres.debug"] = debug
+    if launched_by_torchrun() and ctx.invoked_subcommand not in SEVERAL_PROCESSES:
+        raise EdgeresError(
+            f"`edgeres {ctx.invoked_subcommand}` runs in one process, and torchrun started several (each would do "
+            "all the work and write the same files); run it without torchrun (only `edgeres prune --finetune` trains "
+            "on several processes; QAT trains on one CPU or GPU: --device cuda)"
+        )
 
 
 for command in (inspect, eval_, export, quantize, prune, prune_job, bench, deploy, targets, pipeline, demo):

@@ -185,10 +185,10 @@ def prune(
     """Remove whole channels (residual-coupled ones together; with --target-latency, whole residual blocks
     too where narrower channels are not enough), fine-tune, and save a smaller dense model."""
     from ..console import phase_progress, print_prune, train_progress
-    from ..prune.distributed import is_main_process
     from ..prune.job import prune_checkpoint
     from ..prune.options import PruneOptions, channel_multiple
     from ..prune.settings import PruneSettings
+    from ..prune.torchrun_env import is_main_process
 
     if sum(goal is not None for goal in (ratio, target_macs, latency.fraction)) != 1:
         raise click.UsageError("give exactly one of --ratio, --target-macs and --target-latency")

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import EdgeresError
+from .torchrun_env import launched_by_torchrun
 
 T = TypeVar("T")
 TIMEOUT = datetime.timedelta(minutes=30)  # a rank waiting longer for its peers (rank 0 evaluating) gives up
@@ -46,16 +47,6 @@ class Ranks:
     @property
     def distributed(self) -> bool:
         return self.world > 1
-
-
-def launched_by_torchrun() -> bool:
-    """True in a process torchrun started for a job of several processes (torch-free check, for the CLI)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def is_main_process() -> bool:
-    """Rank 0, or a process not started by torchrun: the one that prints and writes."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 @contextlib.contextmanager

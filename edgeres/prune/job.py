@@ -22,7 +22,7 @@ from ..options import LoadOptions
 from ..progress import Progress
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
-from .distributed import Ranks, from_main, keeping, launched_by_torchrun, process_group
+from .distributed import Ranks, from_main, keeping, process_group
 from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_images, read_state, saved_state
 from .latency_goal import LatencyTarget
 from .latency_target import prune_to_latency
@@ -30,6 +30,7 @@ from .options import PruneOptions
 from .report import PruneResult, accuracy_warning, mac_warning, rewrite_warnings
 from .settings import PruneSettings
 from .structured import GradientBatches, prune_model
+from .torchrun_env import launched_by_torchrun
 
 DEPTH_IMAGES = 256  # training images that measure which residual blocks a latency target may remove
 

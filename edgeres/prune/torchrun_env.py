@@ -1,0 +1,18 @@
+"""Whether this process is a rank of a torchrun job, read from the variables torchrun sets (no torch import:
+the CLI asks before any command runs)."""
+
+from __future__ import annotations
+
+import os
+
+SEVERAL_PROCESSES = ("prune", "prune-job")  # the commands whose work is shared by the ranks of a job
+
+
+def launched_by_torchrun() -> bool:
+    """True in a process torchrun started for a job of several processes."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def is_main_process() -> bool:
+    """Rank 0, or a process not started by torchrun: the one that prints and writes."""
+    return int(os.environ.get("RANK", "0")) == 0
