@@ -58,6 +58,7 @@ def _row(name: str, fmt: str, technique: str, seed: int, result) -> dict[str, ob
         "qat_epochs": len(result.qat["log"]["epochs"]) if result.qat else 0,
         "qat_images": result.qat["log"]["images"] if result.qat else 0,
         "qat_seconds": result.qat["seconds"] if result.qat else 0,
+        "qat_mixup": result.qat["mixup"] if result.qat else 0,
     }
 
 
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--qat", type=int, default=0, help="QAT epochs after preparation (0: none)")
     parser.add_argument("--qat-limit", type=int, help="QAT on a class-stratified subset of the train split")
     parser.add_argument("--qat-learn-scales", action="store_true", help="QAT trains activation scales too (LSQ)")
+    parser.add_argument("--qat-mixup", type=float, default=QatSettings.mixup, help="QAT's mixup alpha (0: none)")
     args = parser.parse_args()
     data = args.shared / "datasets" / "cifar10"
     header = machine_header()
@@ -94,6 +96,7 @@ def main() -> None:
                                     epochs=args.qat,
                                     limit=args.qat_limit,
                                     learn_scales=args.qat_learn_scales,
+                                    mixup=args.qat_mixup,
                                 )
                                 if args.qat
                                 else None,

@@ -1,7 +1,9 @@
-"""Label-preserving augmentation on normalised image batches (N x 3 x H x W tensors), for training loops."""
+"""Augmentation on normalised image batches (N x 3 x H x W tensors), for training loops: label-preserving
+shifts and flips, and mixup (pairs of images blended, their targets alike)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -32,3 +34,17 @@ def random_flip(batch: torch.Tensor, generator: torch.Generator | None = None) -
 def flip(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mirror the images where `mask` is true."""
     return torch.where(mask[:, None, None, None], batch.flip(-1), batch)
+
+
+def mixup_draw(alpha: float, size: int, seed: int) -> torch.Tensor:
+    """Each image's share of itself in mixup, drawn from Beta(alpha, alpha) with `seed` alone (a plan made once
+    for the whole batch replays the same on every rank and on resume)."""
+    return torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size).astype(np.float32))
+
+
+def mix(batch: torch.Tensor, targets: torch.Tensor, share: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup: each image blended with the next one of the batch (a random partner: batches are shuffled), `share`
+    of itself, and its class-probability targets blended alike (N x classes)."""
+    weight = share.to(batch.device)
+    images = weight[:, None, None, None] * batch + (1 - weight[:, None, None, None]) * batch.roll(1, 0)
+    return images, weight[:, None] * targets + (1 - weight[:, None]) * targets.roll(1, 0)

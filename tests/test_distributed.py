@@ -22,9 +22,10 @@ from edgeres.errors import EdgeresError
 from edgeres.export import export_model
 from edgeres.models import load_model
 from edgeres.pipeline import ConfigError, load_config, run_pipeline
-from edgeres.prune.finetune import TrainingBatches, read_state
+from edgeres.prune.finetune import read_state
 from edgeres.prune.launch import PruneJob, prune_with_torchrun
 from edgeres.prune.settings import PruneSettings
+from edgeres.prune.training_batches import TrainingBatches
 
 from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
 
@@ -92,6 +93,24 @@ def test_each_rank_takes_its_share_of_every_global_batch_with_the_same_augmentat
         for rank, (part_images, part_labels, part_total) in enumerate(parts):
             assert part_total == total
             assert torch.equal(part_images, images[rank::2]) and torch.equal(part_labels, labels[rank::2])
+
+
+def test_mixup_blends_each_image_with_its_partner_and_the_labels_alike():
+    """QAT's default: each image of a batch is a blend of two shuffled, augmented images (the share drawn per
+    image), its label those two classes' probabilities in the same shares; the plan replays from the seed."""
+    card = ModelCard("tiny", 10, (8, 8), IMAGENET_MEAN, IMAGENET_STD)
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(40) % 10
+    plain, labels, _ = next(TrainingBatches(x, y, card, 16).epoch(torch.Generator().manual_seed(7)))
+    mixing = TrainingBatches(x, y, card, 16, mixup=0.4)
+    mixed, targets, _ = next(mixing.epoch(torch.Generator().manual_seed(7)))
+    again, _, _ = next(mixing.epoch(torch.Generator().manual_seed(7)))
+    first, partner = plain.flatten(1), plain.roll(1, 0).flatten(1)
+    share = ((mixed.flatten(1) - partner) * (first - partner)).sum(1) / ((first - partner) ** 2).sum(1)
+    assert torch.allclose(mixed.flatten(1), share[:, None] * first + (1 - share[:, None]) * partner, atol=1e-4)
+    assert torch.equal(mixed, again) and share.min() >= 0 and share.max() <= 1 and share.std() > 0.1
+    onehot = torch.nn.functional.one_hot(labels, 10).float()
+    assert torch.allclose(targets, share[:, None] * onehot + (1 - share[:, None]) * onehot.roll(1, 0), atol=1e-4)
 
 
 @pytest.mark.shared

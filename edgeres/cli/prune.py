@@ -112,7 +112,9 @@ def latency_flags(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def finetune_flags(func: Callable[..., Any]) -> Callable[..., Any]:
     """How fine-tuning trains, passed on as one FinetuneOptions (`finetune`)."""
-    options = training_options(epochs=5, lr=0.01, distill=False, what="Fine-tuning", teacher="the unpruned model")
+    options = training_options(
+        epochs=5, lr=0.01, distill=False, mixup=0.0, what="Fine-tuning", teacher="the unpruned model"
+    )
     for option in reversed(options):
         func = option(func)
 
@@ -120,7 +122,7 @@ def finetune_flags(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(**kwargs: Any) -> Any:
         kwargs["finetune"] = FinetuneOptions(
             epochs=kwargs.pop("epochs"), lr=kwargs.pop("lr"), batch_size=kwargs.pop("batch_size"),
-            distill=kwargs.pop("distill"), limit=kwargs.pop("finetune_limit"),
+            distill=kwargs.pop("distill"), limit=kwargs.pop("finetune_limit"), mixup=kwargs.pop("mixup"),
         )  # fmt: skip
         return func(**kwargs)
 

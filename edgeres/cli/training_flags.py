@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 
-def training_options(*, epochs: int, lr: float, distill: bool, what: str, teacher: str) -> list[Any]:
-    """--epochs, --lr, --batch-size, --finetune-limit and --distill/--no-distill; help names `what` trains and
-    the `teacher` it distils from."""
+def training_options(*, epochs: int, lr: float, distill: bool, mixup: float, what: str, teacher: str) -> list[Any]:
+    """--epochs, --lr, --batch-size, --finetune-limit, --distill/--no-distill and --mixup; help names `what`
+    trains and the `teacher` it distils from."""
     rate = click.FloatRange(min=0, min_open=True)
     return [
         click.option("--epochs", default=epochs, show_default=True, type=click.IntRange(min=1), help=f"{what} epochs."),
@@ -19,5 +19,13 @@ def training_options(*, epochs: int, lr: float, distill: bool, what: str, teache
         click.option("--finetune-limit", type=click.IntRange(min=1), help=f"{what} on a class-stratified subset of N."),
         click.option(
             "--distill/--no-distill", default=distill, show_default=True, help=f"{what} against {teacher}'s outputs."
+        ),
+        click.option(
+            "--mixup",
+            default=mixup,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="Train on blended image pairs, their shares drawn from Beta(ALPHA, ALPHA), the labels (and "
+            f"{teacher}'s outputs) blended alike; 0: none.",
         ),
     ]

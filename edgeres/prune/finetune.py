@@ -1,8 +1,8 @@
 """Recover a pruned model's accuracy: SGD with a cosine schedule, optional distillation, resumable, on one
 process or several (torchrun, DistributedDataParallel: see distributed.py).
 
-The training images are decoded once into memory at the model's input size (uint8), then augmented on the
-fly (random shift and flip). Every epoch draws one plan for the whole job (order, shifts, flips) from the
+The training images come from training_batches.py (decoded once, augmented on the fly: shift and flip, with
+`mixup` blended pairs). Every epoch draws one plan for the whole job (order, shifts, flips, blends) from the
 seed; each rank trains on its share of every global batch, and the loss is scaled so that the averaged
 gradient is the global batch's. After every epoch rank 0 writes the whole training state atomically, so an
 interrupted run continues from its last finished epoch with `resume=True`.
@@ -14,26 +14,22 @@ import copy
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._io import atomic_output
-from ..augment import flip, shift, shift_draw
 from ..card import ModelCard
-from ..data import SkipLog, open_images, resize_and_crop, stratified_subset
-from ..errors import BadImageError, DataError, EdgeresError
-from ..evaluate import class_mapping
+from ..errors import EdgeresError
 from ..progress import TrainProgress
 from .distributed import Ranks, all_sum, from_main, peers_lost
 from .options import FinetuneOptions
+from .training_batches import TrainingBatches, load_training_images
 
 # (epoch, step, steps per epoch, running loss, running top-1)
 
@@ -57,67 +53,6 @@ class FinetuneLog:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def load_training_images(
-    data: str | os.PathLike[str], card: ModelCard, limit: int | None, seed: int, by_position: bool = False
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """(N x H x W x 3 uint8 at the card's input size, model-class labels, unreadable count)."""
-    images = open_images(data, split="train")
-    mapping, _ = class_mapping(card, images, by_position)
-    assert images.labels is not None
-    indices = stratified_subset(images.labels, len(images), limit, seed)
-    skipped = SkipLog()
-
-    def load(index: int) -> np.ndarray | None:
-        try:
-            return resize_and_crop(images.read(int(index)), card)
-        except BadImageError as exc:
-            skipped.add(str(exc))
-            return None
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(load, indices))
-    kept = [i for i, img in zip(indices, decoded, strict=True) if img is not None]
-    if not kept:
-        raise DataError(f"{data}: no training image could be read ({skipped.summary()})")
-    x = np.stack([img for img in decoded if img is not None])
-    return x, mapping[images.labels[np.asarray(kept)]], skipped.count
-
-
-class TrainingBatches:
-    """Shuffled, normalised, augmented batches of an in-memory uint8 set, or one rank's share of them."""
-
-    def __init__(
-        self, x: np.ndarray, y: np.ndarray, card: ModelCard, batch_size: int, device: torch.device | None = None
-    ) -> None:
-        """`device`: where the images live and are augmented (a GPU keeps its training loop off the CPU)."""
-        device = device or torch.device("cpu")
-        self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-        self.mean = torch.tensor(card.mean, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(card.std, device=device).view(1, 3, 1, 1) * 255
-        self.batch_size = batch_size
-        self.pad = max(1, min(card.input_size) // 8)
-
-    def __len__(self) -> int:
-        return (len(self.y) + self.batch_size - 1) // self.batch_size
-
-    def epoch(
-        self, generator: torch.Generator, rank: int = 0, world: int = 1
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-        """(images, labels, global batch size) of each global batch: positions rank, rank + world, ... of it
-        (DistributedSampler's strided shard, batch by batch, without its padding), augmented with draws made
-        for the whole batch, so that every rank, and one process alone, follow the same plan."""
-        order = torch.randperm(len(self.y), generator=generator)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            offsets, flips = shift_draw(self.pad, generator), torch.rand(len(idx), generator=generator) < 0.5
-            if len(idx) < world:  # too few images to give every rank one: the same on every rank
-                return
-            mine = idx[rank::world].to(self.x.device)
-            batch = (self.x[mine].permute(0, 3, 1, 2).float() - self.mean) / self.std
-            batch = flip(shift(batch, self.pad, *offsets), flips[rank::world].to(self.x.device))
-            yield batch.contiguous(), self.y[mine], len(idx)
 
 
 def _loss_sum(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None, o: FinetuneOptions) -> Any:
@@ -153,7 +88,7 @@ def finetune(
     """
     ranks = ranks or Ranks()
     x, y, skipped = load_training_images(data, card, options.limit, options.seed, by_position)
-    batches = TrainingBatches(x, y, card, options.batch_size, ranks.device)
+    batches = TrainingBatches(x, y, card, options.batch_size, ranks.device, options.mixup)
     trained = _trainable(model, ranks)
     optimizer = torch.optim.SGD(
         trained.parameters(), options.lr, momentum=options.momentum, weight_decay=options.weight_decay, nesterov=True
@@ -256,7 +191,7 @@ def _train_epoch(
         optimizer.step()
         scheduler.step()
         loss_sum += summed.detach()  # kept on the device: a read each step stalls a GPU (progress alone reads)
-        correct += (logits.argmax(1) == labels).sum()
+        correct += (logits.argmax(1) == (labels if labels.ndim == 1 else labels.argmax(1))).sum()
         seen += len(labels)
         if shown is not None:
             shown(epoch + 1, step, len(batches), float(loss_sum) / seen, float(correct) / seen)

@@ -23,7 +23,7 @@ from ..progress import Progress
 from ..summary import summarize
 from .compare import compare_accuracy, compare_latency
 from .distributed import Ranks, from_main, keeping, process_group
-from .finetune import FinetuneLog, TrainingBatches, finetune, load_training_images, read_state, saved_state
+from .finetune import FinetuneLog, finetune, read_state, saved_state
 from .latency_goal import LatencyTarget
 from .latency_target import prune_to_latency
 from .options import PruneOptions
@@ -31,6 +31,7 @@ from .report import PruneResult, accuracy_warning, mac_warning, rewrite_warnings
 from .settings import PruneSettings
 from .structured import GradientBatches, prune_model
 from .torchrun_env import launched_by_torchrun
+from .training_batches import TrainingBatches, load_training_images
 
 DEPTH_IMAGES = 256  # training images that measure which residual blocks a latency target may remove
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import EdgeresError
@@ -51,3 +52,8 @@ class FinetuneOptions:
     distill_weight: float = 0.9  # of the soft-target loss; the rest is cross-entropy on the labels
     limit: int | None = None  # a class-stratified subset of the training images
     seed: int = 0
+    mixup: float = 0.0  # Beta(mixup, mixup) blends of image pairs, targets alike (0: none)
+
+    def __post_init__(self) -> None:
+        if not (self.mixup >= 0 and math.isfinite(self.mixup)):
+            raise EdgeresError(f"--mixup must be 0 (none) or a positive number, got {self.mixup}")

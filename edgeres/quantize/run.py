@@ -117,7 +117,7 @@ def _quantize(
         engine, outcome, agreement = requantize_after_qat(
             engine, recipe, tmp, source, excluded, settings.qat, *places, progress
         )
-        result.qat = {**outcome.to_dict(), "file_agrees_with_simulation": agreement}
+        result.qat = {**outcome.to_dict(), "file_agrees_with_simulation": agreement, **settings.qat.described()}
         result.trained = trained_model(outcome, source)
     result.sensitivity = engine.sensitivity(tmp, source.calibration.inputs[:SENSITIVITY_INPUTS])
     progress("quantize", 1, 1)

@@ -162,7 +162,7 @@ def quantization_aware(
     _check_resume(state_path, request, settings)
     options = FinetuneOptions(
         epochs=settings.epochs, lr=settings.lr, weight_decay=0.0, batch_size=settings.batch_size, distill_weight=1.0,
-        distill=settings.distill, limit=settings.limit, seed=settings.seed,
+        distill=settings.distill, limit=settings.limit, seed=settings.seed, mixup=settings.mixup,
     )  # fmt: skip
     log = finetune(
         student, card, settings.data, options, state_path=state_path, state_extra={"qat_request": request},
