@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,18 +122,29 @@ def _venv(folder: Path, packages: list[str]) -> str:
     return python
 
 
+def _shared_venv(factory: pytest.TempPathFactory, name: str, packages: list[str]) -> str:
+    """A virtualenv made once per run for every worker (read it, never install into it)."""
+    with made_once(factory, name) as folder:
+        python = folder / "bin" / "python"
+        if not (folder / "complete").exists():  # an interrupted build is made again
+            shutil.rmtree(folder, ignore_errors=True)
+            _venv(folder, packages)
+            (folder / "complete").touch()
+        return str(python)
+
+
 @pytest.fixture(scope="session")
 def torch_free_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A virtualenv with what a board has (numpy, Pillow, onnxruntime, OpenVINO with onnx, ai-edge-litert), and
     no torch."""
     packages = ["numpy", "pillow", "onnxruntime", "openvino==2026.4.*", "onnx", "ai-edge-litert", "click", "rich"]
-    return _venv(tmp_path_factory.mktemp("board-venv"), packages)
+    return _shared_venv(tmp_path_factory, "board-venv", packages)
 
 
 @pytest.fixture(scope="session")
 def runtime_free_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A board Python with numpy and Pillow but neither onnxruntime nor LiteRT."""
-    return _venv(tmp_path_factory.mktemp("bare-board-venv"), ["numpy", "pillow"])
+    return _shared_venv(tmp_path_factory, "bare-board-venv", ["numpy", "pillow"])
 
 
 @pytest.fixture(scope="session")

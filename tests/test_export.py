@@ -93,10 +93,11 @@ def test_option_a_shortcuts_give_a_clean_tflite_graph(exported, tmp_path):
 
 
 @pytest.mark.slow
-# Basic blocks, bottlenecks, grouped bottlenecks (wide_resnet50_2 is resnet50's graph with wider layers). The
-# bottleneck models have one block per stage: the same operators and shapes as resnet50 and resnext50_32x4d,
-# in a quarter of the export time (the full depths are exported by benchmarks/export_size_time.py).
-@pytest.mark.parametrize("arch", ["resnet18", "resnet50", "resnext50_32x4d"])
+# Basic blocks and bottlenecks, grouped (resnext50_32x4d: resnet50's bottleneck with grouped 3x3 convs, the
+# harder case for converters; wide_resnet50_2 is resnet50's graph with wider layers). The bottleneck model has
+# one block per stage: the same operators and shapes as resnext50_32x4d in a quarter of the export time (the
+# full depths, resnet50's included, are exported by benchmarks/export_size_time.py).
+@pytest.mark.parametrize("arch", ["resnet18", "resnext50_32x4d"])
 def test_random_torchvision_models_at_224_export_and_verify(arch, tmp_path):
     torch.manual_seed(0)
     spec = spec_from_name(arch, 7)

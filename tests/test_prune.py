@@ -79,6 +79,8 @@ def test_option_a_channel_map_equals_zero_padding():
     assert torch.equal(shortcut(x), mapped(x))
 
 
+# resnet18 (torchvision) only: a pruned resnet20 is exported to both formats and quantized by the pipeline tests.
+@pytest.mark.parametrize("pruned", ["resnet18_cifar10.pth"], indirect=True)
 def test_pruned_model_exports_and_quantizes(pruned, tmp_path):
     _, _, path, _ = pruned
     for fmt in ("onnx", "tflite"):

@@ -53,6 +53,15 @@ def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptio
     return out
 
 
+def remember_export(loaded: LoadedModel, exported: Path, fmt: str, options: ExportOptions | None = None) -> None:
+    """Keep a verified export of `loaded` made elsewhere (the pipeline's export stage), so that the next
+    export_cached of the same model and options (its quantize stages' fp32 reference) copies it."""
+    suffix = registry.named(fmt).suffix
+    _store(
+        exported, cache_dir() / "exports" / f"{_key(loaded, fmt, options)}.{sha256_file(exported)[:HASH_CHARS]}{suffix}"
+    )
+
+
 def _store(exported: Path, entry: Path) -> None:
     """Best effort: a cache that cannot be written (full disk, read-only home) only costs the next run time."""
     tmp = None

@@ -80,14 +80,20 @@ def prune_settings(runner: StageRunner, resume: bool, out: Path) -> PruneSetting
 
 
 def export_stage(runner: StageRunner, variant: str, source: Path, fmt: str) -> dict[str, Any]:
+    """The variant's fp32 file, also kept in the export cache: the quantize stages of the same model start from
+    that export instead of making it again."""
     from ..export import export_model
+    from ..export.cache import remember_export
     from ..inspection import inspect_checkpoint
+    from ..models import load_model
 
     out = runner.out / "files" / f"{variant}{registry.named(fmt).suffix}"
     options = _load_options(runner, variant)
 
     def job() -> tuple[list[Path], dict[str, Any]]:
-        result = export_model(source, out, force=True, load_options=options)
+        loaded = load_model(source, options)
+        result = export_model(loaded, out, force=True)
+        remember_export(loaded, out, fmt)
         summary = inspect_checkpoint(source, options).summary
         meta = {"params": summary.params, "macs": summary.macs, "file_bytes": result.file_bytes}
         return [out, result.report_path, out.with_name(out.name + ".card.json")], meta
