@@ -75,7 +75,7 @@ def run_pipeline(
             ends = joint_qat(config, resume, variants["pruned"])
             made[first] = quantize_stage(runner, "pruned", folder / "models" / BEFORE_QAT, fp32, *first, ends)
     files: list[Path] = []
-    summaries = {}
+    summaries, qat = {}, file_qat(config, resume)
     for variant, source in variants.items():
         for fmt in config["export"]["formats"]:
             record = export_stage(runner, variant, source, fmt)
@@ -85,7 +85,6 @@ def run_pipeline(
             if config["quantize"]["enabled"]:
                 for recipe in recipes:
                     done = made.get((fmt, recipe)) if variant == "pruned" else None
-                    qat = file_qat(config, resume)
                     files.append(done or quantize_stage(runner, variant, source, fp32, fmt, recipe, qat))
     bench = bench_stage(runner, files)
     deployed = {}

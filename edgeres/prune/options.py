@@ -55,5 +55,13 @@ class FinetuneOptions:
     mixup: float = 0.0  # Beta(mixup, mixup) blends of image pairs, targets alike (0: none)
 
     def __post_init__(self) -> None:
-        if not (self.mixup >= 0 and math.isfinite(self.mixup)):
-            raise EdgeresError(f"--mixup must be 0 (none) or a positive number, got {self.mixup}")
+        wrong = mixup_error(self.mixup)
+        if wrong:
+            raise EdgeresError(wrong)
+
+
+def mixup_error(alpha: float) -> str | None:
+    """What is wrong with a mixup alpha (--mixup), None when nothing: the one rule for fine-tuning and QAT."""
+    if alpha >= 0 and math.isfinite(alpha):
+        return None
+    return f"--mixup must be 0 (none) or a positive number, got {alpha}"

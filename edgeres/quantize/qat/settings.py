@@ -9,6 +9,7 @@ from typing import Any
 
 from ...errors import RecipeError
 from ...options import LoadOptions
+from ...prune.options import mixup_error
 
 DEVICES = ("cpu", "cuda")
 
@@ -51,8 +52,8 @@ class QatSettings:
             raise RecipeError(f"--finetune-limit must be 1 or more images, got {self.limit}")
         if self.batch_size < 1:
             raise RecipeError(f"--batch-size must be 1 or more, got {self.batch_size}")
-        if not (self.mixup >= 0 and math.isfinite(self.mixup)):
-            raise RecipeError(f"--mixup must be 0 (none) or a positive number, got {self.mixup}")
+        if mixup_error(self.mixup):
+            raise RecipeError(str(mixup_error(self.mixup)))
         if self.device not in DEVICES:
             raise RecipeError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
