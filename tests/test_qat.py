@@ -18,7 +18,7 @@ from edgeres.isa import local_cpu, mismatch
 from edgeres.models import load_model
 from edgeres.quantize import QuantizeSettings
 from edgeres.quantize.calibration_recipes import resolve_calibration
-from edgeres.quantize.engine import Int8Job, open_engine
+from edgeres.quantize.engine import WIDE_IN_FLOAT, Int8Job, open_engine
 from edgeres.quantize.prepare.grid import Grid
 from edgeres.quantize.qat.settings import QatSettings
 from edgeres.quantize.qat.step import requantize_after_qat
@@ -56,6 +56,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     assert source.loaded is not None
     job = Int8Job(source.file, recipe, source.calibration, source.card, tmp_path / "cache", source.loaded.model)
     engine = open_engine(job)
+    engine.wide = wide = engine.layers[:1] if engine.wide_kind == WIDE_IN_FLOAT else []  # the stem kept in float
     int8 = tmp_path / f"int8.{fmt}"
     engine.quantize(int8, [])
     reader = registry.named(fmt).load(registry.int8_support(fmt).qat or "")
@@ -66,8 +67,13 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
     assert outcome.log.images == 64 and len(outcome.log.epochs) == 1 and outcome.simulated >= 30
 
     grid = Grid.of(recipe)
-    layers = [module for module in outcome.model.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear))]
-    trained = [grid.weight_integers(layer.weight.detach()).numpy().astype(np.int8) for layer in layers]
+    layers = {n: m for n, m in outcome.model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+    in_float = {layer.name for layer in wide}
+    trained = [grid.weight_integers(m.weight.detach()).numpy().astype(np.int8) for n, m in layers.items()
+               if n not in in_float]  # fmt: skip
+    for name in in_float:  # a float layer's weights are trained off the int8 grid
+        weight = layers[name].weight.detach()
+        assert not torch.equal(grid.fake_quant_weight(weight), weight)
     stored = STORED_WEIGHTS[fmt](int8)
     assert sorted(w.tobytes() for w in stored) == sorted(w.tobytes() for w in trained)
     assert reader(source.file, int8, made).grids == outcome.grids  # the trained scales and zero points, all of them

@@ -51,6 +51,15 @@ class EngineClass(Protocol):
     def for_job(self, job: Int8Job) -> Int8Engine: ...
 
 
+WIDE_IN_FLOAT = "float"  # a `wide_kind`: the engine keeps a wide layer in float (XNNPACK has no 16x8 kernels)
+
+
+def float_layers(engine: Int8Engine, excluded: list[Layer]) -> list[Layer]:
+    """The layers the engine's file computes in float: those excluded and, where widening keeps a layer in
+    float, the wide ones (QAT must leave their weights off the int8 grid)."""
+    return [*excluded, *(engine.wide if engine.wide_kind == WIDE_IN_FLOAT else [])]
+
+
 def open_engine(job: Int8Job) -> Int8Engine:
     """The engine that the recipe's format declares, set up for `job`. Raises what the engine raises."""
     fmt = registry.named(job.recipe.format)

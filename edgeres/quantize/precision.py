@@ -25,7 +25,7 @@ MIN_GAIN_DB = 0.3
 class PrecisionEngine(Protocol):
     layers: list[Layer]
     wide: list[Layer]
-    wide_kind: str  # what a wide layer becomes in this engine: "16-bit activations" or "float"
+    wide_kind: str  # what a wide layer becomes in this engine: "16-bit activations" or engine.WIDE_IN_FLOAT
 
     def quantize(self, out: Path, exclude: list[Layer]) -> None: ...
 

@@ -27,7 +27,7 @@ from ..formats.pte import XnnpackPt2eInt8
 from ..runtimes.embedded import IoSpec, metadata_entries
 from .calibration import CalibrationSet
 from .check import SQNR_CAP_DB
-from .engine import Int8Job
+from .engine import WIDE_IN_FLOAT, Int8Job
 from .layers import Layer, conv_name
 from .range_search import Histogram
 from .recipes import embedded_record
@@ -42,7 +42,7 @@ drop_torch_enum_notice()  # before the torchao and ExecuTorch imports in this mo
 class PteInt8Engine:
     """Quantizes one PyTorch model to int8 .pte files, any number of times (fallback, range search)."""
 
-    wide_kind = "float"  # XNNPACK has no 16x8 kernels: a wide layer runs in float32
+    wide_kind = WIDE_IN_FLOAT  # XNNPACK has no 16x8 kernels: a wide layer runs in float32
 
     @classmethod
     def for_job(cls, job: Int8Job) -> PteInt8Engine:

@@ -20,7 +20,7 @@ from ..formats.tflite import LiteRtFullInt8
 from ..runtimes.embedded import IoSpec, card_from_entries, metadata_entries
 from ..runtimes.tflite_metadata import read_metadata, write_metadata
 from .calibration import CalibrationSet
-from .engine import Int8Job
+from .engine import WIDE_IN_FLOAT, Int8Job
 from .layers import Layer, conv_name
 from .range_search import Histogram
 from .recipes import embedded_record
@@ -57,7 +57,7 @@ class TfliteInt8Engine:
         self.quantizer: Any = None
         self.ranges: dict[str, tuple[float, float]] | None = None  # set: these ranges replace calibration's
         self.wide: list[Layer] = []  # layers kept in float: XNNPACK has no 16x8 kernels to widen them to
-        self.wide_kind = "float"
+        self.wide_kind = WIDE_IN_FLOAT
 
     def _samples(self, inputs: np.ndarray) -> list[dict[str, np.ndarray]]:
         data = inputs.transpose(0, 2, 3, 1) if self.io.layout == "nhwc" else inputs

@@ -14,7 +14,7 @@ from ...export.cache import export_cached
 from ...formats import registry
 from ...models import LoadedModel, load_model
 from ...progress import Progress
-from ..engine import Int8Engine, Int8Job, open_engine
+from ..engine import Int8Engine, Int8Job, float_layers, open_engine
 from ..layers import Layer
 from ..prepare.fold import unfold_batch_norms
 from ..recipes import Recipe
@@ -45,9 +45,10 @@ def requantize_after_qat(
     reader: GridReader = fmt.load(support.qat)(source.file, tmp, engine)
     train = lambda epoch, step, steps, *_: progress(f"QAT epoch {epoch}", step, steps)  # noqa: E731
     held_out = source.calibration.held_out[:SIMULATION_IMAGES]
+    in_float = [layer.name for layer in float_layers(engine, excluded)]
     outcome = quantization_aware(
-        source.loaded.model, _teacher(settings, source.original), source.card, recipe, reader, engine,
-        [layer.name for layer in excluded], source.calibration.inputs, held_out, settings, state_file(out), train,
+        source.loaded.model, _teacher(settings, source.original), source.card, recipe, reader, engine, in_float,
+        source.calibration.inputs, held_out, settings, state_file(out), train,
     )  # fmt: skip
     trained = LoadedModel(outcome.model, source.card, source.loaded.spec)
     # An engine that quantizes the model reads only the I/O of its fp32 file, the same for the trained model.
