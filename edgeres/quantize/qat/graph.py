@@ -43,11 +43,35 @@ class Rounding(nn.Module):
             x, scale, self.zero, self.grid.qmin, self.grid.qmax, factor
         )
 
+    def current_scale(self) -> torch.Tensor:
+        """The scale this node rounds with now (a learned one moves while training)."""
+        if self.scale is None:
+            return torch.tensor(self.grid.scale, dtype=torch.float32)
+        return self.scale.detach().abs().clamp_min(1e-8).reshape(())
+
     def learned(self) -> ActivationGrid:
         """The grid as trained (the starting grid when the scale was not learned)."""
         if self.scale is None:
             return self.grid
         return dataclasses.replace(self.grid, scale=float(self.scale.detach().abs().clamp_min(1e-8)))
+
+
+def input_roundings(graph: fx.GraphModule) -> dict[str, Rounding]:
+    """For each module of `graph` that reads a rounded tensor, the rounding node's module: the nearest one up
+    its chain of first inputs through nodes of one input (a max pool, a flatten: they keep the grid), none past
+    a node of several inputs (an add, whose sum is rounded on its own grid) or the graph's input."""
+    found: dict[str, Rounding] = {}
+    for node in graph.graph.nodes:
+        if node.op != "call_module" or str(node.target).startswith(PREFIX) or not node.args:
+            continue
+        source = node.args[0]
+        while isinstance(source, fx.Node) and source.op != "placeholder":
+            if source.op == "call_module" and str(source.target).startswith(PREFIX):
+                found[str(node.target)] = graph.get_submodule(str(source.target))  # type: ignore[assignment]
+                break
+            inputs = source.all_input_nodes
+            source = inputs[0] if len(inputs) == 1 else None
+    return found
 
 
 def trace(model: nn.Module) -> fx.GraphModule | None:

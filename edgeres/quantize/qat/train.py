@@ -30,7 +30,7 @@ from ...prune.options import FinetuneOptions
 from ..engine import Int8Engine
 from ..prepare.grid import Grid
 from ..recipes import Recipe
-from .graph import PREFIX, Rounding, insert_rounding, match_nodes, node_values, trace
+from .graph import PREFIX, Rounding, input_roundings, insert_rounding, match_nodes, node_values, trace
 from .points import match, module_boundaries
 from .settings import QatSettings
 from .simulate import ActivationGrid, Simulation
@@ -95,7 +95,9 @@ def _simulated(
         _lost(nodes, reader)
         at = {name: node for name, node in nodes.items() if node is not None}
         placed = insert_rounding(graph, {node: reader.grids[name] for name, node in at.items()}, learn)
-        return graph, Simulation(graph, grid, {}, float_layers), {name: placed[node] for name, node in at.items()}
+        simulation = Simulation(graph, grid, {}, float_layers)
+        simulation.round_biases({name: rounding.current_scale for name, rounding in input_roundings(graph).items()})
+        return graph, simulation, {name: placed[node] for name, node in at.items()}
     student = copy.deepcopy(prepared)
     points = match(values, module_boundaries(student, x))
     _lost(points, reader)
