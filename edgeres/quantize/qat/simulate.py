@@ -123,7 +123,7 @@ class Simulation:
 
     def round_biases(self, input_scales: dict[str, Callable[[], torch.Tensor]]) -> None:
         """Put the bias of each quantized layer named in `input_scales` (layer -> its input's current scale) on
-        its int32 grid. Returns nothing; `finish` leaves those biases on the grid too."""
+        its int32 grid, where `finish` leaves it."""
         for name in self.layers:
             layer = self.model.get_submodule(name)
             if name in input_scales and getattr(layer, "bias", None) is not None:
