@@ -37,9 +37,11 @@ qemu-x86:
 # tests that time latencies side by side, alone on the machine. --durations lists the slowest: the suite's
 # budget is 12 minutes on a 2-core machine.
 WORKERS ?= 2
+# Both runs share the files tests make once (exports, int8 files, board virtualenvs): EDGERES_TEST_SHARED.
 unit: $(STAMP) sshd chromium qemu-x86
-	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15
-	$(BIN)/python -m pytest -q -m timing --durations=5
+	shared=$$(mktemp -d) && export EDGERES_TEST_SHARED=$$shared && \
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile -m "not timing" --durations=15 && \
+	$(BIN)/python -m pytest -q -m timing --durations=5; status=$$?; rm -rf "$$shared"; exit $$status
 
 test: lint typecheck unit
 

@@ -173,11 +173,13 @@ def board(sshd: Sshd, torch_free_python: str, config_dir: Path) -> str:
 
 @contextlib.contextmanager
 def made_once(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
-    """The path `name` in a folder every pytest-xdist worker of this run shares, with a lock held on it: a worker
-    that finds the file there uses it, the first one makes it (atomically, as edgeres writes) while the others
-    wait. Files made this way are the same whichever worker makes them, so sharing them changes no result."""
+    """The path `name` in a folder every pytest-xdist worker of this run (and, under `make unit`, the `timing`
+    run after it) shares, with a lock held on it: a worker that finds the file there uses it, the first one
+    makes it (atomically, as edgeres writes) while the others wait. Files made this way are the same whichever
+    worker makes them, so sharing them changes no result."""
     base = factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made-once"
+    shared = os.environ.get("EDGERES_TEST_SHARED")  # `make unit`: one folder for its two pytest runs
+    folder = Path(shared) if shared else (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made-once"
     target = folder / name
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(f"{target}.lock", "w") as lock:
