@@ -49,13 +49,13 @@ def export_cached(loaded: LoadedModel, out: Path, fmt: str, options: ExportOptio
             return out
         damaged_cache_entry(entry)
     export_model(loaded, out, fmt=fmt, options=options, force=True)
-    _store(out, folder / f"{key}.{sha256_file(out)[:HASH_CHARS]}{suffix}")
+    remember_export(loaded, out, fmt, options)
     return out
 
 
 def remember_export(loaded: LoadedModel, exported: Path, fmt: str, options: ExportOptions | None = None) -> None:
-    """Keep a verified export of `loaded` made elsewhere (the pipeline's export stage), so that the next
-    export_cached of the same model and options (its quantize stages' fp32 reference) copies it."""
+    """Keep a verified export of `loaded` (export_cached's own, or one made elsewhere: the pipeline's export
+    stage), so that the next export_cached of the same model and options copies it."""
     suffix = registry.named(fmt).suffix
     _store(
         exported, cache_dir() / "exports" / f"{_key(loaded, fmt, options)}.{sha256_file(exported)[:HASH_CHARS]}{suffix}"

@@ -52,8 +52,9 @@ class QatSettings:
             raise RecipeError(f"--finetune-limit must be 1 or more images, got {self.limit}")
         if self.batch_size < 1:
             raise RecipeError(f"--batch-size must be 1 or more, got {self.batch_size}")
-        if mixup_error(self.mixup):
-            raise RecipeError(str(mixup_error(self.mixup)))
+        wrong = mixup_error(self.mixup)
+        if wrong:
+            raise RecipeError(wrong)
         if self.device not in DEVICES:
             raise RecipeError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
