@@ -1,9 +1,9 @@
-"""The int8 weights stored in a .pte's XNNPACK delegates, read back from the file's bytes.
+"""The int8 weights and int32 biases stored in a .pte's XNNPACK delegates, read back from the file's bytes.
 
 ExecuTorch keeps no public reader for them: the program flatbuffer is parsed with its serializer's
 deserialize_pte_binary, each XNNPACK payload's graph flatbuffer is turned to JSON by the flatc ExecuTorch
-ships (with the schema it ships), and each per-channel int8 tensor's bytes are looked up in the file's
-named data. Private ExecuTorch modules: executorch is pinned in pyproject.toml.
+ships (with the schema it ships), and each per-channel tensor's bytes (and a bias's scales) are looked up in
+the file's named data. Private ExecuTorch modules: executorch is pinned in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -57,21 +57,41 @@ def pte_activation_grids(path: Path) -> set[tuple[float, int]]:
     return {(float(p["scale"]), int(p["zero_point"])) for p in params}
 
 
-def pte_int8_weights(path: Path) -> list[np.ndarray]:
-    """Every per-channel int8 tensor (the conv and linear weights) of the file's XNNPACK delegates, laid out
-    as PyTorch lays out weights (XNNPACK keeps conv weights channels last)."""
+def _constants(path: Path, datatype: str) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Each constant tensor of `datatype` in the file's XNNPACK delegates: its XNNPACK value (as flatc's JSON)
+    and its bytes from the file's named data, as int8 or int32 in XNNPACK's layout."""
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     data = path.read_bytes()
     named = deserialize_pte_binary(data).named_data
     assert named is not None, f"{path}: no named data (weights kept inside the delegate are not read here)"
-    weights = []
+
+    def buffer(graph: dict[str, Any], index: int) -> bytes:
+        return bytes(named.buffers[named.pte_data[graph["constant_data"][index]["named_key"]].buffer_index])
+
+    found = []
     for graph in _graphs(data):
         for value in graph["xvalues"]:
-            tensor = value["xvalue_union"].get("tensor_value", {})
-            if tensor.get("datatype") != "xnn_datatype_qcint8" or not tensor.get("constant_buffer_idx"):
+            union = value["xvalue_union"]
+            tensor = union.get("tensor_value", {})
+            if tensor.get("datatype") != datatype or not tensor.get("constant_buffer_idx"):
                 continue
-            entry = named.pte_data[graph["constant_data"][tensor["constant_buffer_idx"]]["named_key"]]
-            raw = np.frombuffer(bytes(named.buffers[entry.buffer_index]), np.int8).reshape(tensor["dims"])
-            weights.append(raw.transpose(0, 3, 1, 2) if raw.ndim == 4 else raw)
-    return weights
+            kind = datatype.removeprefix("xnn_datatype_qc")  # int8 or int32
+            stored = np.frombuffer(buffer(graph, tensor["constant_buffer_idx"]), kind)
+            if datatype.endswith("int32"):  # a bias: its per-channel scales sit in a buffer of their own
+                scales = np.frombuffer(buffer(graph, union["quant_params"]["scale_buffer_idx"]), np.float32)
+                stored = (stored * scales[: len(stored)]).astype(np.float32)
+            found.append((union, stored.reshape(tensor["dims"])))
+    return found
+
+
+def pte_int8_weights(path: Path) -> list[np.ndarray]:
+    """Every per-channel int8 tensor (the conv and linear weights) of the file's XNNPACK delegates, laid out
+    as PyTorch lays out weights (XNNPACK keeps conv weights channels last)."""
+    weights = [raw for _, raw in _constants(path, "xnn_datatype_qcint8")]
+    return [raw.transpose(0, 3, 1, 2) if raw.ndim == 4 else raw for raw in weights]
+
+
+def pte_int32_biases(path: Path) -> list[np.ndarray]:
+    """Every per-channel int32 bias of the file's XNNPACK delegates, as float32 values: integers times scales."""
+    return [values for _, values in _constants(path, "xnn_datatype_qcint32")]

@@ -27,7 +27,7 @@ from edgeres.quantize.source import prepare_source
 
 from .conftest import CHECKPOINTS, CIFAR, ROOT, interrupt_when_exists, one_line_error, run_cli, shipped_recipe
 from .int8_weights import onnx_int8_weights, onnx_int32_biases, tflite_int8_weights, tflite_int32_biases
-from .pte_weights import pte_activation_grids, pte_int8_weights
+from .pte_weights import pte_activation_grids, pte_int8_weights, pte_int32_biases
 
 pytestmark = pytest.mark.shared
 RESNET20 = CHECKPOINTS / "resnet20-12fca82f.th"
@@ -36,7 +36,7 @@ TRAIN = ("--qat", str(CIFAR / "train"), "--finetune-limit", "256", "--epochs", "
 
 
 STORED_WEIGHTS = {"onnx": onnx_int8_weights, "tflite": tflite_int8_weights, "pte": pte_int8_weights}
-STORED_BIASES = {"onnx": onnx_int32_biases, "tflite": tflite_int32_biases}  # the .pte's: read by XNNPACK only
+STORED_BIASES = {"onnx": onnx_int32_biases, "tflite": tflite_int32_biases, "pte": pte_int32_biases}
 
 
 @pytest.mark.parametrize(  # ORT U8S8 with 7-bit weights; S8S8, its adds quantized alone; XNNPACK's asymmetric int8
@@ -77,9 +77,9 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
         assert not torch.equal(grid.fake_quant_weight(weight), weight)
     stored = STORED_WEIGHTS[fmt](int8)
     assert sorted(w.tobytes() for w in stored) == sorted(w.tobytes() for w in trained)
-    if fmt in STORED_BIASES:  # biases: the file's int32 grid holds the trained values exactly
-        biases = [m.bias.detach().numpy() for n, m in layers.items() if n not in in_float and m.bias is not None]
-        assert sorted(b.tobytes() for b in STORED_BIASES[fmt](int8)) == sorted(b.tobytes() for b in biases)
+    # biases: the file's int32 grid holds the trained values exactly
+    biases = [m.bias.detach().numpy() for n, m in layers.items() if n not in in_float and m.bias is not None]
+    assert sorted(b.tobytes() for b in STORED_BIASES[fmt](int8)) == sorted(b.tobytes() for b in biases)
     assert reader(source.file, int8, made).grids == outcome.grids  # the trained scales and zero points, all of them
     if fmt == "pte":  # read above from the program lowered into the file; here from the file's own bytes
         in_file = {(round(g.scale, 6), g.zero_point) for g in outcome.grids.values()}
