@@ -165,3 +165,21 @@ def test_pipeline_qat_keys_are_checked_before_any_stage(tmp_path, lines, says):
         load_config(config)
     config.write_text(head + f'[quantize]\nqat = "{CIFAR / "train"}"\n[export]\nformats = ["onnx"]\n')
     assert load_config(config)["quantize"]["qat"] == str((CIFAR / "train").resolve())
+
+
+def test_a_model_torch_fx_cannot_trace_is_refused_by_name():
+    """QAT rounds in the model's traced graph; a model with data-dependent control flow is named, not guessed."""
+    from edgeres.errors import RecipeError
+    from edgeres.quantize.qat.graph import trace
+
+    class Branchy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x) if x.sum() > 0 else -self.conv(x)
+
+    with pytest.raises(RecipeError, match=r"Branchy does not trace \(.*\); quantize it without --qat"):
+        trace(Branchy())
+    assert trace(load_model(RESNET20).model).graph.find_nodes(op="call_module", target="conv1")  # what QAT needs

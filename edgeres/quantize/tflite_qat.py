@@ -3,7 +3,7 @@ values of those tensors, and the ranges that make the quantizer write those grid
 
 The int8 file keeps the fp32 file's tensor names (its QUANTIZE at the input adds one tensor, whose grid is
 the float input's); activations are per-tensor asymmetric int8, channels last inside the graph (QAT matches
-tensors by value in either layout, points.same_values).
+tensors by value in either layout, graph.same_values).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Quantized tensors found and rounded in the model's traced graph (torch.fx), where they are computed.
 
-A tensor an engine quantizes may be made by a function inside a module (the residual add before a functional
-ReLU, which onnxruntime's symmetric recipes quantize on its own): no module boundary holds it, but the traced
-graph has a node for it. Each engine tensor is the earliest node holding its values (its producer: rounding
-there reaches every consumer), and rounding is a node inserted after it. Models torch.fx cannot trace use
-module boundaries instead (points.py).
+An int8 engine quantizes tensors of its own graph (a conv's output, the input of a residual add, a pooled
+vector); QAT must round the same tensors in the PyTorch model. Some are made by a function inside a module
+(the residual add before a functional ReLU, which onnxruntime's symmetric recipes quantize on its own): no
+module boundary holds them, but the traced graph has a node for each. They are found by value: the float file
+and the traced model run on the same images, and each engine tensor is the earliest node holding the same
+numbers (its producer: rounding there reaches every consumer). Rounding is a node inserted after it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 import torch
 from torch import fx, nn
 
-from .points import same_values
+from ...errors import RecipeError
 from .simulate import ActivationGrid
 
 PREFIX = "qat_rounding_"
+RTOL = 1e-3  # float file and PyTorch model compute the same values to ~1e-6 relative
 
 
 class Rounding(nn.Module):
@@ -74,12 +76,33 @@ def input_roundings(graph: fx.GraphModule) -> dict[str, Rounding]:
     return found
 
 
-def trace(model: nn.Module) -> fx.GraphModule | None:
-    """The model's graph, or None when torch.fx cannot trace it (data-dependent control flow)."""
+def trace(model: nn.Module) -> fx.GraphModule:
+    """A copy of the model as its graph; RecipeError when torch.fx cannot trace it (data-dependent control
+    flow). Every architecture edgeres builds traces: int8 preparation (batch-norm folding) traces them too."""
     try:
         return fx.symbolic_trace(copy.deepcopy(model))
-    except Exception:  # tracing fails in many ways (TraceError, TypeError, ...): all mean "use module boundaries"
-        return None
+    except Exception as exc:  # tracing fails in many ways (TraceError, TypeError, ...): all mean the same here
+        raise RecipeError(
+            f"QAT simulates int8 in the model's torch.fx graph, and {type(model).__name__} does not trace "
+            f"({str(exc).splitlines()[0][:160]}); quantize it without --qat"
+        ) from exc
+
+
+def same_values(a: torch.Tensor, b: np.ndarray) -> bool:
+    """Whether the model's tensor `a` and the float file's `b` hold the same values (to float rounding), `b`
+    in the model's layout or channels last (a TFLite graph's inside)."""
+    if tuple(a.shape) != b.shape:
+        if b.ndim != 4 or tuple(a.shape) != (b.shape[0], b.shape[3], b.shape[1], b.shape[2]):
+            return False
+        b = b.transpose(0, 3, 1, 2)
+    elif b.ndim == 4 and b.shape[1] == b.shape[2] == b.shape[3] and not _close(a, b):
+        b = b.transpose(0, 3, 1, 2)  # C == H == W: channels last has the model's shape
+    return _close(a, b)
+
+
+def _close(a: torch.Tensor, b: np.ndarray) -> bool:
+    scale = float(np.abs(b).max()) if b.size else 0.0
+    return bool(np.allclose(a.numpy(), b, rtol=RTOL, atol=RTOL * scale + 1e-6))
 
 
 def node_values(graph: fx.GraphModule, x: torch.Tensor) -> dict[str, torch.Tensor]:

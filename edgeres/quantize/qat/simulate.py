@@ -7,10 +7,9 @@ scale that onnxruntime, ai-edge-quantizer and ExecuTorch's XNNPACK all use. That
 an output step), but the roundings it moves flip a few outputs by one step, and those flips grow through the
 layers: resnet20's simulation and its int8 file disagreed in top-1 on 0.4-0.9% of test images with float
 biases, on 0.1-0.2% with int32 biases (each format; docs/benchmarks.md).
-Activations (of a model torch.fx cannot trace; a traced one rounds in its own graph nodes, graph.py): each
-tensor the engine quantizes is rounded at the module boundary that computes it, with the engine's own scale
-and zero point. When training ends the weights are left on the grid, so the engine, deriving its scales
-again, writes exactly the integers the model trained with.
+Activations are rounded by nodes of the model's traced graph (graph.py), with the engine's own scale and zero
+point. When training ends the weights are left on the grid, so the engine, deriving its scales again, writes
+exactly the integers the model trained with.
 """
 
 from __future__ import annotations
@@ -22,10 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.utils.hooks import RemovableHandle
 
 from ..prepare.grid import Grid
-from .points import Point
 
 
 @dataclass(frozen=True)
@@ -97,11 +94,9 @@ class _BiasOnGrid(nn.Module):
 
 
 class Simulation:
-    """Installs the grids on `model` (in place) until `finish`, which leaves the weights on their grid."""
+    """Installs the weight and bias grids on `model` (in place) until `finish`, which leaves them on their grid."""
 
-    def __init__(
-        self, model: nn.Module, grid: Grid, activations: dict[Point, ActivationGrid], float_layers: Iterable[str]
-    ) -> None:
+    def __init__(self, model: nn.Module, grid: Grid, float_layers: Iterable[str]) -> None:
         self.model = model
         kept = set(float_layers)
         self.layers = [
@@ -112,14 +107,6 @@ class Simulation:
         self.grid, self.biased = grid, list[str]()
         for name in self.layers:
             parametrize.register_parametrization(model.get_submodule(name), "weight", _OnGrid(grid))
-        self.rounded = len(activations)  # tensors rounded by hooks here (a traced graph rounds in its own nodes)
-        self.calls: dict[tuple[str, str], int] = {}
-        self.hooks = [model.register_forward_pre_hook(lambda _m, _a: self.calls.clear())]
-        by_boundary: dict[tuple[str, str], dict[int, ActivationGrid]] = {}
-        for point, activation in activations.items():
-            by_boundary.setdefault((point.module, point.side), {})[point.call] = activation
-        for (name, side), grids in sorted(by_boundary.items()):
-            self.hooks.append(self._hook(name, side, grids))
 
     def round_biases(self, input_scales: dict[str, Callable[[], torch.Tensor]]) -> None:
         """Put the bias of each quantized layer named in `input_scales` (layer -> its input's current scale) on
@@ -130,27 +117,9 @@ class Simulation:
                 parametrize.register_parametrization(layer, "bias", _BiasOnGrid(self.grid, layer, input_scales[name]))
                 self.biased.append(name)
 
-    def _hook(self, name: str, side: str, grids: dict[int, ActivationGrid]) -> RemovableHandle:
-        """One hook per module boundary: it counts the calls and rounds at those that have a grid."""
-        module, key = self.model.get_submodule(name), (name, side)
-
-        def rounded(x: torch.Tensor) -> torch.Tensor | None:
-            call = self.calls[key] = self.calls.get(key, -1) + 1
-            return grids[call].fake_quant(x) if call in grids else None
-
-        if side == "in":
-
-            def before(_m: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
-                x = rounded(args[0])
-                return None if x is None else (x, *args[1:])
-
-            return module.register_forward_pre_hook(before)
-        return module.register_forward_hook(lambda _m, _a, out: rounded(out))
-
     def finish(self) -> nn.Module:
-        """Remove the grids; the weights stay rounded (what the engine will quantize to the same integers)."""
-        for hook in self.hooks:
-            hook.remove()
+        """Remove the grids; weights and biases stay rounded (what the engine will quantize to the same
+        integers)."""
         for name in self.biased:  # before the weights: a bias's grid is read from its layer's weight
             parametrize.remove_parametrizations(self.model.get_submodule(name), "bias", leave_parametrized=True)
         for name in self.layers:

@@ -31,7 +31,6 @@ from ..engine import Int8Engine
 from ..prepare.grid import Grid
 from ..recipes import Recipe
 from .graph import PREFIX, Rounding, input_roundings, insert_rounding, match_nodes, node_values, trace
-from .points import match, module_boundaries
 from .settings import QatSettings
 from .simulate import ActivationGrid, Simulation
 
@@ -84,25 +83,17 @@ def _simulated(
     prepared: nn.Module, reader: GridReader, inputs: np.ndarray, grid: Grid, float_layers: list[str], learn: bool
 ) -> tuple[nn.Module, Simulation, dict[str, Rounding]]:
     """A copy of `prepared` computing on the grid: its traced graph with rounding nodes where the engine
-    quantizes (their scales trained with `learn`), or (a model torch.fx cannot trace) the model with rounding
-    hooks at module boundaries, on fixed scales. Returns it, its Simulation and the rounding node of each
-    engine tensor (none for hooks)."""
-    values = reader.float_values(list(reader.grids), inputs)
-    x = torch.from_numpy(inputs)
+    quantizes (their scales trained with `learn`), weights and biases on their grids. Returns it, its
+    Simulation and the rounding node of each engine tensor. Raises RecipeError (untraceable, tensors lost)."""
     graph = trace(prepared)
-    if graph is not None:
-        nodes = match_nodes(values, node_values(graph, x))
-        _lost(nodes, reader)
-        at = {name: node for name, node in nodes.items() if node is not None}
-        placed = insert_rounding(graph, {node: reader.grids[name] for name, node in at.items()}, learn)
-        simulation = Simulation(graph, grid, {}, float_layers)
-        simulation.round_biases({name: rounding.current_scale for name, rounding in input_roundings(graph).items()})
-        return graph, simulation, {name: placed[node] for name, node in at.items()}
-    student = copy.deepcopy(prepared)
-    points = match(values, module_boundaries(student, x))
-    _lost(points, reader)
-    activations = {point: reader.grids[name] for name, point in points.items() if point is not None}
-    return student, Simulation(student, grid, activations, float_layers), {}
+    values = reader.float_values(list(reader.grids), inputs)
+    nodes = match_nodes(values, node_values(graph, torch.from_numpy(inputs)))
+    _lost(nodes, reader)
+    at = {name: node for name, node in nodes.items() if node is not None}
+    placed = insert_rounding(graph, {node: reader.grids[name] for name, node in at.items()}, learn)
+    simulation = Simulation(graph, grid, float_layers)
+    simulation.round_biases({name: rounding.current_scale for name, rounding in input_roundings(graph).items()})
+    return graph, simulation, {name: placed[node] for name, node in at.items()}
 
 
 def _final_grids(reader: GridReader, placed: dict[str, Rounding]) -> dict[str, ActivationGrid]:
@@ -178,5 +169,5 @@ def quantization_aware(
     trained.load_state_dict(weights)
     grids = _final_grids(reader, placed)
     ranges = reader.ranges(engine, grids)
-    return QatOutcome(trained.eval(), ranges, grids, log, len(placed) or simulation.rounded, simulated,
+    return QatOutcome(trained.eval(), ranges, grids, log, len(placed), simulated,
                       time.perf_counter() - start)  # fmt: skip
