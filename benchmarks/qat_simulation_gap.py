@@ -45,13 +45,12 @@ def _row(fmt: str, args: Any, test: np.ndarray, folder: Path) -> dict[str, Any]:
     source = prepare_source(loaded, chosen, resolve_calibration(settings.calib), settings, folder, lambda *_: None)
     assert source.loaded is not None and source.original is not None
     source.calibration.held_out = test  # QAT keeps its simulated model's logits on these
-    step.SIMULATION_IMAGES = len(test)
     job = Int8Job(source.file, chosen, source.calibration, source.card, folder / "cache", source.loaded.model)
     engine = open_engine(job)
     int8 = folder / f"int8.{fmt}"
     engine.quantize(int8, [])
     _, outcome, _ = step.requantize_after_qat(
-        engine, chosen, int8, source, [], qat, folder / f"out.{fmt}", folder, lambda *_: None
+        engine, chosen, int8, source, [], qat, folder / f"out.{fmt}", folder, lambda *_: None, check_images=len(test)
     )
     predictor = get_exporter(fmt).open(int8)
     try:

@@ -35,16 +35,19 @@ def requantize_after_qat(
     out: Path,
     work: Path,
     progress: Progress,
+    *,
+    check_images: int = SIMULATION_IMAGES,
 ) -> tuple[Int8Engine, QatOutcome, float | None]:
     """Fine-tune on the grid of the int8 file in `tmp` and write the fine-tuned model's int8 file there. Returns
-    the new file's engine, the outcome and the top-1 agreement of the file with the simulated model."""
+    the new file's engine, the outcome and the top-1 agreement of the file with the simulated model on the
+    first `check_images` held-out calibration images."""
     assert source.loaded is not None and source.original is not None, "QAT sources are PyTorch models"
     fmt = registry.named(recipe.format)
     support = registry.int8_support(fmt.name)
     assert support.qat is not None, "formats without QAT are refused with the settings"
     reader: GridReader = fmt.load(support.qat)(source.file, tmp, engine)
     train = lambda epoch, step, steps, *_: progress(f"QAT epoch {epoch}", step, steps)  # noqa: E731
-    held_out = source.calibration.held_out[:SIMULATION_IMAGES]
+    held_out = source.calibration.held_out[:check_images]
     in_float = [layer.name for layer in float_layers(engine, excluded)]
     outcome = quantization_aware(
         source.loaded.model, _teacher(settings, source.original), source.card, recipe, reader, engine, in_float,
