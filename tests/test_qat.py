@@ -43,14 +43,14 @@ STORED_BIASES = {"onnx": onnx_int32_biases, "tflite": tflite_int32_biases, "pte"
     "fmt, target, checkpoint",  # option-A shortcuts; torchvision's in-place adds and its stem's padded max pool
     [("onnx", "x86", RESNET20), ("onnx", "arm64", RESNET20), ("tflite", "x86", RESNET18), ("pte", "x86", RESNET18)],
     ids=["onnx-x86-resnet20", "onnx-arm64-resnet20", "tflite-resnet18", "pte-resnet18"],
-)
+)  # TFLite's case learns the activation scales too (LSQ): its file must keep the learned grids
 def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt, target, checkpoint):
     """Weights: the file's integers are the fine-tuned weights on the recipe's grid, exactly. Activations: every
     quantized tensor keeps the scale and zero point QAT simulated. Outputs: the file computes what the
     simulated model did (integer kernels may round a value differently now and then)."""
     monkeypatch.setenv("EDGERES_CACHE_DIR", str(tmp_path / "cache"))
     recipe = recipe_for(fmt, target)
-    qat = QatSettings(data=CIFAR / "train", epochs=1, limit=64)
+    qat = QatSettings(data=CIFAR / "train", epochs=1, limit=64, learn_scales=fmt == "tflite")
     settings = QuantizeSettings(calib=shipped_recipe("cifar10-train-128"), target=target, qat=qat, optimize="none")
     source = prepare_source(load_model(checkpoint), recipe, resolve_calibration(settings.calib), settings, tmp_path,
                             lambda *_: None)  # fmt: skip
@@ -85,6 +85,7 @@ def test_the_int8_file_holds_the_integers_qat_trained(tmp_path, monkeypatch, fmt
         in_file = {(round(g.scale, 6), g.zero_point) for g in outcome.grids.values()}
         assert pte_activation_grids(int8) == in_file
     assert outcome.grids.keys() == simulated.keys()
+    assert (outcome.grids != simulated) == qat.learn_scales  # learned scales moved, fixed ones did not
     assert agreement is not None
     if mismatch(str(int8), recipe.isa, local_cpu()) is None:  # full-range S8S8 saturates on an AVX2-only CPU
         assert agreement >= 0.98

@@ -35,8 +35,10 @@ class QatSettings:
     device: str = "cpu"
     map_by_position: bool = False
     seed: int = 0
-    # Activation scales trained too (LSQ; a traced model's). Off: at 1e-4 it gained nothing on resnet20 (docs),
-    # and a learned scale reaches the file only to within a few float32 ulps of onnxruntime's own arithmetic.
+    # Activation scales trained too (LSQ). Off: on resnet20 it gained nothing at the weights' rate, nor at 100x
+    # it (LSQ's own 1e-2): best + QAT, agreement 98.92/98.93/98.97% -> 99.02/98.73/98.91% in TFLite/.pte/ONNX
+    # (docs/benchmarks.md), and a learned scale reaches an ONNX file only to within a few float32 ulps of
+    # onnxruntime's own arithmetic.
     learn_scales: bool = False
     # Distil from this checkpoint instead of the model itself: the unpruned original when QAT is a pruned
     # model's fine-tuning (the pipeline's prune + QAT), as pruning's own fine-tuning distils from it.

@@ -89,7 +89,9 @@ def _simulated(
     values = reader.float_values(list(reader.grids), inputs)
     nodes = match_nodes(values, node_values(graph, torch.from_numpy(inputs)))
     _lost(nodes, reader)
-    at = {name: node for name, node in nodes.items() if node is not None}
+    # A tensor an op only moved (a flatten, a slice) keeps its source's grid: rounded at the source alone, so
+    # that a learned scale stays one scale (XNNPACK refuses a squeeze whose input and output grids differ).
+    at = {name: node for name, node in nodes.items() if node is not None and reader.source(name) is None}
     placed = insert_rounding(graph, {node: reader.grids[name] for name, node in at.items()}, learn)
     simulation = Simulation(graph, grid, float_layers)
     simulation.round_biases({name: rounding.current_scale for name, rounding in input_roundings(graph).items()})
