@@ -42,9 +42,15 @@ def mixup_draw(alpha: float, size: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size).astype(np.float32))
 
 
-def mix(batch: torch.Tensor, targets: torch.Tensor, share: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup: each image blended with the next one of the batch (a random partner: batches are shuffled), `share`
-    of itself, and its class-probability targets blended alike (N x classes)."""
+def mix(
+    batch: torch.Tensor,
+    targets: torch.Tensor,
+    share: torch.Tensor,
+    partners: torch.Tensor,
+    partner_targets: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup: each image blended with its partner (the previous image of the shuffled global batch), `share` of
+    itself, and its class-probability targets blended alike (N x classes)."""
     weight = share.to(batch.device)
-    images = weight[:, None, None, None] * batch + (1 - weight[:, None, None, None]) * batch.roll(1, 0)
-    return images, weight[:, None] * targets + (1 - weight[:, None]) * targets.roll(1, 0)
+    images = weight[:, None, None, None] * batch + (1 - weight[:, None, None, None]) * partners
+    return images, weight[:, None] * targets + (1 - weight[:, None]) * partner_targets

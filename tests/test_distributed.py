@@ -81,10 +81,11 @@ def _kill_rank_1_after_an_epoch(argv: list[str], state: Path) -> subprocess.Comp
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def test_each_rank_takes_its_share_of_every_global_batch_with_the_same_augmentation():
+@pytest.mark.parametrize("mixup", [0.0, 0.4])  # with mixup a partner may sit in another rank's share
+def test_each_rank_takes_its_share_of_every_global_batch_with_the_same_augmentation(mixup):
     card = ModelCard("tiny", 10, (8, 8), IMAGENET_MEAN, IMAGENET_STD)
     x = np.random.default_rng(0).integers(0, 256, (49, 8, 8, 3), dtype=np.uint8)
-    batches = TrainingBatches(x, np.arange(49) % 10, card, 16)
+    batches = TrainingBatches(x, np.arange(49) % 10, card, 16, mixup=mixup)
     single = list(batches.epoch(torch.Generator().manual_seed(7)))
     shares = [list(batches.epoch(torch.Generator().manual_seed(7), rank, 2)) for rank in (0, 1)]
     assert [total for _, _, total in single] == [16, 16, 16, 1]

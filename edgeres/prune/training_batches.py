@@ -83,11 +83,23 @@ class TrainingBatches:
             offsets, flips = shift_draw(self.pad, generator), torch.rand(len(idx), generator=generator) < 0.5
             if len(idx) < world:  # too few images to give every rank one: the same on every rank
                 return
-            mine = idx[rank::world].to(self.x.device)
-            batch = (self.x[mine].permute(0, 3, 1, 2).float() - self.mean) / self.std
-            batch = flip(shift(batch, self.pad, *offsets), flips[rank::world].to(self.x.device))
-            labels = self.y[mine]
+            mine = torch.arange(rank, len(idx), world)  # positions in the global batch
+            batch, labels = self._augmented(idx, mine, offsets, flips)
             if self.mixup:  # drawn for the whole batch (only then: plans without mixup stay as they were)
                 share = mixup_draw(self.mixup, len(idx), int(torch.randint(2**62, (1,), generator=generator)))
-                batch, labels = mix(batch, F.one_hot(labels, self.classes).float(), share[rank::world])
+                partners = (mine - 1) % len(idx)  # the global batch's previous image, wherever its rank is
+                other, other_labels = self._augmented(idx, partners, offsets, flips)
+                batch, labels = mix(batch, self._onehot(labels), share[mine], other, self._onehot(other_labels))
             yield batch.contiguous(), labels, len(idx)
+
+    def _onehot(self, labels: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(labels, self.classes).float()
+
+    def _augmented(
+        self, idx: torch.Tensor, at: torch.Tensor, offsets: tuple[int, int], flips: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images at positions `at` of the global batch `idx`, normalised, shifted and flipped as drawn for
+        it, and their labels."""
+        chosen = idx[at].to(self.x.device)
+        batch = (self.x[chosen].permute(0, 3, 1, 2).float() - self.mean) / self.std
+        return flip(shift(batch, self.pad, *offsets), flips[at].to(self.x.device)), self.y[chosen]
