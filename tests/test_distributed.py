@@ -28,6 +28,7 @@ from edgeres.prune.settings import PruneSettings
 from edgeres.prune.training_batches import TrainingBatches
 
 from .conftest import CHECKPOINTS, CIFAR, one_line_error, run_cli
+from .int8_weights import onnx_int8_weights, onnx_int32_biases
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "edgeres.cli"]
 # BatchNorm is the one difference on CPU ranks: each normalizes over its half of the global batch (SyncBatchNorm
@@ -168,16 +169,47 @@ def test_a_stop_anywhere_in_a_job_names_the_state_to_resume_from(tmp_path):
         assert str(caught.value).count(f"{state}; rerun with --resume") == 1, caught.value
 
 
-@pytest.mark.parametrize("command", [("quantize", "--qat", "train"), ("export",), ("pipeline",)])
+@pytest.mark.parametrize("command", [("export",), ("pipeline",), ("quantize", "--calib", str(CIFAR / "train"))])
 def test_commands_that_run_in_one_process_refuse_a_torchrun_job(tmp_path, monkeypatch, command):
-    """Each rank would do all the work and write the same files (QAT included): one line, nothing written."""
+    """Each rank would do all the work and write the same files (quantize shares QAT alone): one line, nothing
+    written."""
     monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each process it starts
     monkeypatch.setenv("RANK", "1")
     line = one_line_error(
-        run_cli(command[0], CHECKPOINTS / "resnet20-12fca82f.th", *command[1:], "--out", tmp_path / "x")
+        run_cli(command[0], CHECKPOINTS / "resnet20-12fca82f.th", *command[1:], "--out", tmp_path / "x.onnx")
     )
-    assert f"`edgeres {command[0]}` runs in one process" in line and "without torchrun" in line
+    if command[0] == "quantize":
+        assert "share QAT's fine-tuning only: give --qat DIR" in line
+    else:
+        assert f"`edgeres {command[0]}` runs in one process" in line and "without torchrun" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_qat_on_two_processes_writes_the_file_one_process_writes(tmp_path):
+    """Rank 0 calibrates and writes; both ranks train on their shares of each global batch (mixup partners
+    across shares included). Only the order of the gradient sums differs: the same weight integers, and
+    biases, on their fine int32 grid, equal but for a rare rounding."""
+    # no --num: torchrun's own parser takes it for its --numa-binding
+    args = ["quantize", str(CHECKPOINTS / "resnet20-12fca82f.th"), "--calib", str(CIFAR / "train"), "--optimize",
+            "none", "--qat", str(CIFAR / "train"), "--finetune-limit", "128", "--epochs", "1", "--batch-size", "64",
+            "--json"]  # fmt: skip
+    env = {**os.environ, "EDGERES_CACHE_DIR": str(tmp_path / "cache")}
+    two, one = tmp_path / "two.onnx", tmp_path / "one.onnx"
+    done = subprocess.run([*TORCHRUN, *args, "--out", str(two)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # rank 0's report, and nothing from rank 1
+    assert report["qat"]["log"]["processes"] == 2 and report["qat"]["log"]["images"] == 128
+    alone = subprocess.run([sys.executable, "-m", "edgeres.cli", *args, "--out", str(one)], env=env,
+                           capture_output=True, text=True)  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    losses = [[e["loss"] for e in json.loads(r)["qat"]["log"]["epochs"]] for r in (done.stdout, alone.stdout)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(onnx_int8_weights(two), onnx_int8_weights(one), strict=True))
+    biases = list(zip(onnx_int32_biases(two), onnx_int32_biases(one), strict=True))
+    assert np.mean(np.concatenate([a == b for a, b in biases])) > 0.99
+    assert not list(tmp_path.glob("*.qat.pt"))  # the training state goes once the file is written
 
 
 def test_the_pipeline_launches_torchrun_for_its_fine_tuning(tmp_path):

@@ -80,8 +80,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     if launched_by_torchrun() and ctx.invoked_subcommand not in SEVERAL_PROCESSES:
         raise EdgeresError(
             f"`edgeres {ctx.invoked_subcommand}` runs in one process, and torchrun started several (each would do "
-            "all the work and write the same files); run it without torchrun (only `edgeres prune --finetune` trains "
-            "on several processes; QAT trains on one CPU or GPU: --device cuda)"
+            "all the work and write the same files); run it without torchrun (`edgeres prune --finetune` and "
+            "`edgeres quantize --qat` train on several processes)"
         )
 
 

@@ -94,15 +94,23 @@ def quantize(
     """Int8 quantization with calibration data, a per-target recipe and an accuracy gate; with --qat, fine-tuned
     on the int8 grid afterwards."""
     from ..console import phase_progress
+    from ..prune.torchrun_env import is_main_process, launched_by_torchrun
     from ..quantize import QuantizeSettings, quantize_model
+    from ..quantize.qat.job import quantize_on_ranks
 
     settings = QuantizeSettings(
         calib=calib, fmt=fmt, target=target, num=num, method=method, io=io, eval_data=eval_data,
         eval_limit=eval_limit, map_by_position=map_by_position, max_drop=max_drop, auto_fallback=auto_fallback,
         exclude=exclude, optimize=optimize, force=force, load=load, qat=qat,
     )  # fmt: skip
-    with phase_progress(enabled=not as_json or sys.stderr.isatty()) as advance:
-        result = quantize_model(model, out, settings, advance)
+    shown = (not as_json or sys.stderr.isatty()) and is_main_process()  # under torchrun rank 0 alone reports
+    with phase_progress(enabled=shown) as advance:
+        if launched_by_torchrun():  # the ranks share QAT's fine-tuning; rank 0 writes and reports
+            result = quantize_on_ranks(model, out, settings, advance)
+        else:
+            result = quantize_model(model, out, settings, advance)
+    if result is None:
+        return
     for warning in result.warnings:
         warn(f"{warning}")
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-SEVERAL_PROCESSES = ("prune", "prune-job")  # the commands whose work is shared by the ranks of a job
+SEVERAL_PROCESSES = ("prune", "prune-job", "quantize")  # the commands whose training the ranks of a job share
 
 
 def launched_by_torchrun() -> bool:

@@ -9,6 +9,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._io import atomic_outputs, cache_dir, require_new, scratch_folder, write_text_atomic
 from .._lock import writes
@@ -37,6 +38,9 @@ from .settings import QuantizeSettings
 from .source import Source, prepare_source, refuse_exported_source, techniques_for
 from .speed_check import SpeedCheck, speed_check
 
+if TYPE_CHECKING:
+    from ..prune.distributed import Ranks
+
 SENSITIVITY_INPUTS = 32
 MAX_FALLBACK_LAYERS = 12
 
@@ -47,12 +51,15 @@ def quantize_model(
     out: str | os.PathLike[str],
     settings: QuantizeSettings,
     progress: Progress = no_progress,
+    *,
+    ranks: Ranks | None = None,
 ) -> QuantizeResult:
     """Calibrate, quantize, measure and gate as `settings` say; the int8 file appears only if everything passed.
 
     Without `settings.eval_data` the int8 file is still checked against fp32 on held-out calibration-source
     images. Raises RecipeError (bad options), GateError (accuracy gate failed; the report is kept), DataError,
-    OutputExistsError, or the loader's and exporter's errors.
+    OutputExistsError, or the loader's and exporter's errors. `ranks`: this is rank 0 of a torchrun job whose
+    ranks share QAT's fine-tuning (job.py).
     """
     target_path = Path(out)
     labeled = None
@@ -81,7 +88,7 @@ def quantize_model(
         )  # fmt: skip
         card_path = target_path.with_name(target_path.name + ".card.json")
         with atomic_outputs([target_path, result.report_path, card_path], force=settings.force) as temps:
-            _quantize(engine, temps[0], source, result, labeled, settings, (target_path, work), progress)
+            _quantize(engine, temps[0], source, result, labeled, settings, (target_path, work), progress, ranks)
             result.seconds = time.perf_counter() - start
             _gate(result, settings)
             temps[1].write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
@@ -100,6 +107,7 @@ def _quantize(
     settings: QuantizeSettings,
     places: tuple[Path, Path],
     progress: Progress,
+    ranks: Ranks | None,
 ) -> None:
     """Quantize into `tmp` with the level's techniques (and QAT), then measure and check it, filling `result` in.
     `places`: the output's path (QAT's state lives beside it) and the scratch folder."""
@@ -115,7 +123,7 @@ def _quantize(
         result.precision = None if precision is None else precision.to_dict()
     if settings.qat is not None:
         engine, outcome, agreement = requantize_after_qat(
-            engine, recipe, tmp, source, excluded, settings.qat, *places, progress
+            engine, recipe, tmp, source, excluded, settings.qat, *places, progress, ranks=ranks
         )
         result.qat = {**outcome.to_dict(), "file_agrees_with_simulation": agreement, **settings.qat.described()}
         result.trained = trained_model(outcome, source)

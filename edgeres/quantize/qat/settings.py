@@ -36,9 +36,8 @@ class QatSettings:
     map_by_position: bool = False
     seed: int = 0
     # Activation scales trained too (LSQ). Off: on resnet20 it gained nothing at the weights' rate, nor at 100x
-    # it (LSQ's own 1e-2): best + QAT, agreement 98.92/98.93/98.97% -> 99.02/98.73/98.91% in TFLite/.pte/ONNX
-    # (docs/benchmarks.md), and a learned scale reaches an ONNX file only to within a few float32 ulps of
-    # onnxruntime's own arithmetic.
+    # it (LSQ's own 1e-2; best + QAT, one format up 0.10 pp, one down 0.20, one down 0.06: docs/benchmarks.md),
+    # and a learned scale reaches onnxruntime's file only to within a few float32 ulps of its own arithmetic.
     learn_scales: bool = False
     # Distil from this checkpoint instead of the model itself: the unpruned original when QAT is a pruned
     # model's fine-tuning (the pipeline's prune + QAT), as pruning's own fine-tuning distils from it.

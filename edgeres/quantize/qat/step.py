@@ -14,6 +14,7 @@ from ...export.cache import export_cached
 from ...formats import registry
 from ...models import LoadedModel, load_model
 from ...progress import Progress
+from ...prune.distributed import Ranks
 from ..engine import Int8Engine, Int8Job, float_layers, open_engine
 from ..layers import Layer
 from ..prepare.fold import unfold_batch_norms
@@ -37,10 +38,12 @@ def requantize_after_qat(
     progress: Progress,
     *,
     check_images: int = SIMULATION_IMAGES,
+    ranks: Ranks | None = None,
 ) -> tuple[Int8Engine, QatOutcome, float | None]:
     """Fine-tune on the grid of the int8 file in `tmp` and write the fine-tuned model's int8 file there. Returns
     the new file's engine, the outcome and the top-1 agreement of the file with the simulated model on the
-    first `check_images` held-out calibration images."""
+    first `check_images` held-out calibration images. `ranks`: this is rank 0 of a torchrun job whose ranks
+    share the fine-tuning."""
     assert source.loaded is not None and source.original is not None, "QAT sources are PyTorch models"
     fmt = registry.named(recipe.format)
     support = registry.int8_support(fmt.name)
@@ -51,7 +54,7 @@ def requantize_after_qat(
     in_float = [layer.name for layer in float_layers(engine, excluded)]
     outcome = quantization_aware(
         source.loaded.model, _teacher(settings, source.original), source.card, recipe, reader, engine, in_float,
-        source.calibration.inputs, held_out, settings, state_file(out), train,
+        source.calibration.inputs, held_out, settings, state_file(out), train, ranks,
     )  # fmt: skip
     trained = LoadedModel(outcome.model, source.card, source.loaded.spec)
     # An engine that quantizes the model reads only the I/O of its fp32 file, the same for the trained model.

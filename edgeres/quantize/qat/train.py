@@ -24,15 +24,16 @@ from torch import nn
 from ...card import ModelCard
 from ...errors import EdgeresError, RecipeError
 from ...progress import TrainProgress
-from ...prune.distributed import Ranks
-from ...prune.finetune import FinetuneLog, finetune, read_state
+from ...prune.distributed import Ranks, from_main
+from ...prune.finetune import FinetuneLog, read_state
 from ...prune.options import FinetuneOptions
 from ..engine import Int8Engine
 from ..prepare.grid import Grid
 from ..recipes import Recipe
-from .graph import PREFIX, Rounding, input_roundings, insert_rounding, match_nodes, node_values, trace
+from .graph import PREFIX, Rounding, match_nodes, node_values, trace
+from .ranks import TrainingKit, simulated_student, train_student
 from .settings import QatSettings
-from .simulate import ActivationGrid, Simulation
+from .simulate import ActivationGrid
 
 MATCH_IMAGES = 4  # enough for no two different tensors to hold the same values
 
@@ -79,23 +80,16 @@ def _lost(found: dict[str, Any], reader: GridReader) -> None:
         )
 
 
-def _simulated(
-    prepared: nn.Module, reader: GridReader, inputs: np.ndarray, grid: Grid, float_layers: list[str], learn: bool
-) -> tuple[nn.Module, Simulation, dict[str, Rounding]]:
-    """A copy of `prepared` computing on the grid: its traced graph with rounding nodes where the engine
-    quantizes (their scales trained with `learn`), weights and biases on their grids. Returns it, its
-    Simulation and the rounding node of each engine tensor. Raises RecipeError (untraceable, tensors lost)."""
+def _engine_nodes(prepared: nn.Module, reader: GridReader, inputs: np.ndarray) -> dict[str, str]:
+    """Each engine tensor QAT rounds -> the node of `trace(prepared)` that computes it. Raises RecipeError
+    (the model does not trace, or a tensor has no node)."""
     graph = trace(prepared)
     values = reader.float_values(list(reader.grids), inputs)
     nodes = match_nodes(values, node_values(graph, torch.from_numpy(inputs)))
     _lost(nodes, reader)
     # A tensor an op only moved (a flatten, a slice) keeps its source's grid: rounded at the source alone, so
     # that a learned scale stays one scale (XNNPACK refuses a squeeze whose input and output grids differ).
-    at = {name: node for name, node in nodes.items() if node is not None and reader.source(name) is None}
-    placed = insert_rounding(graph, {node: reader.grids[name] for name, node in at.items()}, learn)
-    simulation = Simulation(graph, grid, float_layers)
-    simulation.round_biases({name: rounding.current_scale for name, rounding in input_roundings(graph).items()})
-    return graph, simulation, {name: placed[node] for name, node in at.items()}
+    return {name: node for name, node in nodes.items() if node is not None and reader.source(name) is None}
 
 
 def _final_grids(reader: GridReader, placed: dict[str, Rounding]) -> dict[str, ActivationGrid]:
@@ -145,31 +139,50 @@ def quantization_aware(
     settings: QatSettings,
     state_path: Path,
     progress: TrainProgress | None = None,
+    ranks: Ranks | None = None,
 ) -> QatOutcome:
     """Fine-tune a copy of `prepared` on the int8 grid of `reader`'s file, distilling from `teacher`; its
-    outputs on `check_inputs` before the grid comes off are kept. Raises RecipeError (the model cannot be
-    simulated), DataError (the training images), EdgeresError (resume)."""
+    outputs on `check_inputs` before the grid comes off are kept. Under torchrun (`ranks`, this being rank 0)
+    the other ranks train with it (ranks.py). Raises RecipeError (the model cannot be simulated), DataError
+    (the training images), EdgeresError (resume)."""
     start = time.perf_counter()
-    student, simulation, placed = _simulated(
-        prepared, reader, inputs[:MATCH_IMAGES], Grid.of(recipe), float_layers, settings.learn_scales
+    ranks = ranks or Ranks(device=torch.device(settings.device))
+    at = _engine_nodes(prepared, reader, inputs[:MATCH_IMAGES])
+    kit = from_main(  # handed to the other ranks of a torchrun job
+        ranks, lambda: _kit(prepared, teacher, card, recipe, reader, at, float_layers, settings, state_path)
     )
+    student, simulation, by_node = simulated_student(kit)
+    log = train_student(kit, student, ranks, progress)
+    with torch.no_grad():
+        simulated = student.eval()(torch.from_numpy(check_inputs)).numpy()
+    trained = copy.deepcopy(prepared)  # the model's own structure: it exports to the same tensor names
+    weights = {k: v for k, v in simulation.finish().state_dict().items() if not k.startswith(PREFIX)}
+    trained.load_state_dict(weights)
+    placed = {name: by_node[node] for name, node in at.items()}
+    grids = _final_grids(reader, placed)
+    ranges = reader.ranges(engine, grids)
+    return QatOutcome(trained.eval(), ranges, grids, log, len(placed), simulated,
+                      time.perf_counter() - start)  # fmt: skip
+
+
+def _kit(
+    prepared: nn.Module,
+    teacher: nn.Module,
+    card: ModelCard,
+    recipe: Recipe,
+    reader: GridReader,
+    at: dict[str, str],
+    float_layers: list[str],
+    settings: QatSettings,
+    state_path: Path,
+) -> TrainingKit:
+    """What the ranks train with; EdgeresError when --resume finds no state, or one of another request."""
     request = _request(recipe, reader.grids, prepared, teacher if settings.distill else None)
     _check_resume(state_path, request, settings)
     options = FinetuneOptions(
         epochs=settings.epochs, lr=settings.lr, weight_decay=0.0, batch_size=settings.batch_size, distill_weight=1.0,
         distill=settings.distill, limit=settings.limit, seed=settings.seed, mixup=settings.mixup,
     )  # fmt: skip
-    log = finetune(
-        student, card, settings.data, options, state_path=state_path, state_extra={"qat_request": request},
-        teacher=teacher if settings.distill else None, resume=settings.resume, progress=progress,
-        by_position=settings.map_by_position, ranks=Ranks(device=torch.device(settings.device)),
-    )  # fmt: skip
-    with torch.no_grad():
-        simulated = student.eval()(torch.from_numpy(check_inputs)).numpy()
-    trained = copy.deepcopy(prepared)  # the model's own structure: it exports to the same tensor names
-    weights = {k: v for k, v in simulation.finish().state_dict().items() if not k.startswith(PREFIX)}
-    trained.load_state_dict(weights)
-    grids = _final_grids(reader, placed)
-    ranges = reader.ranges(engine, grids)
-    return QatOutcome(trained.eval(), ranges, grids, log, len(placed), simulated,
-                      time.perf_counter() - start)  # fmt: skip
+    node_grids = {node: reader.grids[name] for name, node in at.items()}
+    return TrainingKit(prepared, teacher if settings.distill else None, card, Grid.of(recipe), node_grids,
+                       float_layers, settings, options, request, state_path)  # fmt: skip
