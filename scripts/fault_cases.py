@@ -313,7 +313,9 @@ def qat_cases() -> list[dict[str, Any]]:
         {"name": "qat-three-classes", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{w}/data"],
          "setup": _three_classes},
         {"name": "qat-lr-zero", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{data}", "--lr", "0"]},
-        {"name": "qat-under-torchrun", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{data}"],
+        {"name": "qat-torchrun-variables-missing", "argv": [*base, "--out", "{w}/q.onnx", "--qat", "{data}"],
+         "env": {"WORLD_SIZE": "2", "RANK": "0"}},
+        {"name": "quantize-under-torchrun-without-qat", "argv": [*base, "--out", "{w}/q.onnx"],
          "env": {"WORLD_SIZE": "2", "RANK": "0"}},
         {"name": "pipeline-qat-epochs-beyond-prune", "argv": ["pipeline", "{w}/cfg.toml", "--out", "{w}/run"],
          "setup": _config(PIPELINE + '[prune]\nenabled = true\ntrain = "{data}"\nepochs = 1\n[export]\n'

@@ -169,16 +169,21 @@ def test_a_stop_anywhere_in_a_job_names_the_state_to_resume_from(tmp_path):
         assert str(caught.value).count(f"{state}; rerun with --resume") == 1, caught.value
 
 
-@pytest.mark.parametrize("command", [("export",), ("pipeline",), ("quantize", "--calib", str(CIFAR / "train"))])
+QUANTIZE = ("quantize", "--calib", str(CIFAR / "train"))
+
+
+@pytest.mark.parametrize("command", [("export",), ("pipeline",), QUANTIZE, (*QUANTIZE, "--qat", str(CIFAR / "train"))])
 def test_commands_that_run_in_one_process_refuse_a_torchrun_job(tmp_path, monkeypatch, command):
     """Each rank would do all the work and write the same files (quantize shares QAT alone): one line, nothing
-    written."""
+    written. A job's variables half set (WORLD_SIZE without torchrun's others) are named, not a traceback."""
     monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each process it starts
     monkeypatch.setenv("RANK", "1")
     line = one_line_error(
         run_cli(command[0], CHECKPOINTS / "resnet20-12fca82f.th", *command[1:], "--out", tmp_path / "x.onnx")
     )
-    if command[0] == "quantize":
+    if "--qat" in command:
+        assert "LOCAL_RANK, MASTER_ADDR, MASTER_PORT are not set: start the job with torchrun" in line
+    elif command[0] == "quantize":
         assert "share QAT's fine-tuning only: give --qat DIR" in line
     else:
         assert f"`edgeres {command[0]}` runs in one process" in line and "without torchrun" in line

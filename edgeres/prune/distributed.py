@@ -27,6 +27,10 @@ T = TypeVar("T")
 TIMEOUT = datetime.timedelta(minutes=30)  # a rank waiting longer for its peers (rank 0 evaluating) gives up
 
 
+# What torchrun sets in each process it starts, and the group needs (env:// rendezvous).
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
 class RankLostError(EdgeresError):
     """Another process of a torchrun job stopped, so this one cannot go on."""
 
@@ -57,6 +61,13 @@ def process_group(device: str) -> Iterator[Ranks]:
     if not launched_by_torchrun():
         yield Ranks(device=torch.device(device))
         return
+    missing = [name for name in TORCHRUN_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise EdgeresError(
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} says this is a process of a torchrun job, but "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: start the job with torchrun, or "
+            "unset WORLD_SIZE to run in one process"
+        )
     rank, world, local = (int(os.environ[name]) for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     where = torch.device("cpu")
     if device == "cuda":
