@@ -49,7 +49,7 @@ def test_cli_py_launcher_and_debug_flag(tmp_path):
 
 
 def test_demo_trains_a_model_then_runs_the_pipeline_on_it(tmp_path):
-    result = run_demo(tmp_path / "demo", train_steps=150, per_class=(150, 40))
+    result = run_demo(tmp_path / "demo", train_steps=100, per_class=(100, 40))  # top-1 0.63 here (chance 0.1)
     assert result.test_images == 400
     reloaded = load_model(result.model_path)
     assert reloaded.card.labels == tuple(sorted(reloaded.card.labels)) and reloaded.spec.name == "cifar_resnet8"

@@ -40,7 +40,7 @@ WEIGHT_TOLERANCE = 0.10
 def _prune(out: Path, *extra: str) -> list[str]:
     return [
         "prune", str(CHECKPOINTS / "resnet20-12fca82f.th"), "--target-macs", "0.5", "--out", str(out),
-        "--finetune", str(CIFAR / "train"), "--finetune-limit", "768", "--epochs", "3", "--batch-size", "64", *extra,
+        "--finetune", str(CIFAR / "train"), "--finetune-limit", "512", "--epochs", "2", "--batch-size", "64", *extra,
     ]  # fmt: skip
 
 
@@ -135,7 +135,7 @@ def test_two_processes_match_one_and_a_dead_rank_ends_the_job_cleanly_then_resum
     # rank 0 learns it from gloo (the peer's connection closed) or from torchrun's SIGTERM, whichever comes first
     said = ("rank 0 of 2: another process of the job stopped", "rank 0 of 2: stopped by torchrun")
     assert len(errors) == 1 and errors[0].startswith(tuple(f"error: {start}" for start in said)), died.stderr
-    assert f"{state.name}; rerun with --resume" in errors[0] and 1 <= read_state(state)["epoch"] < 3
+    assert f"{state.name}; rerun with --resume" in errors[0] and read_state(state)["epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("resumed")) == [state.name]
     again = _run(TORCHRUN + _prune(resumed, "--resume"))
     assert again.returncode == 0, again.stderr
