@@ -196,9 +196,13 @@ def test_qat_on_two_processes_writes_the_file_one_process_writes(tmp_path):
     """Rank 0 calibrates and writes; both ranks train on their shares of each global batch (mixup partners
     across shares included). Only the order of the gradient sums differs: the same weight integers, and
     biases, on their fine int32 grid, equal but for a rare rounding."""
-    # no --num: torchrun's own parser takes it for its --numa-binding
-    args = ["quantize", str(CHECKPOINTS / "resnet20-12fca82f.th"), "--calib", str(CIFAR / "train"), "--optimize",
-            "none", "--qat", str(CIFAR / "train"), "--finetune-limit", "128", "--epochs", "1", "--batch-size", "64",
+    calib = tmp_path / "calib"  # 64 images: a folder holding fewer than the default count is calibrated whole
+    calib.mkdir()  # (no --num: torchrun's own parser takes it for its --numa-binding)
+    for folder in sorted((CIFAR / "train").iterdir())[:8]:
+        for image in sorted(folder.iterdir())[:8]:
+            (calib / f"{folder.name}-{image.name}").write_bytes(image.read_bytes())
+    args = ["quantize", str(CHECKPOINTS / "resnet20-12fca82f.th"), "--calib", str(calib), "--optimize", "none",
+            "--qat", str(CIFAR / "train"), "--finetune-limit", "128", "--epochs", "1", "--batch-size", "64",
             "--json"]  # fmt: skip
     env = {**os.environ, "EDGERES_CACHE_DIR": str(tmp_path / "cache")}
     two, one = tmp_path / "two.onnx", tmp_path / "one.onnx"
@@ -206,9 +210,8 @@ def test_qat_on_two_processes_writes_the_file_one_process_writes(tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # rank 0's report, and nothing from rank 1
     assert report["qat"]["log"]["processes"] == 2 and report["qat"]["log"]["images"] == 128
-    alone = subprocess.run([sys.executable, "-m", "edgeres.cli", *args, "--out", str(one)], env=env,
-                           capture_output=True, text=True)  # fmt: skip
-    assert alone.returncode == 0, alone.stderr
+    alone = run_cli(*args, "--out", one)
+    assert alone.exit_code == 0, alone.stderr
     losses = [[e["loss"] for e in json.loads(r)["qat"]["log"]["epochs"]] for r in (done.stdout, alone.stdout)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     assert all(np.array_equal(a, b) for a, b in zip(onnx_int8_weights(two), onnx_int8_weights(one), strict=True))
