@@ -21,14 +21,10 @@ import torch
 import torch.distributed as dist
 
 from ..errors import EdgeresError
-from .torchrun_env import launched_by_torchrun
+from .torchrun_env import launched_by_torchrun, missing_torchrun_variables
 
 T = TypeVar("T")
 TIMEOUT = datetime.timedelta(minutes=30)  # a rank waiting longer for its peers (rank 0 evaluating) gives up
-
-
-# What torchrun sets in each process it starts, and the group needs (env:// rendezvous).
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 class RankLostError(EdgeresError):
@@ -61,7 +57,7 @@ def process_group(device: str) -> Iterator[Ranks]:
     if not launched_by_torchrun():
         yield Ranks(device=torch.device(device))
         return
-    missing = [name for name in TORCHRUN_VARIABLES if not os.environ.get(name)]
+    missing = missing_torchrun_variables()
     if missing:
         raise EdgeresError(
             f"WORLD_SIZE={os.environ['WORLD_SIZE']} says this is a process of a torchrun job, but "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 SEVERAL_PROCESSES = ("prune", "prune-job", "quantize")  # the commands whose training the ranks of a job share
+# What torchrun sets in each process it starts, and the process group needs (env:// rendezvous).
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
 def launched_by_torchrun() -> bool:
@@ -16,3 +18,8 @@ def launched_by_torchrun() -> bool:
 def is_main_process() -> bool:
     """Rank 0, or a process not started by torchrun: the one that prints and writes."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def missing_torchrun_variables() -> list[str]:
+    """The variables of TORCHRUN_VARIABLES this process lacks (none in a process torchrun started)."""
+    return [name for name in TORCHRUN_VARIABLES if not os.environ.get(name)]
